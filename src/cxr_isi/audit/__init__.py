@@ -1,0 +1,21 @@
+"""The audit: how much of the label can be told from where an image came from, before training."""
+
+from cxr_isi.audit.acquisition import acquisition_properties, property_aucs
+from cxr_isi.audit.balance import balance_sources
+from cxr_isi.audit.duplicates import find_near_duplicates
+from cxr_isi.audit.imbalance import (
+    THRESHOLDS,
+    AuditResult,
+    audit_manifest,
+    cramers_v,
+    intra_source_imbalance,
+    out_of_fold_rate_scores,
+    source_label_table,
+    verdict,
+)
+
+__all__ = [
+    "THRESHOLDS", "AuditResult", "acquisition_properties", "audit_manifest", "balance_sources",
+    "cramers_v", "find_near_duplicates", "intra_source_imbalance", "out_of_fold_rate_scores",
+    "property_aucs", "source_label_table", "verdict",
+]

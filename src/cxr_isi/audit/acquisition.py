@@ -1,0 +1,117 @@
+"""Acquisition properties that predict the label: the shortcuts beyond the source name.
+
+Each property is scored against the binary label, patient-grouped and out-of-fold:
+
+- categorical properties (view, format, photometric interpretation, bit depth, mask provenance):
+  each image gets its value's positive rate in the other folds (as the source-only predictor);
+- numeric properties (width, height, aspect ratio, and their originals where the manifest keeps
+  them): the raw value's AUC (below 0.5 means larger values go with negatives), and the same
+  out-of-fold rate score on decile bins, which also catches relations that are not monotone.
+
+A property is flagged when an AUC is above 0.7 or below 0.3. Properties with one value are listed
+as constant and never flagged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from cxr_isi.audit.imbalance import auc_or_nan, out_of_fold_rate_scores
+from cxr_isi.data.manifest import Manifest
+from cxr_isi.data.readers import read_info
+from cxr_isi.errors import ImageReadError
+from cxr_isi.progress import progress_bar
+
+FLAG_HIGH, FLAG_LOW = 0.7, 0.3
+# Manifest columns read as acquisition properties when present (the rest are not: a column
+# like ``orig_label`` would "predict" the label trivially).
+MANIFEST_CATEGORICAL = ("view", "modality", "manufacturer", "mask_kind")
+MANIFEST_NUMERIC = ("orig_w", "orig_h")
+FILE_NUMERIC = ("width", "height", "aspect_ratio")
+FILE_CATEGORICAL = ("bit_depth", "photometric", "format")
+
+
+def acquisition_properties(manifest: Manifest, read_files: bool = True,
+                           progress: bool = False) -> tuple[pd.DataFrame, list[str]]:
+    """A table of acquisition properties per image, and warnings for files that cannot be read."""
+    frame = manifest.frame
+    props = pd.DataFrame(index=frame.index)
+    for col in MANIFEST_CATEGORICAL:
+        if col in frame.columns:
+            props[col] = frame[col].astype(str).replace({"": "(missing)", "nan": "(missing)"})
+    for col in MANIFEST_NUMERIC:
+        if col in frame.columns:
+            props[col] = pd.to_numeric(frame[col], errors="coerce")
+    if {"orig_w", "orig_h"} <= set(props.columns):
+        props["orig_aspect_ratio"] = props["orig_w"] / props["orig_h"]
+    if "mask_path" in frame.columns:
+        props["has_mask"] = (frame["mask_path"].astype(str) != "").map({True: "yes", False: "no"})
+    props["file_suffix"] = [Path(p).suffix.lower() or "(none)" for p in frame["path"]]
+    warnings: list[str] = []
+    if read_files:
+        infos, failed = [], []
+        with progress_bar(progress) as bar:
+            task = bar.add_task("reading image headers", total=len(frame))
+            for path in frame["path"]:
+                try:
+                    infos.append(read_info(path).as_dict())
+                except ImageReadError as exc:
+                    infos.append({})
+                    failed.append(str(exc))
+                bar.advance(task)
+        info = pd.DataFrame(infos, index=frame.index)
+        for col in ("width", "height"):
+            if col in info.columns:
+                props[col] = pd.to_numeric(info[col], errors="coerce")
+        if {"width", "height"} <= set(props.columns):
+            props["aspect_ratio"] = props["width"] / props["height"]
+        for col in FILE_CATEGORICAL:
+            if col in info.columns:
+                props[col] = info[col].astype(str).replace({"nan": "(unreadable)"})
+        if failed:
+            warnings.append(f"{len(failed)} image headers could not be read; first: {failed[0]}")
+    return props, warnings
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series)
+
+
+def property_aucs(props: pd.DataFrame, y: np.ndarray, groups: np.ndarray, n_splits: int = 5,
+                  seed: int = 0) -> pd.DataFrame:
+    """How well each property predicts the label (see the module docstring)."""
+    rows = []
+    for name in props.columns:
+        col = props[name]
+        numeric = _is_numeric(col)
+        ok = col.notna().to_numpy()
+        values, yy, gg = col[ok], y[ok], groups[ok]
+        n_values = int(values.nunique())
+        row = {"property": name, "kind": "numeric" if numeric else "categorical",
+               "n_values": n_values, "n_images": int(ok.sum()), "auc": float("nan"),
+               "oof_auc": float("nan"), "flagged": False, "note": ""}
+        if n_values < 2 or len(np.unique(yy)) < 2:
+            row["note"] = "constant" if n_values < 2 else "one class where known"
+            rows.append(row)
+            continue
+        if numeric:
+            row["auc"] = float(roc_auc_score(yy, values.to_numpy(dtype=float)))
+            bins = pd.qcut(values, q=min(10, n_values), labels=False, duplicates="drop")
+            row["oof_auc"] = auc_or_nan(yy, out_of_fold_rate_scores(bins.to_numpy(), yy, gg,
+                                                                   n_splits, seed))
+        else:
+            row["oof_auc"] = auc_or_nan(yy, out_of_fold_rate_scores(values.to_numpy(), yy, gg,
+                                                                   n_splits, seed))
+        aucs = [a for a in (row["auc"], row["oof_auc"]) if a == a]
+        row["flagged"] = any(a > FLAG_HIGH or a < FLAG_LOW for a in aucs)
+        if row["flagged"]:
+            best = max(aucs, key=lambda a: abs(a - 0.5))
+            row["note"] = f"predicts the label (AUC {best:.2f}" + (
+                ": low values go with positives)" if best < 0.5 else ")")
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["property", "kind", "n_values", "n_images", "auc",
+                                       "oof_auc", "flagged", "note"])

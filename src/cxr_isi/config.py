@@ -1,0 +1,59 @@
+"""YAML configs validated by pydantic: configs are data, never code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from cxr_isi.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    """Base for every config section: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def format_validation_error(err: ValidationError, where: str) -> str:
+    """One line per problem, each naming the dotted key that holds it."""
+    parts = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        parts.append(f"{key}: {e['msg']}")
+    return f"{where}: " + "; ".join(parts)
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping safely (``yaml.safe_load``: no Python objects, no code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def parse_model(model: type[M], data: dict, where: str) -> M:
+    """Validate ``data`` against ``model``; errors name ``where`` and the offending key."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, where)) from None
+
+
+def load_config(model: type[M], path: str | Path) -> M:
+    """Load and validate a YAML config file."""
+    return parse_model(model, load_yaml(path), str(path))

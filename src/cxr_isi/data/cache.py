@@ -1,0 +1,265 @@
+"""The image cache: every image decoded and resized once, then read from a memory-mapped file.
+
+Layout of one cache (one folder per ``kind``, size and resize mode)::
+
+    <root>/<kind>-<size>-<resize>/data.u8      uint8, shape (capacity, size, size), np.memmap
+    <root>/<kind>-<size>-<resize>/index.parquet one row per source file: slot, key, header facts
+    <root>/<kind>-<size>-<resize>/meta.json     size, resize mode, kind, capacity, format version
+
+A row's key is the file's absolute path, byte size and modification time: a changed file is
+decoded again into its own slot, a new file gets a new slot, everything else is reused. The build
+runs in worker processes that write straight into the memory map, saves the index as it goes (an
+interrupted build resumes), reports and skips files that cannot be decoded, and never loses what
+was already cached. Readers open the memory map read-only; pages come from the OS page cache, so
+memory use does not grow with the dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cxr_isi._io import atomic_write, write_json
+from cxr_isi.data.readers import read_image
+from cxr_isi.data.resize import RESIZE_MODES, resize_square
+from cxr_isi.errors import CxrIsiError, ImageReadError
+from cxr_isi.logs import get_logger
+from cxr_isi.progress import progress_bar
+
+FORMAT_VERSION = 1
+KINDS = ("image", "mask")
+INDEX_COLUMNS = ["path", "file_size", "mtime_ns", "slot", "width", "height", "bit_depth",
+                 "photometric", "format", "error"]
+log = get_logger("cache")
+
+
+def default_cache_root() -> Path:
+    """``$CXR_ISI_CACHE``, else ``~/.cache/cxr_isi`` (data folders are often read-only)."""
+    env = os.environ.get("CXR_ISI_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "cxr_isi"
+
+
+@dataclass
+class CacheReport:
+    """What an update did: counts, and the files that could not be cached, with reasons."""
+
+    n_reused: int = 0
+    n_built: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _file_key(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return int(st.st_size), int(st.st_mtime_ns)
+
+
+def load_for_cache(path: str, size: int, resize: str, kind: str) -> tuple[np.ndarray, dict]:
+    """Decode one file and bring it to the cache's uint8 square (masks become 0/255)."""
+    image, info = read_image(path)
+    if kind == "mask":
+        top = float(image.max())
+        image = (image > top / 2).astype(np.float32) if top > 0 else np.zeros_like(image)
+        square = resize_square(image, size, resize, is_mask=True)
+    else:
+        square = resize_square(image, size, resize)
+    return np.rint(square * 255.0).astype(np.uint8), info.as_dict()
+
+
+def _build_chunk(data_file: str, capacity: int, size: int, resize: str, kind: str,
+                 items: list[tuple[int, str]]) -> list[dict]:
+    """Worker: decode ``items`` (slot, path) into the memory map; return index rows."""
+    mm = np.memmap(data_file, dtype=np.uint8, mode="r+", shape=(capacity, size, size))
+    rows = []
+    for slot, path in items:
+        row = {"path": path, "slot": slot, "error": ""}
+        try:
+            row["file_size"], row["mtime_ns"] = _file_key(path)
+            mm[slot], info = load_for_cache(path, size, resize, kind)
+            row.update(info)
+        except ImageReadError as exc:
+            row.update(slot=-1, error=str(exc))
+        except OSError as exc:
+            row.update(slot=-1, error=f"{path}: {exc.strerror or exc}")
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
+            row.update(slot=-1, error=f"{path}: cannot be cached ({type(exc).__name__}: {exc})")
+        rows.append(row)
+    mm.flush()
+    del mm
+    return rows
+
+
+class ImageCache:
+    """A memory-mapped cache of images (or masks) at one square size and resize mode.
+
+    Parameters
+    ----------
+    root : path, optional
+        Folder holding caches; default :func:`default_cache_root`.
+    size : int
+        Side of the square images (default 512 as in the paper; 256 or 128 for CPU work).
+    resize : {"pad", "squeeze", "crop"}
+        How non-square images become square (recorded in ``meta.json``).
+    kind : {"image", "mask"}
+        Masks are thresholded and stored as 0/255.
+    """
+
+    def __init__(self, root: str | Path | None = None, size: int = 512, resize: str = "pad",
+                 kind: str = "image"):
+        if resize not in RESIZE_MODES:
+            raise CxrIsiError(f"unknown resize mode {resize!r}; use one of {RESIZE_MODES}")
+        if kind not in KINDS:
+            raise CxrIsiError(f"unknown cache kind {kind!r}; use one of {KINDS}")
+        if not 8 <= int(size) <= 4096:
+            raise CxrIsiError(f"cache size {size} out of range (8 to 4096)")
+        self.root = Path(root) if root is not None else default_cache_root()
+        self.size, self.resize, self.kind = int(size), resize, kind
+        self.dir = self.root / f"{kind}-{self.size}-{resize}"
+        self.data_file = self.dir / "data.u8"
+        self.index_file = self.dir / "index.parquet"
+        self.meta_file = self.dir / "meta.json"
+
+    # -- state on disk ----------------------------------------------------------------
+    def _meta(self) -> dict:
+        if self.meta_file.exists():
+            meta = json.loads(self.meta_file.read_text())
+            if meta.get("version") == FORMAT_VERSION:
+                return meta
+            log.warning("%s: cache format %s is not %s; rebuilding", self.dir, meta.get("version"),
+                        FORMAT_VERSION)
+        return {"version": FORMAT_VERSION, "kind": self.kind, "size": self.size,
+                "resize": self.resize, "capacity": 0}
+
+    def index(self) -> pd.DataFrame:
+        """The index table (empty when nothing is cached yet)."""
+        if self.index_file.exists() and self._meta()["capacity"] > 0:
+            return pd.read_parquet(self.index_file)
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in INDEX_COLUMNS})
+
+    def _ensure_capacity(self, meta: dict, needed: int) -> None:
+        if needed <= meta["capacity"]:
+            return
+        new_cap = max(needed, int(meta["capacity"] * 1.5), 16)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.data_file, "ab") as fh:  # grow in place (sparse); existing slots stay
+            fh.truncate(new_cap * self.size * self.size)
+        meta["capacity"] = new_cap
+        write_json(self.meta_file, meta)
+
+    def _save_index(self, rows: dict[str, dict]) -> None:
+        frame = pd.DataFrame(list(rows.values()), columns=INDEX_COLUMNS)
+        atomic_write(self.index_file, lambda p: frame.to_parquet(p, index=False))
+
+    # -- build ------------------------------------------------------------------------
+    def update(self, paths: list[str], jobs: int | None = None, progress: bool = True,
+               chunk: int = 16) -> CacheReport:
+        """Cache every path that is new or changed; return what was done.
+
+        Unreadable files are reported (``report.failures`` and a warning each) and skipped;
+        the rest are cached. Safe to interrupt: the next call resumes.
+        """
+        t0 = time.perf_counter()
+        paths = [str(Path(p).absolute()) for p in dict.fromkeys(map(str, paths))]
+        meta = self._meta()
+        rows: dict[str, dict] = {r["path"]: r for r in self.index().to_dict("records")}
+        if meta["capacity"] == 0:
+            rows = {}
+        used = {int(r["slot"]) for r in rows.values() if int(r["slot"]) >= 0}
+        next_slot = max(used, default=-1) + 1
+        report = CacheReport()
+        todo: list[tuple[int, str]] = []
+        for p in paths:
+            old = rows.get(p)
+            try:
+                key = _file_key(p)
+            except OSError:
+                key = None
+            if old is not None and not old["error"] and key == (old["file_size"], old["mtime_ns"]):
+                report.n_reused += 1
+                continue
+            if old is not None and int(old["slot"]) >= 0:
+                slot = int(old["slot"])  # a changed file is rewritten in its own slot
+            else:
+                slot, next_slot = next_slot, next_slot + 1
+            todo.append((slot, p))
+        if todo:
+            self._ensure_capacity(meta, next_slot)
+            chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
+            jobs = max(1, min(jobs or os.cpu_count() or 1, len(chunks)))
+            args = (str(self.data_file), meta["capacity"], self.size, self.resize, self.kind)
+            last_save = time.monotonic()
+            with progress_bar(progress) as bar:
+                task = bar.add_task(f"caching {self.kind}s at {self.size} ({self.resize})", total=len(todo))
+                for result in self._run_chunks(chunks, args, jobs):
+                    for row in result:
+                        rows[row["path"]] = {c: row.get(c) for c in INDEX_COLUMNS}
+                        if row["error"]:
+                            report.failures.append((row["path"], row["error"]))
+                            log.warning("skipped %s", row["error"])
+                        else:
+                            report.n_built += 1
+                    bar.advance(task, len(result))
+                    if time.monotonic() - last_save > 2.0:
+                        self._save_index(rows)
+                        last_save = time.monotonic()
+            self._save_index(rows)
+        elif not self.index_file.exists():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            write_json(self.meta_file, meta)
+            self._save_index(rows)
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    @staticmethod
+    def _run_chunks(chunks, args, jobs):
+        if jobs == 1:
+            for c in chunks:
+                yield _build_chunk(*args, c)
+            return
+        # spawn, not fork: the parent holds threads (progress bar) that fork would copy mid-state
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(_build_chunk, *args, c) for c in chunks]
+            for fut in as_completed(futures):
+                yield fut.result()
+
+    # -- read -------------------------------------------------------------------------
+    def open(self) -> CachedImages:
+        """Read-only view of the cache."""
+        meta = self._meta()
+        if meta["capacity"] == 0 or not self.index_file.exists():
+            raise CxrIsiError(f"{self.dir}: cache is empty; build it first (cxr-isi cache MANIFEST)")
+        return CachedImages(self.data_file, self.index(), meta["capacity"], self.size)
+
+
+class CachedImages:
+    """Random access to cached uint8 squares by path, without decoding anything."""
+
+    def __init__(self, data_file: Path, index: pd.DataFrame, capacity: int, size: int):
+        self.array = np.memmap(data_file, dtype=np.uint8, mode="r", shape=(capacity, size, size))
+        ok = index[index["slot"].astype(int) >= 0]
+        self._slot = dict(zip(ok["path"], ok["slot"].astype(int), strict=True))
+        self.info = index.set_index("path")
+        self.size = size
+
+    def __contains__(self, path: str) -> bool:
+        return str(Path(path).absolute()) in self._slot
+
+    def slots(self, paths: list[str]) -> np.ndarray:
+        """Slot of every path, -1 where a path is not cached (unreadable or never built)."""
+        return np.array([self._slot.get(str(Path(p).absolute()), -1) for p in paths], dtype=np.int64)
+
+    def get(self, path: str) -> np.ndarray:
+        """The cached uint8 square of ``path`` (a read-only view of the memory map)."""
+        key = str(Path(path).absolute())
+        if key not in self._slot:
+            err = self.info["error"].get(key, "") if key in self.info.index else ""
+            raise CxrIsiError(f"{path}: not in the cache" + (f" ({err})" if err else ""))
+        return self.array[self._slot[key]]

@@ -1,0 +1,119 @@
+"""Patient-grouped, label-stratified splits (scikit-learn ``StratifiedGroupKFold``), and the checks
+that refuse a split the protocol forbids: one patient on both sides, or a fold with one class."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold
+
+from cxr_isi.data.manifest import Manifest
+from cxr_isi.errors import SplitError
+
+
+def _strata(manifest: Manifest) -> np.ndarray:
+    """Stratify on the binary task when a mapping is attached, else on the raw labels."""
+    if manifest.label_mapping is not None:
+        return manifest.y
+    return manifest.frame["label"].astype(str).to_numpy()
+
+
+def _check_patients_per_class(manifest: Manifest, strata: np.ndarray, k: int) -> None:
+    frame = pd.DataFrame({"p": manifest.frame["patient_id"].to_numpy(), "s": strata})
+    per_class = frame.groupby("s")["p"].nunique()
+    small = per_class[per_class < k]
+    if len(small):
+        cls, n = small.index[0], int(small.iloc[0])
+        raise SplitError(
+            f"{manifest.origin}: class {cls!r} has {n} patient{'s' if n != 1 else ''}, "
+            f"fewer than the {k} folds asked for"
+        )
+
+
+def assign_folds(manifest: Manifest, k: int = 5, seed: int = 0) -> Manifest:
+    """Write a ``fold`` column (0..k-1): patients never span folds, labels stratified."""
+    if k < 2:
+        raise SplitError(f"{manifest.origin}: need at least 2 folds, got {k}")
+    strata = _strata(manifest)
+    _check_patients_per_class(manifest, strata, k)
+    cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    fold = np.full(len(manifest), -1, dtype=np.int64)
+    groups = manifest.frame["patient_id"].to_numpy()
+    for i, (_, test) in enumerate(cv.split(np.zeros(len(strata)), strata, groups)):
+        fold[test] = i
+    frame = manifest.frame.copy()
+    frame["fold"] = pd.array(fold, dtype="Int64")
+    out = manifest.with_frame(frame)
+    check_folds(out)
+    return out
+
+
+def assign_split(manifest: Manifest, test_size: float = 0.1, seed: int = 0,
+                 val_size: float = 0.0) -> Manifest:
+    """Write a ``split`` column (train / val / test), grouped by patient, stratified by label.
+
+    ``test_size`` picks ``round(1 / test_size)`` folds and holds one out, so the share is met
+    up to the size of patient groups; ``val_size`` carves validation out of the rest the same way.
+    """
+    if not 0 < test_size < 1:
+        raise SplitError(f"{manifest.origin}: test_size must be in (0, 1), got {test_size}")
+    split = np.full(len(manifest), "train", dtype=object)
+    test_idx = _holdout(manifest, np.arange(len(manifest)), test_size, seed)
+    split[test_idx] = "test"
+    if val_size > 0:
+        rest = np.flatnonzero(split == "train")
+        share = val_size / (1 - test_size)
+        split[rest[_holdout(manifest, rest, share, seed + 1, relative=True)]] = "val"
+    frame = manifest.frame.copy()
+    frame["split"] = split
+    out = manifest.with_frame(frame)
+    check_split(out)
+    return out
+
+
+def _holdout(manifest: Manifest, rows: np.ndarray, share: float, seed: int,
+             relative: bool = False) -> np.ndarray:
+    k = max(2, round(1 / share))
+    strata = _strata(manifest)[rows]
+    groups = manifest.frame["patient_id"].to_numpy()[rows]
+    sub = manifest.with_frame(manifest.frame.iloc[rows])
+    _check_patients_per_class(sub, strata, k)
+    cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    _, held = next(cv.split(np.zeros(len(rows)), strata, groups))
+    return held if relative else rows[held]
+
+
+def check_split(manifest: Manifest) -> None:
+    """Refuse a split where a patient has images on two sides; name the patient."""
+    frame = manifest.frame
+    if "split" not in frame.columns:
+        return
+    sides = frame[frame["split"] != ""].groupby("patient_id")["split"].nunique()
+    leaked = sides[sides > 1]
+    if len(leaked):
+        pid = leaked.index[0]
+        where = sorted(frame.loc[frame["patient_id"] == pid, "split"].unique())
+        more = f" ({len(leaked) - 1} more patients too)" if len(leaked) > 1 else ""
+        raise SplitError(f"{manifest.origin}: patient {pid!r} is in both {' and '.join(where)}{more}")
+
+
+def check_folds(manifest: Manifest) -> None:
+    """Refuse folds that share a patient or that hold a single class; name the fold."""
+    frame = manifest.frame
+    if "fold" not in frame.columns:
+        return
+    assigned = frame["fold"].notna()
+    if not assigned.any():
+        return
+    per_patient = frame[assigned].groupby("patient_id")["fold"].nunique()
+    leaked = per_patient[per_patient > 1]
+    if len(leaked):
+        raise SplitError(f"{manifest.origin}: patient {leaked.index[0]!r} is in more than one fold")
+    strata = _strata(manifest)
+    for f in sorted(set(frame.loc[assigned, "fold"].astype(int))):
+        classes = np.unique(strata[frame["fold"].eq(f).fillna(False).to_numpy(bool)])
+        if len(classes) < 2:
+            raise SplitError(
+                f"{manifest.origin}: fold {f} has a single class ({classes[0]!r} only); "
+                "its AUC is undefined"
+            )
