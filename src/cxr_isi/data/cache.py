@@ -167,7 +167,7 @@ class ImageCache:
         the rest are cached. Safe to interrupt: the next call resumes.
         """
         t0 = time.perf_counter()
-        paths = [str(Path(p).absolute()) for p in dict.fromkeys(map(str, paths))]
+        paths = [os.path.abspath(p) for p in dict.fromkeys(map(str, paths))]
         meta = self._meta()
         rows: dict[str, dict] = {r["path"]: r for r in self.index().to_dict("records")}
         if meta["capacity"] == 0:
@@ -250,15 +250,15 @@ class CachedImages:
         self.size = size
 
     def __contains__(self, path: str) -> bool:
-        return str(Path(path).absolute()) in self._slot
+        return os.path.abspath(path) in self._slot
 
     def slots(self, paths: list[str]) -> np.ndarray:
         """Slot of every path, -1 where a path is not cached (unreadable or never built)."""
-        return np.array([self._slot.get(str(Path(p).absolute()), -1) for p in paths], dtype=np.int64)
+        return np.array([self._slot.get(os.path.abspath(p), -1) for p in paths], dtype=np.int64)
 
     def get(self, path: str) -> np.ndarray:
         """The cached uint8 square of ``path`` (a read-only view of the memory map)."""
-        key = str(Path(path).absolute())
+        key = os.path.abspath(path)
         if key not in self._slot:
             err = self.info["error"].get(key, "") if key in self.info.index else ""
             raise CxrIsiError(f"{path}: not in the cache" + (f" ({err})" if err else ""))

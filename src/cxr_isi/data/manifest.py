@@ -226,8 +226,7 @@ def _resolve(value: object, base: Path) -> str:
     text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value).strip()
     if not text:
         return ""
-    p = Path(text).expanduser()
-    return str(p if p.is_absolute() else (base / p).absolute())
+    return os.path.abspath(os.path.join(base, os.path.expanduser(text)))
 
 
 def _relative(value: str, base: Path) -> str:

@@ -18,6 +18,12 @@ def _strata(manifest: Manifest) -> np.ndarray:
     return manifest.frame["label"].astype(str).to_numpy()
 
 
+def _class_name(manifest: Manifest, value) -> str:
+    if manifest.label_mapping is not None:
+        return "positive" if int(value) == 1 else "negative"
+    return repr(str(value))
+
+
 def _check_patients_per_class(manifest: Manifest, strata: np.ndarray, k: int) -> None:
     frame = pd.DataFrame({"p": manifest.frame["patient_id"].to_numpy(), "s": strata})
     per_class = frame.groupby("s")["p"].nunique()
@@ -25,7 +31,7 @@ def _check_patients_per_class(manifest: Manifest, strata: np.ndarray, k: int) ->
     if len(small):
         cls, n = small.index[0], int(small.iloc[0])
         raise SplitError(
-            f"{manifest.origin}: class {cls!r} has {n} patient{'s' if n != 1 else ''}, "
+            f"{manifest.origin}: class {_class_name(manifest, cls)} has {n} patient{'s' if n != 1 else ''}, "
             f"fewer than the {k} folds asked for"
         )
 
@@ -114,6 +120,7 @@ def check_folds(manifest: Manifest) -> None:
         classes = np.unique(strata[frame["fold"].eq(f).fillna(False).to_numpy(bool)])
         if len(classes) < 2:
             raise SplitError(
-                f"{manifest.origin}: fold {f} has a single class ({classes[0]!r} only); "
+                f"{manifest.origin}: fold {f} has a single class "
+                f"({_class_name(manifest, classes[0])} only); "
                 "its AUC is undefined"
             )

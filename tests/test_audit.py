@@ -1,0 +1,108 @@
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import chi2_contingency
+
+from cxr_isi.audit import (
+    audit_manifest,
+    balance_sources,
+    cramers_v,
+    out_of_fold_rate_scores,
+    verdict,
+)
+from cxr_isi.data import LabelMapping, Manifest
+from tests.conftest import manifest_frame
+
+
+def _audit(plan, per_patient=1, **extra_cols):
+    frame = manifest_frame(plan, images_per_patient=per_patient)
+    for k, v in extra_cols.items():
+        frame[k] = v(frame)
+    m = Manifest.from_frame(frame, origin="toy.csv").with_labels(LabelMapping(positive=["covid"]))
+    return audit_manifest(m, read_files=False, seed=0)
+
+
+def test_fully_intra_source_imbalanced():
+    r = _audit({"s1": (40, 0), "s2": (30, 0), "s3": (0, 35), "s4": (0, 35)})
+    assert r.cramers_v == pytest.approx(1.0)
+    assert r.single_class_fraction == 1.0
+    assert r.source_only_auc == pytest.approx(1.0)
+    assert r.verdict == "severely imbalanced"
+    assert "4 of 4 sources give a single class" in r.warnings[0]
+    assert r.table.loc["s1", "single_class"] and r.table.loc["s1", "label:covid"] == 40
+
+
+def test_balanced_sources():
+    r = _audit({"s1": (20, 20), "s2": (30, 30), "s3": (25, 25)})
+    assert r.cramers_v == pytest.approx(0.0, abs=1e-12)
+    assert r.single_class_fraction == 0
+    assert r.source_only_auc < 0.6
+    assert r.verdict == "balanced"
+    assert r.headline().startswith("Intra-source balanced")
+
+
+def test_partly_imbalanced_and_cramers_v_matches_chi2():
+    plan = {"s1": (30, 10), "s2": (10, 30), "s3": (20, 20)}
+    r = _audit(plan)
+    table = np.array([v for v in plan.values()])
+    chi2 = chi2_contingency(table, correction=False)[0]
+    assert r.cramers_v == pytest.approx(np.sqrt(chi2 / table.sum()))
+    assert r.verdict == "imbalanced"
+    assert 0.6 < r.source_only_auc < 0.85
+
+
+def test_verdict_thresholds():
+    assert verdict(0.95, 0.0)[0] == "severely imbalanced"
+    assert verdict(0.2, 0.6)[0] == "severely imbalanced"
+    assert verdict(0.2, 0.0)[0] == "imbalanced"
+    assert verdict(0.05, 0.15)[0] == "imbalanced"
+    assert verdict(0.05, 0.05)[0] == "balanced"
+    assert cramers_v(np.array(["a"] * 6), np.array([0, 1] * 3)) == 0.0
+
+
+def test_source_only_scores_are_out_of_fold():
+    # two sources, each a single patient: no fold sees the held-out patient's source
+    y = np.array([1] * 10 + [0] * 10)
+    sources = np.array(["a"] * 10 + ["b"] * 10)
+    groups = np.array([f"p{i}" for i in range(20)])
+    scores = out_of_fold_rate_scores(sources, y, groups, n_splits=5, seed=0)
+    assert scores is not None and np.allclose(scores[:10], 1) and np.allclose(scores[10:], 0)
+    # a value unseen in the training folds gets the prior, not its own label
+    solo = np.array([f"u{i}" for i in range(20)])
+    s2 = out_of_fold_rate_scores(solo, y, groups, n_splits=5, seed=0)
+    assert np.all((s2 > 0.3) & (s2 < 0.7))
+
+
+def test_numeric_acquisition_confounder_is_flagged():
+    r = _audit({"h": (60, 60)},
+               orig_h=lambda f: np.where(f["label"] == "covid", 2000, 1500)
+               + np.arange(len(f)) % 300,
+               view=lambda f: ["PA"] * len(f))
+    acq = r.acquisition.set_index("property")
+    assert r.verdict == "balanced"
+    assert acq.loc["orig_h", "flagged"] and acq.loc["orig_h", "auc"] > 0.9
+    assert acq.loc["view", "note"] == "constant" and not acq.loc["view", "flagged"]
+    assert "orig_h" in r.headline()
+
+
+def test_categorical_confounder_and_json():
+    r = _audit({"s1": (30, 30), "s2": (30, 30)},
+               mask_kind=lambda f: np.where(f["label"] == "covid", "manual", "model"))
+    d = r.as_dict()
+    for key in ("n_images", "n_sources", "cramers_v", "single_class_fraction", "source_only_auc",
+                "verdict", "sources", "label_mapping", "acquisition"):
+        assert key in d
+    assert d["flagged_properties"] == ["mask_kind"]
+    assert d["label_mapping"] == {"positive": ["covid"], "negative": None}
+    assert {s["source"]: s["n_positive"] for s in d["sources"]} == {"s1": 30, "s2": 30}
+
+
+def test_balance_gives_balanced_subset_and_is_seeded():
+    frame = manifest_frame({"s1": (40, 10), "s2": (5, 25), "s3": (30, 0)})
+    m = Manifest.from_frame(frame).with_labels(LabelMapping(positive=["covid"]))
+    b = balance_sources(m, seed=0)
+    counts = pd.crosstab(b.frame["source"], b.y)
+    assert counts.to_dict() == {0: {"s1": 10, "s2": 5}, 1: {"s1": 10, "s2": 5}}
+    assert audit_manifest(b, read_files=False).verdict == "balanced"
+    assert b.paths == balance_sources(m, seed=0).paths
+    assert b.paths != balance_sources(m, seed=1).paths
