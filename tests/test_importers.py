@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from cxr_isi.data.importers import IMPORTERS, describe, run_importer
 from cxr_isi.errors import ImporterError
@@ -36,7 +37,7 @@ def test_generic_csv(tmp_path):
         tmp_path / "list.csv", index=False)
     m = run_importer("csv", tmp_path / "list.csv", path_col="file", label_col="dx", source_col="hosp")
     assert m.frame["source"].tolist() == ["h1", "h2"] and m.frame["patient_id"].tolist() == ["a", "b"]
-    with pytest.raises(ImporterError, match="no column 'path' \(has: file, dx, hosp\)"):
+    with pytest.raises(ImporterError, match=r"no column 'path' \(has: file, dx, hosp\)"):
         run_importer("csv", tmp_path / "list.csv")
     with pytest.raises(ImporterError, match="has no option 'colour'"):
         run_importer("csv", tmp_path / "list.csv", colour="red")
@@ -125,7 +126,7 @@ def test_montgomery_merges_masks(tmp_path):
         write_png(root / "ManualMask/rightMask" / name, right)
     m = run_importer("montgomery", root, mask_out=str(tmp_path / "masks"))
     assert m.frame["label"].tolist() == ["normal", "tb"]
-    merged = np.asarray(__import__("PIL.Image").Image.open(m.frame["mask_path"][0]))
+    merged = np.asarray(Image.open(m.frame["mask_path"][0]))
     assert merged[10, 4] == 255 and merged[10, 15] == 255 and merged[10, 10] == 0
 
 

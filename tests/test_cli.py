@@ -1,0 +1,91 @@
+"""The command line as a user meets it: help, version, one-line errors, JSON outputs."""
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from cxr_isi.cli.main import app
+from tests.conftest import gradient, write_png
+
+runner = CliRunner()
+COMMANDS = ("audit", "balance", "duplicates", "split", "cache", "import", "demo")
+
+
+def test_help_lists_every_command_and_version():
+    r = runner.invoke(app, ["--help"])
+    assert r.exit_code == 0
+    for c in COMMANDS:
+        assert c in r.output
+    v = runner.invoke(app, ["--version"])
+    assert v.exit_code == 0 and v.output.startswith("cxr-isi ")
+
+
+@pytest.fixture
+def toy(tmp_path):
+    rows = []
+    for i in range(40):
+        src = f"s{i % 4}"
+        label = "covid" if src in ("s0", "s1") else "normal"  # fully intra-source imbalanced
+        write_png(tmp_path / f"img/{i}.png", gradient(32, 28 + i % 3, seed=i))
+        rows.append({"path": f"img/{i}.png", "label": label, "source": src, "patient_id": f"p{i}"})
+    pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
+    return tmp_path
+
+
+def test_audit_json(toy):
+    r = runner.invoke(app, ["audit", str(toy / "m.csv"), "-p", "covid", "--json", str(toy / "a.json")])
+    assert r.exit_code == 0, r.output
+    d = json.loads((toy / "a.json").read_text())
+    assert d["verdict"] == "severely imbalanced" and d["n_images"] == 40 and d["n_sources"] == 4
+    assert d["cramers_v"] == pytest.approx(1.0) and d["single_class_fraction"] == 1.0
+    assert [s["n"] for s in d["sources"]] == [10, 10, 10, 10]
+    assert "Severely intra-source imbalanced" in r.output
+
+
+def test_balance_split_cache_commands(toy):
+    frame = pd.read_csv(toy / "m.csv")
+    frame["label"] = ["covid" if (i // 4) % 3 == 0 else "normal" for i in frame.index]
+    frame.to_csv(toy / "mixed.csv", index=False)
+    r = runner.invoke(app, ["balance", str(toy / "mixed.csv"), "-p", "covid", "--out", str(toy / "b.csv")])
+    assert r.exit_code == 0, r.output
+    b = pd.read_csv(toy / "b.csv")
+    counts = pd.crosstab(b["source"], b["label"])
+    assert len(b) < 40 and (counts["covid"] == counts["normal"]).all()
+    r = runner.invoke(app, ["split", str(toy / "b.csv"), "--out", str(toy / "s.csv"), "--test-size",
+                            "0.25", "--folds", "2", "-p", "covid"])
+    assert r.exit_code == 0, r.output
+    s = pd.read_csv(toy / "s.csv")
+    assert set(s["split"]) == {"train", "test"} and set(s["fold"]) == {0, 1}
+    r = runner.invoke(app, ["cache", str(toy / "s.csv"), "--size", "16", "--cache", str(toy / "c"),
+                            "--jobs", "1"])
+    assert r.exit_code == 0 and f"{len(b)} built" in r.output, r.output
+
+
+def test_import_list_and_run(toy):
+    r = runner.invoke(app, ["import", "--list"])
+    assert r.exit_code == 0 and "kermany" in r.output and "bimcv" in r.output
+    r = runner.invoke(app, ["import", "csv", str(toy / "m.csv"), "--out", str(toy / "i.csv")])
+    assert r.exit_code == 0 and (toy / "i.csv").exists(), r.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["audit", "nope.csv", "-p", "covid"], "nope.csv: manifest not found"),
+    (["audit", "{m}", "-p", "covid", "-n", "normal", "-w", "source=s0,s2,s3"], None),
+    (["audit", "{m}", "-p", "covid", "-n", "tb"], "unknown label 'normal'"),
+    (["audit", "{m}"], "not binary; say which are positive"),
+    (["audit", "{m}", "-p", "covid", "-w", "source=zz"], "no rows pass the filter"),
+    (["split", "{m}", "--out", "{d}/x.csv", "--folds", "30", "-p", "covid"], "fewer than the 30 folds"),
+    (["import", "kermany", "{d}/absent", "--out", "{d}/k.csv"], "absent: not found"),
+    (["audit", "--config", "{d}/missing.yaml"], "missing.yaml: config file not found"),
+])
+def test_bad_input_is_one_line_and_exit_2(toy, args, message):
+    args = [a.format(m=toy / "m.csv", d=toy) for a in args]
+    r = runner.invoke(app, args)
+    if message is None:
+        assert r.exit_code == 0, r.output
+        return
+    assert r.exit_code == 2, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], r.output

@@ -1,0 +1,82 @@
+"""Acceptance checks on the real cxr256 collection (skipped with a reason when it is absent)."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cxr_isi.audit import audit_manifest, balance_sources, find_near_duplicates
+from cxr_isi.data import LabelMapping, Manifest, parse_where
+from cxr_isi.data.importers import run_importer
+from cxr_isi.data.spec import DatasetSpec
+
+pytestmark = pytest.mark.realdata
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "datasets"
+
+
+def _spec(name, cxr256):
+    spec = DatasetSpec.from_yaml(CONFIGS / f"{name}.yaml")
+    return spec.model_copy(update={"manifest": cxr256 / "manifest.csv"})
+
+
+def test_isi_subset_is_severely_imbalanced(cxr256):
+    r = audit_manifest(_spec("cxr256_isi", cxr256).load())
+    assert r.verdict == "severely imbalanced"
+    assert r.cramers_v > 0.9 and r.single_class_fraction == 1.0
+    assert r.source_only_auc > 0.95
+    assert r.n_images == 427 + 35 + 400 - 0  # ieee8023 + figure1 covid, kermany normal
+
+
+def test_kermany_subset_is_balanced_and_its_size_confounder_flagged(cxr256):
+    r = audit_manifest(_spec("cxr256_balanced", cxr256).load())
+    assert r.verdict == "balanced" and r.n_sources == 1
+    acq = r.acquisition.set_index("property")
+    assert acq.loc["orig_h", "flagged"]
+    assert abs(acq.loc["orig_h", "auc"] - 0.5) > 0.4  # about 0.94 separation, either direction
+    assert acq.loc["width", "note"] == "constant"  # the files themselves are all 256 x 256
+    assert "orig_h" in r.headline()
+
+
+def test_near_duplicates_found(cxr256):
+    m = Manifest.read(cxr256 / "manifest.csv")
+    pairs, failures = find_near_duplicates(m)
+    assert failures == []
+    known = pd.read_csv(cxr256 / "near_duplicates.csv")
+    key = {frozenset((str(cxr256 / a), str(cxr256 / b))) for a, b in zip(known.path_a, known.path_b, strict=True)}
+    found = {frozenset((a, b)) for a, b in zip(pairs.path_a, pairs.path_b, strict=True)}
+    assert len(key & found) >= 7
+    assert len(found - key) <= 20
+    kermany_covid = pairs[pairs["path_a"].str.contains("COVID-00020") | pairs["path_b"].str.contains("COVID-00020")]
+    assert kermany_covid["label_conflict"].any() and kermany_covid["across_sources"].any()
+
+
+def test_covid_chestxray_importer_reproduces_the_manifest(cxr256, tmp_path):
+    ref = pd.read_csv(cxr256 / "manifest.csv", dtype=str, keep_default_na=False)
+    ref = ref[(ref["dataset"] == "ieee8023") & ~ref["origin"].str.contains("github.com")]
+    meta = pd.DataFrame({
+        "patientid": ref["patient_id"].str.removeprefix("ieee8023_"), "finding": ref["orig_label"],
+        "view": ref["view"], "modality": "X-ray", "folder": "images/ieee8023",
+        "filename": ref["path"].str.rsplit("/", n=1).str[-1], "url": ref["origin"],
+    })
+    meta.to_csv(tmp_path / "metadata.csv", index=False)
+    (tmp_path / "images").symlink_to(cxr256 / "images")
+    m = run_importer("covid-chestxray", tmp_path)
+    assert m.frame["label"].tolist() == ref["label"].tolist()
+    assert m.frame["source"].tolist() == ref["source"].tolist()
+    assert m.frame["patient_id"].tolist() == ref["patient_id"].tolist()
+    m.check_files()
+
+
+def test_generic_csv_importer_on_the_manifest(cxr256):
+    m = run_importer("csv", cxr256 / "manifest.csv")
+    ref = Manifest.read(cxr256 / "manifest.csv")
+    assert m.paths == ref.paths and len(m) == 1428
+    m.check_files()
+
+
+def test_balance_real_data(cxr256):
+    m = Manifest.read(cxr256 / "manifest.csv").filter(parse_where(["label=covid,normal"])).with_labels(LabelMapping(positive=["covid"], negative=["normal"]))
+    before = audit_manifest(m, read_files=False)
+    after = audit_manifest(balance_sources(m, seed=0), read_files=False)
+    assert before.verdict == "severely imbalanced" and after.verdict == "balanced"
+    assert after.cramers_v == pytest.approx(0.0, abs=1e-9)
