@@ -89,3 +89,24 @@ def test_bad_input_is_one_line_and_exit_2(toy, args, message):
     assert r.exit_code == 2, r.output
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], r.output
+
+
+def test_duplicates_json_names_the_pair_and_its_problems(tmp_path):
+    rows = []
+    for i in range(6):
+        write_png(tmp_path / f"{i}.png", gradient(48, 40, seed=10 + i))
+        rows.append({"path": f"{i}.png", "label": "covid" if i < 3 else "normal",
+                     "source": "a" if i < 3 else "b", "patient_id": f"p{i}",
+                     "split": "train" if i < 3 else "test"})
+    (tmp_path / "copy.png").write_bytes((tmp_path / "0.png").read_bytes())
+    rows.append({"path": "copy.png", "label": "normal", "source": "b", "patient_id": "p9", "split": "test"})
+    pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
+    r = runner.invoke(app, ["duplicates", str(tmp_path / "m.csv"), "--json", str(tmp_path / "d.json"),
+                            "--jobs", "1"])
+    assert r.exit_code == 0, r.output
+    d = json.loads((tmp_path / "d.json").read_text())
+    pairs = {frozenset((p["path_a"].rsplit("/", 1)[-1], p["path_b"].rsplit("/", 1)[-1])): p for p in d["pairs"]}
+    pair = pairs[frozenset(("0.png", "copy.png"))]
+    assert pair["hash_distance"] == 0 and pair["correlation"] == pytest.approx(1.0)
+    assert pair["across_sources"] and pair["label_conflict"] and pair["across_split"] is True
+    assert d["n_images"] == 7

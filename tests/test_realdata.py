@@ -80,3 +80,19 @@ def test_balance_real_data(cxr256):
     after = audit_manifest(balance_sources(m, seed=0), read_files=False)
     assert before.verdict == "severely imbalanced" and after.verdict == "balanced"
     assert after.cramers_v == pytest.approx(0.0, abs=1e-9)
+
+
+def test_demo_prints_and_writes_both_verdicts(cxr256, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from cxr_isi.cli.main import app
+
+    r = CliRunner().invoke(app, ["demo", "--data", str(cxr256), "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    isi = json.loads((tmp_path / "audit_cxr256_isi.json").read_text())
+    bal = json.loads((tmp_path / "audit_cxr256_balanced.json").read_text())
+    assert isi["verdict"] == "severely imbalanced" and bal["verdict"] == "balanced"
+    assert "orig_h" in bal["flagged_properties"]
+    assert (tmp_path / "duplicates.csv").exists() and "Verdicts" in r.output

@@ -45,6 +45,8 @@ def _finite(obj: object) -> object:
 def _json_default(obj: object) -> object:
     import numpy as np
 
+    if isinstance(obj, np.bool_):
+        return bool(obj)
     if isinstance(obj, np.integer):
         return int(obj)
     if isinstance(obj, np.floating):

@@ -69,6 +69,8 @@ class LabelMapping(StrictModel):
         low = sorted(v.lower() for v in values)
         for neg, pos in known:
             if set(low) <= {neg, pos}:
+                if pos not in low:
+                    raise ManifestError(f"{where}: every label is {values[0]!r}; no positive class")
                 return cls(
                     positive=[v for v in values if v.lower() == pos],
                     negative=[v for v in values if v.lower() == neg],
