@@ -1,0 +1,138 @@
+"""The five image sets of ROI hide-and-seek, one pure function each.
+
+``original``; ``lungs_isolated`` (only lung pixels kept); ``lungs_framed`` (only the content of
+the lung box(es) kept); ``lungs_removed`` (lung pixels set to ``fill``); ``lungs_boxed_out``
+(box content set to ``fill``: no lungs, no lung borders). Boxes are one per lung (the two
+largest connected components) or their union.
+
+Backends: numpy arrays and torch tensors (any device), a single image ``(H, W)`` or a batch
+``(..., H, W)`` with a mask of the same trailing shape; outputs keep the input's shape, dtype
+and backend.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+BACKENDS = ("numpy", "torch")
+VARIANTS = ("original", "lungs_isolated", "lungs_framed", "lungs_removed", "lungs_boxed_out")
+BOX_MODES = ("union", "per_lung")
+
+
+def _is_torch(x) -> bool:
+    return type(x).__module__.startswith("torch")
+
+
+def _to_numpy_bool(mask) -> np.ndarray:
+    if _is_torch(mask):
+        return mask.detach().to("cpu").numpy().astype(bool)
+    return np.asarray(mask).astype(bool)
+
+
+def lung_boxes(mask2d: np.ndarray, mode: str = "union") -> list[tuple[int, int, int, int]]:
+    """Boxes ``(y0, y1, x0, x1)`` (end-exclusive) of a 2-D mask: the union, or one per lung.
+
+    ``per_lung`` uses the two largest connected components (scipy); a single component gives a
+    single box; an empty mask gives none.
+    """
+    if mode not in BOX_MODES:
+        raise ValueError(f"unknown box mode {mode!r}; use one of {BOX_MODES}")
+    m = np.asarray(mask2d, dtype=bool)
+    if not m.any():
+        return []
+    if mode == "union":
+        rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
+        return [(int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)]
+    labels, n = ndimage.label(m)
+    sizes = ndimage.sum_labels(m, labels, index=np.arange(1, n + 1))
+    keep = np.argsort(sizes)[::-1][:2] + 1
+    slices = ndimage.find_objects(labels)
+    boxes = [(slices[k - 1][0].start, slices[k - 1][0].stop, slices[k - 1][1].start,
+              slices[k - 1][1].stop) for k in sorted(keep)]
+    return [tuple(int(v) for v in b) for b in boxes]
+
+
+def box_region(mask, mode: str = "union"):
+    """Boolean map of the lung box(es), same shape and backend as ``mask``."""
+    m = _to_numpy_bool(mask)
+    flat = m.reshape(-1, *m.shape[-2:])
+    out = np.zeros_like(flat)
+    for i, m2 in enumerate(flat):
+        for y0, y1, x0, x1 in lung_boxes(m2, mode):
+            out[i, y0:y1, x0:x1] = True
+    out = out.reshape(m.shape)
+    if _is_torch(mask):
+        import torch
+
+        return torch.from_numpy(out).to(mask.device)
+    return out
+
+
+def _where(keep, image, fill):
+    """``image`` where ``keep``, else ``fill``, in the image's backend, shape and dtype."""
+    if _is_torch(image):
+        import torch
+
+        keep = keep if _is_torch(keep) else torch.from_numpy(np.asarray(keep))
+        keep = keep.to(device=image.device, dtype=torch.bool)
+        while keep.dim() < image.dim():  # (N, H, W) mask for an (N, C, H, W) batch
+            keep = keep.unsqueeze(-3)
+        return torch.where(keep, image, torch.as_tensor(fill, dtype=image.dtype, device=image.device))
+    keep = _to_numpy_bool(keep)
+    image = np.asarray(image)
+    while keep.ndim < image.ndim:
+        keep = np.expand_dims(keep, -3)
+    return np.where(keep, image, np.asarray(fill, dtype=image.dtype)).astype(image.dtype, copy=False)
+
+
+def _check(image, mask) -> None:
+    if tuple(image.shape[-2:]) != tuple(mask.shape[-2:]):
+        raise ValueError(f"mask shape {tuple(mask.shape)} does not match image shape {tuple(image.shape)}")
+
+
+def original(image, mask=None, **_):
+    """The image as it is (the first of the five sets)."""
+    return image
+
+
+def lungs_isolated(image, mask, fill: float = 0.0, **_):
+    """Only the segmented lung pixels kept; everything else set to ``fill``."""
+    _check(image, mask)
+    return _where(_to_bool(mask), image, fill)
+
+
+def lungs_removed(image, mask, fill: float = 0.0, **_):
+    """The segmented lung pixels set to ``fill``; the rest kept."""
+    _check(image, mask)
+    return _where(~_to_bool(mask), image, fill)
+
+
+def lungs_framed(image, mask, box_mode: str = "union", fill: float = 0.0, **_):
+    """Only the pixels inside the lung box(es) kept."""
+    _check(image, mask)
+    return _where(box_region(mask, box_mode), image, fill)
+
+
+def lungs_boxed_out(image, mask, box_mode: str = "union", fill: float = 0.0, **_):
+    """Everything inside the lung box(es) set to ``fill``: no lungs and no lung borders."""
+    _check(image, mask)
+    box = box_region(mask, box_mode)
+    return _where(~box, image, fill)
+
+
+def _to_bool(mask):
+    if _is_torch(mask):
+        return mask.bool()
+    return np.asarray(mask).astype(bool)
+
+
+_FUNCTIONS = {"original": original, "lungs_isolated": lungs_isolated, "lungs_framed": lungs_framed,
+              "lungs_removed": lungs_removed, "lungs_boxed_out": lungs_boxed_out}
+
+
+def apply_variant(variant: str, image, mask, box_mode: str = "union", fill: float = 0.0):
+    """Apply the set named ``variant``; an unknown name is a clear error."""
+    if variant not in _FUNCTIONS:
+        raise ValueError(f"unknown variant {variant!r}; one of {', '.join(VARIANTS)}")
+    return _FUNCTIONS[variant](image, mask, box_mode=box_mode, fill=fill)
