@@ -8,7 +8,8 @@ Each property is scored against the binary label, patient-grouped and out-of-fol
   them): the raw value's AUC (below 0.5 means larger values go with negatives), and the same
   out-of-fold rate score on decile bins, which also catches relations that are not monotone.
 
-A property is flagged when an AUC is above 0.7 or below 0.3. Properties with one value are listed
+A property is flagged when its raw AUC is above 0.7 or below 0.3, or its out-of-fold AUC is above
+0.7 (out-of-fold rate scores run below 0.5 by chance on balanced values, never by signal). Properties with one value are listed
 as constant and never flagged.
 """
 
@@ -106,8 +107,11 @@ def property_aucs(props: pd.DataFrame, y: np.ndarray, groups: np.ndarray, n_spli
         else:
             row["oof_auc"] = auc_or_nan(yy, out_of_fold_rate_scores(values.to_numpy(), yy, gg,
                                                                    n_splits, seed))
+        # A raw AUC below 0.3 is real signal (low values go with positives); an out-of-fold
+        # rate score below 0.5 is not: it is the known negative bias of leave-fold-out target
+        # encoding on balanced values, so only its high side flags.
         aucs = [a for a in (row["auc"], row["oof_auc"]) if a == a]
-        row["flagged"] = any(a > FLAG_HIGH or a < FLAG_LOW for a in aucs)
+        row["flagged"] = bool(row["auc"] > FLAG_HIGH or row["auc"] < FLAG_LOW or row["oof_auc"] > FLAG_HIGH)
         if row["flagged"]:
             best = max(aucs, key=lambda a: abs(a - 0.5))
             row["note"] = f"predicts the label (AUC {best:.2f}" + (

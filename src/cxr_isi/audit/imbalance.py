@@ -168,8 +168,13 @@ class AuditResult:
         """The verdict line, with its deciding figure and any acquisition confounder."""
         word = {BALANCED: "Intra-source balanced", IMBALANCED: "Intra-source imbalanced",
                 SEVERE: "Severely intra-source imbalanced"}[self.verdict]
-        line = (f"{word}: {self.verdict_reason}; a source-only predictor scores AUC "
-                f"{self.source_only_auc:.2f}.")
+        auc = self.source_only_auc
+        if auc != auc or auc <= 0.55:
+            tail = "a source-only predictor does no better than chance"
+            tail += f" (out-of-fold AUC {auc:.2f})." if auc == auc else "."
+        else:
+            tail = f"a source-only predictor scores AUC {auc:.2f}."
+        line = f"{word}: {self.verdict_reason}; {tail}"
         flagged = self.flagged_properties
         if flagged:
             line += f" Acquisition properties that predict the label: {', '.join(flagged)}."

@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 
 @lru_cache(maxsize=8)
@@ -51,8 +52,8 @@ def render_chest(size: int, rng: np.random.Generator, disease: float = 0.0,
     px = 2.0 / size  # one pixel in grid units
     # pose: shift, scale, small rotation
     theta = float(np.deg2rad(rng.normal(0, 2.5)))  # Python floats keep the arrays float32
-    scale = rng.uniform(0.88, 1.04) * zoom
-    dx, dy = rng.normal(0, 0.03), rng.normal(0.02, 0.03) + shift
+    scale = rng.uniform(0.92, 1.03) * zoom
+    dx, dy = rng.normal(0, 0.02), rng.normal(0.02, 0.02) + shift
     ct, st = float(np.cos(theta)), float(np.sin(theta))
     u = ((x - dx) * ct + (y - dy) * st) / scale
     v = (-(x - dx) * st + (y - dy) * ct) / scale
@@ -95,6 +96,13 @@ def render_chest(size: int, rng: np.random.Generator, disease: float = 0.0,
         mask |= d > 0
         bases[side] = base
         params[side] = {"apex": apex, "base": base, "width": width}
+    # the heart can pinch a sliver off the left lung's base: keep one field per side
+    labels, n = ndimage.label(mask)
+    if n > 2:
+        sizes = ndimage.sum_labels(mask, labels, np.arange(1, n + 1))
+        keep = np.isin(labels, np.argsort(sizes)[::-1][:2] + 1)
+        lung_soft *= ndimage.binary_dilation(keep, iterations=2)
+        mask = keep
     depth = rng.uniform(0.31, 0.36)
     lateral = 1 - 0.3 * np.clip(0.35 - np.abs(u), 0, 1)  # a little less dark near the hila
     img -= depth * lung_soft * lateral
@@ -138,9 +146,9 @@ def render_chest(size: int, rng: np.random.Generator, disease: float = 0.0,
         while covered < target and n_blobs < 12 and len(ys):
             k = rng.integers(len(ys))
             cy_px, cx_px = int(ys[k]), int(xs[k])
-            r = rng.uniform(0.07, 0.16)
+            r = rng.uniform(0.08, 0.19)
             consolidation = rng.random() < 0.35
-            amp = disease_strength * (rng.uniform(0.23, 0.36) if consolidation else rng.uniform(0.13, 0.23))
+            amp = disease_strength * (rng.uniform(0.26, 0.4) if consolidation else rng.uniform(0.15, 0.26))
             half = int(np.ceil(2.2 * r / px))
             y0, y1 = max(0, cy_px - half), min(size, cy_px + half + 1)
             x0, x1 = max(0, cx_px - half), min(size, cx_px + half + 1)

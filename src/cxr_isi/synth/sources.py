@@ -58,7 +58,7 @@ def make_styles(n_sources: int, seed: int) -> list[SourceStyle]:
             border_value=float(rng.choice([0.0, 0.95])),
             gain=float(rng.uniform(0.93, 1.07)), offset=float(rng.uniform(-0.025, 0.025)),
             gamma=float(gammas[k]), noise=float(rng.uniform(0.004, 0.03)),
-            blur=float(rng.uniform(0.0, 1.4)), zoom=float(rng.uniform(0.86, 1.1)),
+            blur=float(rng.uniform(0.0, 1.4)), zoom=float(rng.uniform(0.9, 1.08)),
             shift=float(rng.uniform(-0.06, 0.06)),
         ))
     return styles

@@ -1,0 +1,143 @@
+"""The phantom: determinism, the source-by-class plan, anatomy and masks, and the known answer."""
+
+import filecmp
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from scipy import ndimage
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from typer.testing import CliRunner
+
+from cxr_isi.audit import audit_manifest
+from cxr_isi.cli.main import app
+from cxr_isi.data import LabelMapping
+from cxr_isi.lungs.hideseek import apply_variant
+from cxr_isi.synth import SynthConfig, apply_fingerprint, generate, make_styles, render_chest, source_plan
+
+
+def test_same_arguments_same_bytes(tmp_path):
+    cfg = SynthConfig(preset="isi", n=12, size=64, seed=5)
+    a = generate(cfg, tmp_path / "a", jobs=1)
+    generate(cfg, tmp_path / "b", jobs=2)
+    for rel in pd.read_csv(tmp_path / "a/manifest.csv")[["path", "mask_path"]].to_numpy().ravel():
+        assert filecmp.cmp(tmp_path / "a" / rel, tmp_path / "b" / rel, shallow=False), rel
+    assert (tmp_path / "a/manifest.csv").read_text() == (tmp_path / "b/manifest.csv").read_text()
+    c = generate(SynthConfig(preset="isi", n=12, size=64, seed=6), tmp_path / "c", jobs=1)
+    first = a.frame["path"].iloc[0].split("/images/")[-1]
+    other = [p for p in c.frame["path"] if p.endswith(first.split("/")[-1])][0]
+    assert Image.open(a.frame["path"].iloc[0]).tobytes() != Image.open(other).tobytes()
+
+
+@pytest.mark.parametrize("share", [1.0, 0.75, 0.5])
+def test_plan_is_balanced_overall_and_per_source_as_asked(share):
+    src, lab = source_plan(400, 4, share, seed=0)
+    assert lab.mean() == 0.5
+    for s in range(4):
+        own = lab[src == s]
+        assert max(own.mean(), 1 - own.mean()) == pytest.approx(share)
+
+
+def test_lungs_are_drawn_where_the_mask_says():
+    for seed in range(6):
+        img, mask, _ = render_chest(128, np.random.default_rng(seed))
+        labels, n = ndimage.label(mask)
+        sizes = sorted(ndimage.sum_labels(mask, labels, range(1, n + 1)), reverse=True)
+        assert n == 2 and sizes[1] > 0.3 * sizes[0]  # two lungs of comparable size
+        assert 0.12 < mask.mean() < 0.45
+        ring = ndimage.binary_dilation(mask, iterations=6) & ~ndimage.binary_dilation(mask, iterations=2)
+        assert img[ndimage.binary_erosion(mask, iterations=2)].mean() < img[ring].mean() - 0.1
+        left = mask[:, :64].sum()
+        assert 0.3 < left / mask.sum() < 0.7  # one lung on each side
+
+
+def test_disease_only_inside_the_lungs():
+    healthy, mask, _ = render_chest(128, np.random.default_rng(3), disease=0.0)
+    sick, mask2, params = render_chest(128, np.random.default_rng(3), disease=0.4)
+    np.testing.assert_array_equal(mask, mask2)
+    diff = sick - healthy
+    assert np.abs(diff[~mask]).max() == 0
+    assert diff[mask].mean() > 0.02 and params["n_lesions"] > 0
+
+
+def test_fingerprint_strength_zero_makes_sources_alike():
+    img, _, _ = render_chest(64, np.random.default_rng(0))
+    styles = make_styles(4, seed=0)
+    outs = [apply_fingerprint(img, s, np.random.default_rng(9), strength=0.0) for s in styles]
+    for o in outs[1:]:
+        np.testing.assert_array_equal(o, outs[0])
+    full = [apply_fingerprint(img, s, np.random.default_rng(9), strength=1.0) for s in styles]
+    assert min(np.abs(a - b).mean() for i, a in enumerate(full) for b in full[i + 1 :]) > 0.01
+
+
+def _load(m):
+    f = m.frame
+    imgs = np.stack([np.asarray(Image.open(p), dtype=np.float32) / 255 for p in f["path"]])
+    masks = np.stack([np.asarray(Image.open(p)) > 0 for p in f["mask_path"]])
+    return imgs, masks, (f["label"] == "covid").to_numpy().astype(int)
+
+
+def _pixel_lr_auc(x, y, grid=16):
+    n, s = x.shape[0], x.shape[1]
+    feats = x.reshape(n, grid, s // grid, grid, s // grid).mean((2, 4)).reshape(n, -1)
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=3000))
+    cv = StratifiedKFold(5, shuffle=True, random_state=0)
+    return roc_auc_score(y, cross_val_predict(clf, feats, y, cv=cv, method="predict_proba")[:, 1])
+
+
+@pytest.fixture(scope="module")
+def presets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("presets")
+    return {p: generate(SynthConfig(preset=p, n=400, size=128, seed=0), root / p, jobs=2)
+            for p in ("isi", "balanced")}
+
+
+def test_known_answer_with_a_plain_classifier(presets):
+    """Lung box hidden: the isi preset is still separable (the source), balanced is not;
+    lungs alone carry a learnable disease signal."""
+    imgs, masks, y = _load(presets["isi"])
+    assert _pixel_lr_auc(apply_variant("lungs_boxed_out", imgs, masks), y) >= 0.95
+    imgs, masks, y = _load(presets["balanced"])
+    assert _pixel_lr_auc(apply_variant("lungs_boxed_out", imgs, masks), y) <= 0.65
+    assert _pixel_lr_auc(apply_variant("lungs_isolated", imgs, masks), y) >= 0.8
+
+
+def test_audit_verdicts_of_the_presets(presets):
+    mapping = LabelMapping(positive=["covid"], negative=["normal"])
+    isi = audit_manifest(presets["isi"].with_labels(mapping))
+    bal = audit_manifest(presets["balanced"].with_labels(mapping))
+    assert isi.verdict == "severely imbalanced" and isi.cramers_v == pytest.approx(1.0)
+    assert bal.verdict == "balanced" and bal.cramers_v == pytest.approx(0.0)
+    assert bal.flagged_properties == []  # nothing but the lungs tells the classes apart
+
+
+def test_cli_synth_and_bad_arguments(tmp_path):
+    r = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "s"), "--n", "16", "--size", "48",
+                                 "--majority-share", "0.75", "--jobs", "1", "--preview",
+                                 str(tmp_path / "p.png")])
+    assert r.exit_code == 0, r.output
+    f = pd.read_csv(tmp_path / "s/manifest.csv")
+    assert len(f) == 16 and (tmp_path / "p.png").stat().st_size > 1000
+    assert set(f["mask_kind"]) == {"synthetic_truth"}
+    bad = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "x"), "--majority-share", "0.2"])
+    assert bad.exit_code == 2 and "majority_share" in bad.output and "greater than or equal to 0.5" in bad.output
+
+
+def test_demo_without_real_data(tmp_path, monkeypatch):
+    from rich.console import Console
+
+    import cxr_isi.demo as demo
+    from cxr_isi.cli.main import print_audit
+
+    monkeypatch.setattr(demo, "find_cxr256", lambda data=None: None)
+    console = Console(record=True, width=120)
+    summary = demo.run_demo(tmp_path, None, print_audit=print_audit, console=console, n=80, size=64)
+    assert summary["synth_isi"].verdict == "severely imbalanced"
+    assert summary["synth_balanced"].verdict == "balanced"
+    assert "real-data audit is skipped" in console.export_text()
+    assert (tmp_path / "synth_presets.png").exists() and (tmp_path / "audit_synth_isi.json").exists()
