@@ -96,3 +96,19 @@ def test_demo_prints_and_writes_both_verdicts(cxr256, tmp_path):
     assert isi["verdict"] == "severely imbalanced" and bal["verdict"] == "balanced"
     assert "orig_h" in bal["flagged_properties"]
     assert (tmp_path / "duplicates.csv").exists() and "Verdicts" in r.output
+
+
+def test_shipped_lung_unet_on_held_out_patients(cxr256):
+    """Dice on the patients the shipped U-Net never saw (the split it was trained with)."""
+    pytest.importorskip("monai")
+    from cxr_isi.lungs.segmentation import evaluate, get_segmenter, load_pairs, segmentation_split
+    from cxr_isi.lungs.unet import SHIPPED
+
+    if not SHIPPED.is_file():
+        pytest.skip(f"shipped weights missing at {SHIPPED}")
+    m = segmentation_split(Manifest.read(cxr256 / "manifest.csv"), seed=0)
+    held_out = m.with_frame(m.frame[m.frame["split"] == "test"])
+    x, y, _ = load_pairs(held_out, size=256)
+    scores = evaluate(get_segmenter(), x, y)
+    assert len(scores) >= 50
+    assert scores["dice"].mean() >= 0.95

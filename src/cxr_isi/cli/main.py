@@ -320,6 +320,138 @@ def import_(
     out.print(f"{len(m)} images, {m.frame['patient_id'].nunique()} patients, labels {counts} -> {out_path}")
 
 
+lungs_app = typer.Typer(help="Lung segmentation: train, evaluate, segment a study.", no_args_is_help=True)
+app.add_typer(lungs_app, name="lungs", help="Lung segmentation: train, evaluate and segment (shipped U-Net).")
+
+
+@lungs_app.command("train")
+@friendly
+def lungs_train(
+    manifest: Annotated[Path, typer.Argument(help="Manifest with mask_path (manual masks).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run folder: best.pt, last.pt, metrics.json.")],
+    epochs: Annotated[int, typer.Option(help="Most epochs (early stopping on validation Dice).")] = 40,
+    size: Annotated[int, typer.Option(help="Input size.")] = 256,
+    synthetic: Annotated[int, typer.Option(help="Phantoms added to the training split.")] = 300,
+    seed: SeedOpt = 0,
+) -> None:
+    """Train the lung U-Net (patient-grouped validation, early stopping, resumable)."""
+    from cxr_isi.data import Manifest
+    from cxr_isi.lungs.segmentation import train_lung_segmenter
+
+    metrics = train_lung_segmenter(Manifest.read(manifest), out_dir, size=size, epochs=epochs,
+                                   synthetic=synthetic, seed=seed, progress=sys.stderr.isatty())
+    out.print(f"held-out patients: mean Dice {metrics['test_mean_dice']:.4f}, IoU "
+              f"{metrics['test_mean_iou']:.4f}; best checkpoint {out_dir / 'best.pt'}")
+
+
+@lungs_app.command("eval")
+@friendly
+def lungs_eval(
+    manifest: Annotated[Path, typer.Argument(help="Manifest with mask_path.")],
+    checkpoint: Annotated[Path | None, typer.Option(help="U-Net checkpoint (default: shipped).")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Per-image and mean Dice/IoU as JSON.")] = None,
+    split: Annotated[str | None, typer.Option(help="Only rows of this split (e.g. test).")] = None,
+    size: Annotated[int, typer.Option(help="Cache size the images are read at.")] = 256,
+) -> None:
+    """Dice and IoU of the segmenter against the manifest's masks, per image and overall."""
+    from cxr_isi._io import write_json
+    from cxr_isi.data import Manifest
+    from cxr_isi.lungs.segmentation import evaluate, get_segmenter, load_pairs
+
+    m = Manifest.read(manifest)
+    if split:
+        if "split" not in m.frame.columns:
+            raise CxrIsiError(f"{manifest}: no split column; drop --split or run cxr-isi split")
+        m = m.with_frame(m.frame[m.frame["split"] == split])
+    x, y, kept = load_pairs(m, size=size, progress=sys.stderr.isatty())
+    seg = get_segmenter("unet", checkpoint)
+    scores = evaluate(seg, x, y)
+    scores.insert(0, "path", kept.paths)
+    out.print(f"{len(scores)} images: mean Dice {scores['dice'].mean():.4f}, mean IoU "
+              f"{scores['iou'].mean():.4f}, lowest Dice {scores['dice'].min():.4f}")
+    if json_out:
+        write_json(json_out, {"manifest": str(manifest), "checkpoint": str(seg.path_),
+                              "n_images": len(scores), "mean_dice": float(scores["dice"].mean()),
+                              "mean_iou": float(scores["iou"].mean()),
+                              "images": scores.to_dict("records")})
+
+
+@lungs_app.command("segment")
+@friendly
+def lungs_segment(
+    manifest: Annotated[Path, typer.Argument(help="Manifest of the study.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Masks, lungs.csv and a manifest using them.")],
+    checkpoint: Annotated[Path | None, typer.Option(help="U-Net checkpoint (default: shipped).")] = None,
+    size: Annotated[int, typer.Option(help="Cache size (the masks share its geometry).")] = 256,
+    resize: Annotated[str, typer.Option(help="pad | squeeze | crop (as the cache).")] = "pad",
+    policy: Annotated[str, typer.Option(help="Images failing lung QC: keep | drop | union (use the union box).")] = "keep",
+) -> None:
+    """Segment every image with one model: masks, boxes, QC flags (resumable)."""
+    from cxr_isi.data import Manifest
+    from cxr_isi.lungs.postprocess import QCThresholds
+    from cxr_isi.lungs.segmentation import get_segmenter, segment_manifest
+
+    if policy not in ("keep", "drop", "union"):
+        raise CxrIsiError(f"--policy {policy!r}: use keep, drop or union")
+    m = segment_manifest(Manifest.read(manifest), out_dir, segmenter=get_segmenter("unet", checkpoint),
+                         size=size, resize=resize, thresholds=QCThresholds(policy=policy),
+                         progress=sys.stderr.isatty())
+    flagged = int((m.frame["lung_qc"] != "").sum()) if "lung_qc" in m.frame.columns else 0
+    out.print(f"{len(m)} images segmented, {flagged} flagged by lung QC -> {out_dir / 'manifest.csv'}")
+
+
+@app.command()
+@friendly
+def hideseek(
+    manifest: Annotated[Path, typer.Argument(help="Manifest with lung masks (from cxr-isi lungs segment).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for one PNG folder per variant.")],
+    variant: Annotated[list[str], typer.Option(help="original | lungs_isolated | lungs_framed | lungs_removed | lungs_boxed_out (repeat).")] = ["lungs_boxed_out"],
+    size: Annotated[int, typer.Option(help="Cache size.")] = 256,
+    resize: Annotated[str, typer.Option(help="pad | squeeze | crop.")] = "pad",
+    box_mode: Annotated[str, typer.Option(help="union | per_lung.")] = "union",
+    figure: Annotated[Path | None, typer.Option(help="Also save the five sets of the first image (Figure 3).")] = None,
+) -> None:
+    """Write the ROI hide-and-seek image sets as PNG folders (the training reads them on the fly)."""
+    import numpy as np
+    from PIL import Image
+
+    from cxr_isi.data import Manifest
+    from cxr_isi.data.cache import ImageCache
+    from cxr_isi.lungs.hideseek import VARIANTS, apply_variant
+
+    for v in variant:
+        if v not in VARIANTS:
+            raise CxrIsiError(f"unknown variant {v!r}; one of {', '.join(VARIANTS)}")
+    if box_mode not in ("union", "per_lung"):
+        raise CxrIsiError(f"--box-mode {box_mode!r}: use union or per_lung")
+    m = Manifest.read(manifest)
+    if not m.has("mask_path"):
+        raise CxrIsiError(f"{manifest}: no mask_path; run cxr-isi lungs segment first")
+    frame = m.frame[m.frame["mask_path"] != ""]
+    images = ImageCache(size=size, resize=resize)
+    masks = ImageCache(size=size, resize=resize, kind="mask")
+    images.update(frame["path"].tolist(), progress=sys.stderr.isatty())
+    masks.update(frame["mask_path"].tolist(), progress=sys.stderr.isatty())
+    im, mk = images.open(), masks.open()
+    qc = frame["lung_qc"] if "lung_qc" in frame.columns else None
+    written = 0
+    for i, (path, mpath) in enumerate(zip(frame["path"], frame["mask_path"], strict=True)):
+        if path not in im or mpath not in mk:
+            continue
+        image, mask = np.asarray(im.get(path)), np.asarray(mk.get(mpath)) > 127
+        mode = "union" if (qc is not None and qc.iloc[i]) else box_mode
+        for v in variant:
+            target = out_dir / v / f"{i:06d}_{Path(path).stem}.png"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(apply_variant(v, image, mask, box_mode=mode)).save(target)
+        if figure and written == 0:
+            from cxr_isi.lungs.figure import hide_and_seek_figure
+
+            hide_and_seek_figure(image, mask, figure, box_mode=mode)
+        written += 1
+    out.print(f"{written} images x {len(variant)} variant(s) -> {out_dir}")
+
+
 @app.command()
 @friendly
 def synth(

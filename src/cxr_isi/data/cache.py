@@ -67,6 +67,11 @@ def load_for_cache(path: str, size: int, resize: str, kind: str) -> tuple[np.nda
     image, info = read_image(path)
     if kind == "mask":
         top = float(image.max())
+        if top > 0:
+            grey = ((image > 0.1 * top) & (image < 0.9 * top)).mean()
+            if grey > 0.05:  # anti-aliased outlines are fine; a photograph or a map is not
+                raise ImageReadError(f"{path}: not a binary mask ({grey:.0%} of pixels are neither "
+                                     "background nor lung)")
         image = (image > top / 2).astype(np.float32) if top > 0 else np.zeros_like(image)
         square = resize_square(image, size, resize, is_mask=True)
     else:
@@ -255,6 +260,16 @@ class CachedImages:
     def slots(self, paths: list[str]) -> np.ndarray:
         """Slot of every path, -1 where a path is not cached (unreadable or never built)."""
         return np.array([self._slot.get(os.path.abspath(p), -1) for p in paths], dtype=np.int64)
+
+    def original_size(self, path: str) -> tuple[int, int] | None:
+        """(width, height) of the source file, as read when it was cached."""
+        key = os.path.abspath(path)
+        if key not in self.info.index:
+            return None
+        row = self.info.loc[key]
+        if row["error"] or pd.isna(row["width"]):
+            return None
+        return int(row["width"]), int(row["height"])
 
     def get(self, path: str) -> np.ndarray:
         """The cached uint8 square of ``path`` (a read-only view of the memory map)."""

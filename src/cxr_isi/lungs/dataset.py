@@ -1,0 +1,86 @@
+"""A dataset that serves any of the five image sets on the fly from the cache: no extra storage."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cxr_isi.data.cache import ImageCache
+from cxr_isi.data.manifest import Manifest
+from cxr_isi.errors import CxrIsiError
+from cxr_isi.logs import get_logger
+from cxr_isi.lungs.hideseek import VARIANTS, apply_variant
+
+log = get_logger("lungs")
+
+
+class HideSeekDataset:
+    """``(image, label)`` pairs of one hide-and-seek variant (a torch ``Dataset`` by duck typing).
+
+    Images come from the image cache and masks from the mask cache at the same size and resize
+    mode, so both share one geometry. Images are float32 ``(1, S, S)`` in [0, 1]; labels are
+    the manifest's binary labels under its mapping.
+
+    Parameters
+    ----------
+    manifest : Manifest
+        With a label mapping attached, and ``mask_path`` for every variant but ``original``.
+    variant : str
+        One of :data:`VARIANTS`.
+    size, resize : int, str
+        Cache geometry.
+    box_mode : {"union", "per_lung"}
+    """
+
+    def __init__(self, manifest: Manifest, variant: str = "original", size: int = 256,
+                 resize: str = "pad", box_mode: str = "union", cache_root=None, progress: bool = False):
+        if variant not in VARIANTS:
+            raise CxrIsiError(f"unknown variant {variant!r}; one of {', '.join(VARIANTS)}")
+        self.variant, self.box_mode = variant, box_mode
+        frame = manifest.frame
+        images = ImageCache(cache_root, size=size, resize=resize)
+        images.update(frame["path"].tolist(), progress=progress)
+        self._images = images.open()
+        slots = self._images.slots(frame["path"].tolist())
+        self._masks = None
+        mslots = np.zeros(len(frame), dtype=np.int64)
+        if variant != "original":
+            if "mask_path" not in frame.columns:
+                raise CxrIsiError(f"{manifest.origin}: variant {variant} needs lung masks "
+                                  "(run cxr-isi lungs segment first)")
+            no_mask = frame["mask_path"].astype(str) == ""
+            if no_mask.any():
+                i = int(np.flatnonzero(no_mask.to_numpy())[0])
+                raise CxrIsiError(f"{manifest.origin} row {i + 1}: no mask_path; variant {variant} "
+                                  "needs a lung mask for every image")
+            masks = ImageCache(cache_root, size=size, resize=resize, kind="mask")
+            masks.update(frame["mask_path"].tolist(), progress=progress)
+            self._masks = masks.open()
+            from cxr_isi.lungs.segmentation import check_mask_sizes
+
+            check_mask_sizes(self._images, self._masks, frame["path"].tolist(),
+                             frame["mask_path"].tolist(), manifest.origin)
+            mslots = self._masks.slots(frame["mask_path"].tolist())
+        keep = (slots >= 0) & (mslots >= 0)
+        reasons = {p: "image or mask could not be cached" for p in frame["path"][~keep]}
+        if self._masks is not None:  # an empty mask would silently give an empty image
+            for i in np.flatnonzero(keep):
+                if not (self._masks.array[mslots[i]] > 127).any():
+                    keep[i] = False
+                    reasons[frame["path"].iloc[i]] = "empty lung mask"
+        if reasons:
+            log.warning("%d images left out of %s: %s", len(reasons), variant,
+                        "; ".join(f"{p}: {r}" for p, r in list(reasons.items())[:3]))
+        self.skipped = reasons
+        self.slots, self.mask_slots = slots[keep], mslots[keep]
+        self.labels = manifest.y[keep]
+        self.paths = frame["path"][keep].tolist()
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.int64]:
+        image = self._images.array[self.slots[i]].astype(np.float32) * np.float32(1 / 255)
+        if self._masks is not None:
+            mask = self._masks.array[self.mask_slots[i]] > 127
+            image = apply_variant(self.variant, image, mask, box_mode=self.box_mode)
+        return image[None], self.labels[i]

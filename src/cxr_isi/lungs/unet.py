@@ -1,0 +1,262 @@
+"""The lung segmenter: a small MONAI U-Net, its training loop, and inference with the shipped weights.
+
+Input: one grayscale channel at ``input_size`` (256), each image standardised to zero mean and
+unit variance (so exposure and gamma differences between sources matter less). Output: one
+logit per pixel. The shipped checkpoint (``weights/unet_lungs.pt``, float16, about 2 MB) is
+described in ``weights/MODEL_CARD.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cxr_isi.errors import CxrIsiError
+from cxr_isi.logs import get_logger
+from cxr_isi.progress import progress_bar
+
+FORMAT = "cxr_isi.lungs.unet/1"
+ARCH = {"channels": [16, 32, 64, 128, 256], "strides": [2, 2, 2, 2], "num_res_units": 1}
+SHIPPED = Path(__file__).resolve().parent / "weights" / "unet_lungs.pt"
+log = get_logger("lungs")
+
+
+def build_unet(arch: dict | None = None):
+    """MONAI's 2-D U-Net with the given (or default) channels."""
+    from monai.networks.nets import UNet
+
+    a = {**ARCH, **(arch or {})}
+    return UNet(spatial_dims=2, in_channels=1, out_channels=1, channels=tuple(a["channels"]),
+                strides=tuple(a["strides"]), num_res_units=a["num_res_units"], norm="batch")
+
+
+def standardise(x):
+    """Per-image zero mean, unit variance over the last two axes (torch)."""
+    mean = x.mean(dim=(-2, -1), keepdim=True)
+    std = x.std(dim=(-2, -1), keepdim=True).clamp_min(1e-3)
+    return (x - mean) / std
+
+
+def augment(images, masks, gen):
+    """Random affine (rotation, scale, aspect, shift) shared by image and mask, then gamma,
+    contrast and noise on the image. Batched on tensors: one grid_sample call per batch, the
+    same geometry for both, which per-sample dict transforms would redo image by image."""
+    import torch
+    import torch.nn.functional as F
+
+    n = images.shape[0]
+
+    def u(lo, hi):
+        return lo + (hi - lo) * torch.rand(n, generator=gen)
+
+    angle = u(-0.17, 0.17)
+    sx, sy = u(0.85, 1.15), u(0.85, 1.15)
+    tx, ty = u(-0.08, 0.08), u(-0.08, 0.08)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.stack([torch.stack([cos / sx, -sin / sx, tx], 1),
+                         torch.stack([sin / sy, cos / sy, ty], 1)], 1)
+    grid = F.affine_grid(theta, images.shape, align_corners=False)
+    images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    masks = F.grid_sample(masks, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    gamma = u(0.7, 1.4).view(n, 1, 1, 1)
+    images = images.clamp(0, 1) ** gamma
+    images = images * u(0.8, 1.2).view(n, 1, 1, 1) + u(-0.08, 0.08).view(n, 1, 1, 1)
+    images = images + torch.randn(images.shape, generator=gen) * u(0, 0.03).view(n, 1, 1, 1)
+    return images, (masks > 0.5).float()
+
+
+def _to_tensor(arr: np.ndarray, is_mask: bool = False):
+    """(N, H, W) images (uint8 0..255 or float 0..1) or 0/1 masks to an (N, 1, H, W) float tensor."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(arr)).float()
+    if arr.dtype == np.uint8 and not is_mask:
+        x = x / 255.0
+    return x.unsqueeze(1)
+
+
+def soft_dice_loss(logits, target):
+    import torch
+
+    p = torch.sigmoid(logits)
+    inter = (p * target).sum(dim=(1, 2, 3))
+    denom = p.sum(dim=(1, 2, 3)) + target.sum(dim=(1, 2, 3))
+    return (1 - (2 * inter + 1) / (denom + 1)).mean()
+
+
+def train_unet(train_images: np.ndarray, train_masks: np.ndarray, val_images: np.ndarray,
+               val_masks: np.ndarray, out_dir: str | Path, *, epochs: int = 40, batch_size: int = 8,
+               lr: float = 2e-3, patience: int = 8, seed: int = 0, progress: bool = True,
+               meta: dict | None = None) -> dict:
+    """Train with augmentation and early stopping on validation Dice; resumable.
+
+    Writes ``last.pt`` after every epoch (model, optimiser, schedule, history) and ``best.pt``
+    (weights only, float16) when validation Dice improves; a second call with the same
+    ``out_dir`` resumes from ``last.pt``.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from cxr_isi._io import atomic_write
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    model = build_unet()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda e: 0.5 * (1 + math.cos(math.pi * min(e, epochs) / epochs)))
+    gen = torch.Generator().manual_seed(seed)
+    state = {"epoch": 0, "best_dice": -1.0, "best_epoch": -1, "history": []}
+    last = out / "last.pt"
+    if last.exists():
+        ck = torch.load(last, weights_only=True)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        gen.set_state(ck["generator"])
+        state = json.loads(ck["state"])
+        log.info("resuming from %s at epoch %d", last, state["epoch"])
+    xt, yt = _to_tensor(train_images), _to_tensor(train_masks > 0, is_mask=True)
+    xv, yv = _to_tensor(val_images), _to_tensor(val_masks > 0, is_mask=True)
+    with progress_bar(progress) as bar:
+        task = bar.add_task("training lung U-Net", total=epochs, completed=state["epoch"])
+        while state["epoch"] < epochs:
+            t0 = time.perf_counter()
+            model.train()
+            order = torch.randperm(len(xt), generator=gen)
+            losses = []
+            for i in range(0, len(order), batch_size):
+                idx = order[i : i + batch_size]
+                if len(idx) < 2:
+                    continue
+                x, y = augment(xt[idx], yt[idx], gen)
+                logits = model(standardise(x))
+                loss = F.binary_cross_entropy_with_logits(logits, y) + soft_dice_loss(logits, y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                losses.append(loss.item())
+            sched.step()
+            val = evaluate_dice(model, xv, yv)
+            state["epoch"] += 1
+            state["history"].append({"epoch": state["epoch"], "loss": float(np.mean(losses)),
+                                     "val_dice": val, "seconds": time.perf_counter() - t0})
+            if val > state["best_dice"]:
+                state["best_dice"], state["best_epoch"] = val, state["epoch"]
+                save_checkpoint(model, out / "best.pt", meta={**(meta or {}), "val_dice": val,
+                                                              "epoch": state["epoch"]})
+            ck = {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                  "scheduler": sched.state_dict(), "generator": gen.get_state(),
+                  "state": json.dumps(state)}
+            atomic_write(last, lambda p, ck=ck: torch.save(ck, p))
+            bar.update(task, advance=1, description=f"lung U-Net: val Dice {val:.4f} "
+                       f"(best {state['best_dice']:.4f} @ {state['best_epoch']})")
+            if state["epoch"] - state["best_epoch"] >= patience:
+                log.info("early stop at epoch %d", state["epoch"])
+                break
+    (out / "history.json").write_text(json.dumps(state, indent=2))
+    return state
+
+
+def evaluate_dice(model, x, y, batch_size: int = 16) -> float:
+    """Mean per-image Dice of thresholded predictions."""
+    import torch
+
+    model.eval()
+    scores = []
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            p = (model(standardise(x[i : i + batch_size])) > 0).float()
+            t = y[i : i + batch_size]
+            inter = (p * t).sum(dim=(1, 2, 3))
+            denom = p.sum(dim=(1, 2, 3)) + t.sum(dim=(1, 2, 3))
+            scores += ((2 * inter + 1e-6) / (denom + 1e-6)).tolist()
+    return float(np.mean(scores))
+
+
+def save_checkpoint(model, path: str | Path, meta: dict | None = None) -> Path:
+    """Weights as float16 with the architecture and provenance, loadable with weights_only."""
+    import torch
+
+    from cxr_isi._io import atomic_write
+
+    payload = {"format": FORMAT, "arch": json.dumps(ARCH), "input_size": 256,
+               "meta": json.dumps(meta or {}),
+               "state_dict": {k: (v.half() if v.is_floating_point() else v)
+                              for k, v in model.state_dict().items()}}
+    return atomic_write(path, lambda p: torch.save(payload, p))
+
+
+class UNetSegmenter:
+    """Lung masks from any square grayscale batch; the same model for every image of a study.
+
+    Parameters
+    ----------
+    checkpoint : path, optional
+        A checkpoint written by :func:`save_checkpoint`; default the shipped weights.
+    threads : int, optional
+        CPU threads for inference (default: torch's choice).
+    """
+
+    name = "unet"
+
+    def __init__(self, checkpoint: str | Path | None = None, threads: int | None = None):
+        self.checkpoint = checkpoint
+        self.threads = threads
+
+    def load(self) -> UNetSegmenter:
+        import torch
+
+        path = Path(self.checkpoint) if self.checkpoint else SHIPPED
+        if not path.is_file():
+            raise CxrIsiError(f"{path}: lung segmenter checkpoint not found")
+        try:
+            ck = torch.load(path, weights_only=True, map_location="cpu")
+        except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
+            raise CxrIsiError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
+        if not isinstance(ck, dict) or ck.get("format") != FORMAT:
+            raise CxrIsiError(f"{path}: not a cxr-isi lung U-Net checkpoint")
+        self.model_ = build_unet(json.loads(ck["arch"]))
+        self.model_.load_state_dict({k: v.float() if v.is_floating_point() else v
+                                     for k, v in ck["state_dict"].items()})
+        self.model_.eval()
+        self.input_size_ = int(ck["input_size"])
+        self.meta_ = json.loads(ck["meta"])
+        self.path_ = path
+        return self
+
+    def predict_proba(self, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
+        """Lung probability per pixel, at the images' own size, for an (N, H, W) batch."""
+        import torch
+        import torch.nn.functional as F
+
+        if not hasattr(self, "model_"):
+            self.load()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        images = np.asarray(images)
+        if images.ndim == 2:
+            images = images[None]
+        out = np.empty(images.shape, dtype=np.float32)
+        size = self.input_size_
+        with torch.inference_mode():
+            for i in range(0, len(images), batch_size):
+                x = _to_tensor(images[i : i + batch_size])
+                h, w = x.shape[-2:]
+                if (h, w) != (size, size):
+                    x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True,
+                                      align_corners=False)
+                p = torch.sigmoid(self.model_(standardise(x)))
+                if (h, w) != (size, size):
+                    p = F.interpolate(p, size=(h, w), mode="bilinear", align_corners=False)
+                out[i : i + len(x)] = p[:, 0].numpy()
+        return out
+
+    def predict(self, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
+        """Boolean lung masks (before post-processing)."""
+        return self.predict_proba(images, batch_size) > 0.5
