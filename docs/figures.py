@@ -3,6 +3,12 @@
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
+import numpy as np
+from PIL import Image
+
+from cxr_isi.lungs.figure import hide_and_seek_figure
+from cxr_isi.lungs.postprocess import clean_mask
+from cxr_isi.lungs.segmentation import get_segmenter
 from cxr_isi.synth import SynthConfig, generate
 from cxr_isi.synth.preview import contact_sheet
 
@@ -13,3 +19,6 @@ if __name__ == "__main__":
         sets = {p: generate(SynthConfig(preset=p, n=8, size=256, seed=3), Path(tmp) / p, jobs=1)
                 for p in ("isi", "balanced")}
         print(contact_sheet(sets, HERE / "synth_presets.png"))
+        image = np.asarray(Image.open(sets["isi"].paths[2]))
+        mask, _ = clean_mask(get_segmenter().predict(image[None])[0])  # the shipped U-Net's mask
+        print(hide_and_seek_figure(image, mask, HERE / "hide_and_seek.png"))

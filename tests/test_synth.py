@@ -141,3 +141,5 @@ def test_demo_without_real_data(tmp_path, monkeypatch):
     assert summary["synth_balanced"].verdict == "balanced"
     assert "real-data audit is skipped" in console.export_text()
     assert (tmp_path / "synth_presets.png").exists() and (tmp_path / "audit_synth_isi.json").exists()
+    assert summary["segmentation"]["isi"]["mean_dice"] > 0.9  # the shipped U-Net, every phantom
+    assert (tmp_path / "hide_and_seek.png").exists()

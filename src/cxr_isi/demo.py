@@ -58,6 +58,8 @@ def run_demo(out_dir: Path, data: Path | None, print_audit, console: Console, n:
         write_json(out_dir / f"audit_synth_{preset}.json", result.as_dict())
         summary[f"synth_{preset}"] = result
     contact_sheet(synth, out_dir / "synth_presets.png")
+    console.rule("[bold]lungs: the shipped U-Net on the phantoms")
+    segmented = segment_synth(synth, out_dir, console, size)
     root = find_cxr256(data)
     if root is None:
         console.print("[yellow]real data not found at ../shared/data/cxr256 (pass --data PATH); "
@@ -84,5 +86,39 @@ def run_demo(out_dir: Path, data: Path | None, print_audit, console: Console, n:
         table.add_row(name, r.verdict, f"{r.cramers_v:.2f}", f"{r.source_only_auc:.2f}",
                       ", ".join(r.flagged_properties) or "-")
     console.print(table)
-    console.print(f"figures: {out_dir}/audit_*.json, {out_dir}/synth_presets.png")
+    console.print(f"figures: {out_dir}/audit_*.json, {out_dir}/synth_presets.png, "
+                  f"{out_dir}/hide_and_seek.png")
+    summary["segmentation"] = segmented
     return summary
+
+
+def segment_synth(synth: dict, out_dir: Path, console: Console, size: int) -> dict:
+    """Segment every phantom with the shipped U-Net, score it against the drawn lungs, and draw
+    the five image sets of one phantom (the paper's Figure 3)."""
+    import numpy as np
+
+    from cxr_isi.data.cache import ImageCache
+    from cxr_isi.lungs.figure import hide_and_seek_figure
+    from cxr_isi.lungs.postprocess import dice
+    from cxr_isi.lungs.segmentation import get_segmenter, segment_manifest
+
+    seg = get_segmenter()
+    result, segmented = {}, {}
+    masks = ImageCache(size=size, kind="mask")
+    for preset, m in synth.items():
+        segmented[preset] = segment_manifest(m, out_dir / "lungs" / preset, segmenter=seg, size=size)
+        pairs = list(zip(m.frame["mask_path"], segmented[preset].frame["mask_path"], strict=True))
+        masks.update([p for pair in pairs for p in pair])
+        cached = masks.open()
+        scores = [dice(cached.get(b) > 127, cached.get(a) > 127) for a, b in pairs]
+        result[preset] = {"mean_dice": float(np.mean(scores)),
+                          "flagged": int((segmented[preset].frame["lung_qc"] != "").sum())}
+        console.print(f"{preset}: {len(scores)} phantoms segmented, mean Dice against the drawn "
+                      f"lungs {result[preset]['mean_dice']:.3f}, {result[preset]['flagged']} "
+                      "flagged by QC")
+    first = segmented["isi"].frame.iloc[0]
+    image = ImageCache(size=size).open().get(first["path"])
+    hide_and_seek_figure(np.asarray(image), masks.open().get(first["mask_path"]) > 127,
+                         out_dir / "hide_and_seek.png")
+    write_json(out_dir / "segmentation.json", result)
+    return result

@@ -73,7 +73,7 @@ def _to_tensor(arr: np.ndarray, is_mask: bool = False):
     """(N, H, W) images (uint8 0..255 or float 0..1) or 0/1 masks to an (N, 1, H, W) float tensor."""
     import torch
 
-    x = torch.from_numpy(np.ascontiguousarray(arr)).float()
+    x = torch.from_numpy(np.array(arr, copy=True)).float()  # a private, writable copy
     if arr.dtype == np.uint8 and not is_mask:
         x = x / 255.0
     return x.unsqueeze(1)
