@@ -454,6 +454,63 @@ def hideseek(
 
 @app.command()
 @friendly
+def train(
+    manifest: Annotated[Path | None, typer.Option("--manifest", "-m", help="Manifest (with split, or one is made).")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run folder (resumes if it holds the same run).")] = Path("runs/train"),
+    variant: Annotated[str | None, typer.Option(help="original | lungs_isolated | lungs_framed | lungs_removed | lungs_boxed_out.")] = None,
+    model: Annotated[str | None, typer.Option(help="vgg16_gap | resnet50 | densenet121 | small_cnn.")] = None,
+    size: Annotated[int | None, typer.Option(help="Square input size (512 as the paper; 128 on CPU).")] = None,
+    weights: Annotated[str | None, typer.Option(help="imagenet | none | PATH.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Most epochs (early stopping on validation AUC).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
+    train_config: Annotated[Path | None, typer.Option("--train-config", help="Training settings YAML (CLI options override it).")] = None,
+    config: ConfigOpt = None,
+    positive: PositiveOpt = None,
+    negative: NegativeOpt = None,
+    where: WhereOpt = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for every random choice.")] = None,
+) -> None:
+    """Train a classifier on one image set (the paper's VGG-16 with GAP, or another backbone)."""
+    from cxr_isi.config import load_config, parse_model
+    from cxr_isi.train import TrainConfig
+    from cxr_isi.train.loop import fit
+
+    m, _ = load_dataset(manifest, config, positive, negative, where)
+    base = load_config(TrainConfig, train_config).model_dump() if train_config else {}
+    given = {"variant": variant, "model": model, "size": size, "weights": weights, "epochs": epochs,
+             "batch_size": batch_size, "lr": lr, "seed": seed}
+    cfg = parse_model(TrainConfig, {**base, **{k: v for k, v in given.items() if v is not None}},
+                      "cxr-isi train")
+    metrics = fit(m, cfg, out_dir, progress=sys.stderr.isatty())
+    if metrics:
+        test = f", test AUC {metrics['test_auc']:.3f}" if "test_auc" in metrics else ""
+        out.print(f"{cfg.model} on {cfg.variant}: validation AUC {metrics['val_auc']:.3f}{test}, "
+                  f"{metrics['epochs']} epochs, {metrics['images_per_second']:.0f} img/s -> {out_dir}")
+
+
+@app.command()
+@friendly
+def predict(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="best.pt of a training run.")],
+    manifest: Annotated[Path, typer.Option("--manifest", "-m", help="Images to score.")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="scores.csv: path, label, score.")],
+    variant: Annotated[str | None, typer.Option(help="Image set (default: the one trained on).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
+) -> None:
+    """Score every image of a manifest with a trained checkpoint."""
+    from cxr_isi.data import Manifest
+    from cxr_isi.train.loop import predict as run_predict
+
+    scores = run_predict(checkpoint, Manifest.read(manifest), variant, batch_size=batch_size,
+                         progress=sys.stderr.isatty())
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    scores.to_csv(out_path, index=False)
+    out.print(f"{len(scores)} scores -> {out_path}")
+
+
+@app.command()
+@friendly
 def synth(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for images, masks and manifest.csv.")],
     preset: Annotated[str, typer.Option(help="isi (every source one class) | balanced | mild | strong.")] = "isi",

@@ -42,31 +42,12 @@ def standardise(x):
 
 
 def augment(images, masks, gen):
-    """Random affine (rotation, scale, aspect, shift) shared by image and mask, then gamma,
-    contrast and noise on the image. Batched on tensors: one grid_sample call per batch, the
-    same geometry for both, which per-sample dict transforms would redo image by image."""
-    import torch
-    import torch.nn.functional as F
+    """Random affine shared by image and mask (rotation +-10 degrees, scale and aspect
+    0.85-1.15, shift 8%, no flips), then gamma, contrast and noise on the image."""
+    from cxr_isi.data.augment import random_affine, random_intensity
 
-    n = images.shape[0]
-
-    def u(lo, hi):
-        return lo + (hi - lo) * torch.rand(n, generator=gen)
-
-    angle = u(-0.17, 0.17)
-    sx, sy = u(0.85, 1.15), u(0.85, 1.15)
-    tx, ty = u(-0.08, 0.08), u(-0.08, 0.08)
-    cos, sin = torch.cos(angle), torch.sin(angle)
-    theta = torch.stack([torch.stack([cos / sx, -sin / sx, tx], 1),
-                         torch.stack([sin / sy, cos / sy, ty], 1)], 1)
-    grid = F.affine_grid(theta, images.shape, align_corners=False)
-    images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    masks = F.grid_sample(masks, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    gamma = u(0.7, 1.4).view(n, 1, 1, 1)
-    images = images.clamp(0, 1) ** gamma
-    images = images * u(0.8, 1.2).view(n, 1, 1, 1) + u(-0.08, 0.08).view(n, 1, 1, 1)
-    images = images + torch.randn(images.shape, generator=gen) * u(0, 0.03).view(n, 1, 1, 1)
-    return images, (masks > 0.5).float()
+    images, masks = random_affine(images, gen, masks=masks, hflip=False)
+    return random_intensity(images, gen), masks
 
 
 def _to_tensor(arr: np.ndarray, is_mask: bool = False):

@@ -1,0 +1,51 @@
+"""Training settings as data (YAML or CLI), validated by pydantic."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from cxr_isi.config import StrictModel
+
+
+class AugmentConfig(StrictModel):
+    """Light augmentation that keeps the protocol honest: no horizontal flip unless asked (a
+    flip moves a laterality marker to the other side)."""
+
+    enabled: bool = True
+    rotate_degrees: float = Field(5.0, ge=0, le=45)
+    scale: float = Field(0.05, ge=0, le=0.5)
+    shift: float = Field(0.03, ge=0, le=0.3)
+    hflip: bool = False
+    brightness: float = Field(0.05, ge=0, le=0.5)
+    contrast: float = Field(0.1, ge=0, le=0.5)
+
+
+class TrainConfig(StrictModel):
+    """Everything that decides a training run (stored in the checkpoint and metrics.json)."""
+
+    model: str = "small_cnn"
+    variant: str = "original"
+    size: int = Field(128, ge=32, le=1024)
+    resize: Literal["pad", "squeeze", "crop"] = "pad"
+    box_mode: Literal["union", "per_lung"] = "union"
+    weights: str = "none"
+    epochs: int = Field(20, ge=1, le=1000)
+    batch_size: int = Field(32, ge=2, le=4096)
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    schedule: Literal["cosine", "constant"] = "cosine"
+    class_weighting: bool = True
+    patience: int = Field(5, ge=1)
+    val_size: float = Field(0.1, gt=0, lt=0.5)
+    seed: int = 0
+    threads: int | None = Field(None, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    bf16: bool = True  # autocast on GPU only; bf16 on a CPU is ~100x slower here
+    channels_last: bool = True  # on GPU only
+    compile: bool = False
+    workers: int | None = Field(None, ge=0)  # default: 0 on CPU, 8 on GPU
+    max_minutes: float | None = Field(None, gt=0)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)

@@ -1,0 +1,322 @@
+"""``fit`` and ``predict``: one training run per (dataset, variant, model), resumable.
+
+The run folder holds ``best.pt`` (weights of the best validation AUC), ``last.pt`` (everything
+needed to resume: weights, optimiser, schedule, random state, history), ``metrics.json``,
+``split.csv`` (the split used), ``predictions_val.csv`` / ``predictions_test.csv`` and
+TensorBoard scalars under ``tb/``. On a CPU the run is deterministic for a seed; on a GPU it uses
+bf16 autocast, channels_last, pinned memory and loader workers; under ``torchrun`` the same
+command trains with DistributedDataParallel.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
+
+from cxr_isi._io import atomic_write, write_json
+from cxr_isi.data.augment import random_affine, random_intensity
+from cxr_isi.data.manifest import Manifest
+from cxr_isi.data.splits import assign_split, check_split
+from cxr_isi.errors import CxrIsiError
+from cxr_isi.logs import get_logger
+from cxr_isi.lungs.dataset import HideSeekDataset
+from cxr_isi.lungs.hideseek import VARIANTS
+from cxr_isi.models import create_model
+from cxr_isi.models.weights import CHECKPOINT_FORMAT, read_checkpoint
+from cxr_isi.progress import progress_bar
+from cxr_isi.train.config import TrainConfig
+
+log = get_logger("train")
+
+
+def _class_word(y: np.ndarray) -> str:
+    return "positive" if y[0] == 1 else "negative"
+
+
+def prepare_splits(manifest: Manifest, cfg: TrainConfig) -> Manifest:
+    """The manifest's own split, completed: a validation part carved out of train (by patient)
+    when it has none; the whole split made here when it has no ``split`` column at all."""
+    frame = manifest.frame
+    if "split" not in frame.columns or not (frame["split"] != "").any():
+        log.warning("%s has no split; making a patient-grouped one (test 15%%, val %.0f%%)",
+                    manifest.origin, cfg.val_size * 100)
+        return assign_split(manifest, test_size=0.15, val_size=cfg.val_size, seed=cfg.seed)
+    check_split(manifest)
+    if not (frame["split"] == "val").any():
+        train = manifest.with_frame(frame[frame["split"] == "train"])
+        carved = assign_split(train, test_size=cfg.val_size, seed=cfg.seed).frame
+        frame = frame.copy()
+        frame.loc[frame["split"] == "train", "split"] = carved["split"].replace({"test": "val"}).to_numpy()
+        manifest = manifest.with_frame(frame)
+    return manifest
+
+
+def _device(cfg: TrainConfig) -> torch.device:
+    if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise CxrIsiError("device cuda asked for, but no GPU is visible")
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device("cpu")
+
+
+def _loader(ds, cfg: TrainConfig, device, shuffle: bool, gen=None, sampler=None):
+    from torch.utils.data import DataLoader
+
+    gpu = device.type == "cuda"
+    workers = cfg.workers if cfg.workers is not None else (8 if gpu else 0)
+    return DataLoader(ds, batch_size=cfg.batch_size, shuffle=shuffle and sampler is None,
+                      sampler=sampler, generator=gen, num_workers=workers, pin_memory=gpu,
+                      drop_last=shuffle and len(ds) > cfg.batch_size,
+                      persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None)
+
+
+def score(model, loader, device, cfg: TrainConfig) -> np.ndarray:
+    """Sigmoid scores of every image the loader yields, in order."""
+    model.eval()
+    out = []
+    use_bf16 = device.type == "cuda" and cfg.bf16
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+        for x, _ in loader:
+            x = x.to(device, non_blocking=True)
+            if device.type == "cuda" and cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            out.append(torch.sigmoid(model(x).float()).cpu().numpy())
+    return np.concatenate(out) if out else np.empty(0)
+
+
+def _auc(y: np.ndarray, s: np.ndarray) -> float:
+    return float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else float("nan")
+
+
+def _augment(x, gen, cfg: TrainConfig):
+    a = cfg.augment
+    if not a.enabled:
+        return x
+    x = random_affine(x, gen, rotate=math.radians(a.rotate_degrees), scale=(1 - a.scale, 1 + a.scale),
+                      aspect=0.0, shift=a.shift, hflip=a.hflip)
+    return random_intensity(x, gen, gamma=(1.0, 1.0), contrast=a.contrast, brightness=a.brightness,
+                            noise=0.0)
+
+
+def save_classifier(model, path: Path, cfg: TrainConfig, mapping: dict, extra: dict) -> None:
+    state = {k: v.detach().float().cpu() if v.is_floating_point() else v.cpu()
+             for k, v in _unwrap(model).state_dict().items()}
+    payload = {"format": CHECKPOINT_FORMAT, "model": cfg.model, "config": cfg.model_dump_json(),
+               "label_mapping": json.dumps(mapping), "extra": json.dumps(extra), "state_dict": state}
+    atomic_write(path, lambda p: torch.save(payload, p))
+
+
+def _unwrap(model):
+    model = getattr(model, "_orig_mod", model)  # torch.compile
+    return getattr(model, "module", model)  # DDP
+
+
+def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict:
+    """Train ``cfg.model`` on ``cfg.variant`` of ``manifest`` (label mapping attached)."""
+    if cfg.variant not in VARIANTS:
+        raise CxrIsiError(f"unknown variant {cfg.variant!r}; one of {', '.join(VARIANTS)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    device = _device(cfg)
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+    else:
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.manual_seed(cfg.seed)
+    mapping = manifest.label_mapping.as_record()
+    manifest = prepare_splits(manifest, cfg)
+    if rank == 0:
+        manifest.write(out / "split.csv")
+    parts = {s: manifest.with_frame(manifest.frame[manifest.frame["split"] == s])
+             for s in ("train", "val", "test") if (manifest.frame["split"] == s).any()}
+    for s in ("train", "val"):
+        if s not in parts:
+            raise CxrIsiError(f"{manifest.origin}: no {s} images after splitting")
+        y = parts[s].y
+        if len(np.unique(y)) < 2:
+            raise CxrIsiError(f"{manifest.origin}: the {s} split has a single class "
+                              f"({_class_word(y)} only, {len(y)} images); a classifier cannot be "
+                              "trained or scored on it")
+    data = {s: HideSeekDataset(m, cfg.variant, size=cfg.size, resize=cfg.resize,
+                               box_mode=cfg.box_mode, progress=progress and rank == 0)
+            for s, m in parts.items()}
+    model = create_model(cfg.model, cfg.weights).to(device)
+    if device.type == "cuda" and cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = (torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+           if cfg.optimizer == "adamw" else
+           torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, (lambda e: 0.5 * (1 + math.cos(math.pi * min(e, cfg.epochs) / cfg.epochs)))
+        if cfg.schedule == "cosine" else (lambda e: 1.0))
+    gen = torch.Generator().manual_seed(cfg.seed)
+    state = {"epoch": 0, "best_auc": -1.0, "best_epoch": 0, "history": [], "train_seconds": 0.0,
+             "train_images": 0}
+    last = out / "last.pt"
+    if last.exists():
+        ck = read_checkpoint(last)
+        if ck.get("config") != cfg.model_dump_json():
+            raise CxrIsiError(f"{last}: this run folder holds a run with other settings; "
+                              "use a new --out or the same settings")
+        _unwrap(model).load_state_dict(ck["state_dict"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        gen.set_state(ck["generator"])
+        torch.set_rng_state(ck["torch_rng"])
+        state = json.loads(ck["state"])
+        log.info("resuming %s at epoch %d", out, state["epoch"])
+    train_model = model
+    if cfg.compile:
+        train_model = torch.compile(model)
+    sampler = None
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        from torch.utils.data.distributed import DistributedSampler
+
+        train_model = DistributedDataParallel(train_model, device_ids=[device.index] if device.type == "cuda" else None)
+        sampler = DistributedSampler(data["train"], seed=cfg.seed)
+    y_train = data["train"].labels
+    pos_weight = torch.tensor(float((y_train == 0).sum() / max((y_train == 1).sum(), 1))
+                              if cfg.class_weighting else 1.0, device=device)
+    train_loader = _loader(data["train"], cfg, device, shuffle=True, gen=gen, sampler=sampler)
+    val_loader = _loader(data["val"], cfg, device, shuffle=False)
+    writer = _tensorboard(out) if rank == 0 else None
+    use_bf16 = device.type == "cuda" and cfg.bf16
+    t_start = time.perf_counter()
+    with progress_bar(progress and rank == 0) as bar:
+        task = bar.add_task(f"training {cfg.model} on {cfg.variant}", total=cfg.epochs,
+                            completed=state["epoch"])
+        while state["epoch"] < cfg.epochs:
+            if sampler is not None:
+                sampler.set_epoch(state["epoch"])
+            train_model.train()
+            t0, seen, losses = time.perf_counter(), 0, []
+            for x, y in train_loader:
+                x = x.to(device, non_blocking=True)
+                y = y.to(device, non_blocking=True).float()
+                x = _augment(x, gen, cfg)
+                if device.type == "cuda" and cfg.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                    logits = train_model(x)
+                loss = F.binary_cross_entropy_with_logits(logits.float(), y, pos_weight=pos_weight)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                losses.append(loss.detach())
+                seen += len(x)
+            sched.step()
+            dt = time.perf_counter() - t0
+            state["train_seconds"] += dt
+            state["train_images"] += seen * world
+            state["epoch"] += 1
+            val_auc = _auc(data["val"].labels, score(model, val_loader, device, cfg)) if rank == 0 else 0.0
+            mean_loss = float(torch.stack(losses).mean()) if losses else float("nan")
+            state["history"].append({"epoch": state["epoch"], "loss": mean_loss, "val_auc": val_auc,
+                                     "seconds": dt, "lr": sched.get_last_lr()[0]})
+            if rank == 0:
+                if writer is not None:
+                    writer.add_scalar("loss/train", mean_loss, state["epoch"])
+                    writer.add_scalar("auc/val", val_auc, state["epoch"])
+                    writer.add_scalar("throughput/images_per_second", seen * world / dt, state["epoch"])
+                if val_auc > state["best_auc"]:
+                    state["best_auc"], state["best_epoch"] = val_auc, state["epoch"]
+                    save_classifier(model, out / "best.pt", cfg, mapping,
+                                    {"epoch": state["epoch"], "val_auc": val_auc})
+                ck = {"format": CHECKPOINT_FORMAT, "model": cfg.model, "config": cfg.model_dump_json(),
+                      "state_dict": _unwrap(model).state_dict(), "optimizer": opt.state_dict(),
+                      "scheduler": sched.state_dict(), "generator": gen.get_state(),
+                      "torch_rng": torch.get_rng_state(), "state": json.dumps(state)}
+                atomic_write(last, lambda p, ck=ck: torch.save(ck, p))
+            bar.update(task, advance=1, description=f"{cfg.model} on {cfg.variant}: val AUC "
+                       f"{val_auc:.3f} (best {state['best_auc']:.3f})")
+            if state["epoch"] - state["best_epoch"] >= cfg.patience:
+                log.info("early stop at epoch %d (best %d)", state["epoch"], state["best_epoch"])
+                break
+            if cfg.max_minutes and (time.perf_counter() - t_start) / 60 > cfg.max_minutes:
+                log.warning("time budget of %.1f min reached at epoch %d", cfg.max_minutes, state["epoch"])
+                break
+    if writer is not None:
+        writer.close()
+    if world > 1:
+        torch.distributed.barrier()
+    if rank != 0:
+        return {}
+    best = read_checkpoint(out / "best.pt")
+    _unwrap(model).load_state_dict(best["state_dict"])
+    metrics = {"model": cfg.model, "variant": cfg.variant, "size": cfg.size, "weights": cfg.weights,
+               "label_mapping": mapping, "device": str(device), "world_size": world,
+               "epochs": state["epoch"], "best_epoch": state["best_epoch"],
+               "seconds": round(state["train_seconds"], 2),
+               "images_per_second": state["train_images"] / max(state["train_seconds"], 1e-9),
+               "n_train": len(data["train"]), "n_val": len(data["val"])}
+    for s in ("val", "test"):
+        if s in data:
+            scores = score(model, _loader(data[s], cfg, device, shuffle=False), device, cfg)
+            metrics[f"{s}_auc"] = _auc(data[s].labels, scores)
+            metrics[f"n_{s}"] = len(data[s])
+            pd.DataFrame({"path": data[s].paths, "label": data[s].labels, "score": scores}).to_csv(
+                out / f"predictions_{s}.csv", index=False)
+    metrics["config"] = json.loads(cfg.model_dump_json())
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def _tensorboard(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        log.info("tensorboard not installed; no scalars written (pip install tensorboard)")
+        return None
+    return SummaryWriter(str(out / "tb"))
+
+
+def load_classifier(checkpoint: str | Path):
+    """Model, config and label mapping from a ``best.pt``; clear errors for any other file."""
+    ck = read_checkpoint(checkpoint)
+    if ck.get("format") != CHECKPOINT_FORMAT or "state_dict" not in ck:
+        raise CxrIsiError(f"{checkpoint}: not a cxr-isi classifier checkpoint")
+    cfg = TrainConfig.model_validate_json(ck["config"])
+    model = create_model(ck["model"])
+    try:
+        model.load_state_dict(ck["state_dict"])
+    except RuntimeError:
+        raise CxrIsiError(f"{checkpoint}: weights do not fit {ck['model']} (damaged checkpoint)") from None
+    mapping = json.loads(ck["label_mapping"]) if "label_mapping" in ck else None
+    return model.eval(), cfg, mapping
+
+
+def predict(checkpoint: str | Path, manifest: Manifest, variant: str | None = None,
+            batch_size: int = 64, progress: bool = False) -> pd.DataFrame:
+    """One score per image (``path, label, score``) from a trained checkpoint."""
+    from cxr_isi.data.labels import LabelMapping
+
+    model, cfg, mapping = load_classifier(checkpoint)
+    variant = variant or cfg.variant
+    if variant not in VARIANTS:
+        raise CxrIsiError(f"unknown variant {variant!r}; one of {', '.join(VARIANTS)}")
+    if manifest.label_mapping is None:
+        manifest = manifest.with_labels(LabelMapping(**mapping) if mapping else None)
+    cfg = cfg.model_copy(update={"variant": variant, "batch_size": batch_size, "workers": 0})
+    ds = HideSeekDataset(manifest, variant, size=cfg.size, resize=cfg.resize, box_mode=cfg.box_mode,
+                         progress=progress)
+    device = _device(cfg)
+    scores = score(model.to(device), _loader(ds, cfg, device, shuffle=False), device, cfg)
+    return pd.DataFrame({"path": ds.paths, "label": ds.labels, "score": scores})
