@@ -511,6 +511,44 @@ def predict(
 
 @app.command()
 @friendly
+def explain(
+    checkpoint: Annotated[list[Path], typer.Option("--checkpoint", help="best.pt of a run (repeat to compare two models).")],
+    manifest: Annotated[Path, typer.Option("--manifest", "-m", help="Images (with lung masks for the lung score).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Overlays and lung_attention.csv.")],
+    method: Annotated[list[str], typer.Option(help="gradcam | gradcam++ | lime (repeat).")] = ["gradcam"],
+    ids: Annotated[list[str] | None, typer.Option("--ids", help="File names to explain (default: positive test images).")] = None,
+    n: Annotated[int, typer.Option("--n", help="How many images when --ids is not given.")] = 8,
+    positive: PositiveOpt = None,
+    negative: NegativeOpt = None,
+    num_samples: Annotated[int, typer.Option(help="LIME perturbations per image.")] = 1000,
+    seed: SeedOpt = 0,
+) -> None:
+    """Explain trained models (LIME, Grad-CAM) and measure their attention inside the lungs."""
+    from cxr_isi.data import LabelMapping, Manifest
+    from cxr_isi.explain.run import explain_run
+
+    m = Manifest.read(manifest)
+    if positive:
+        m = m.with_labels(LabelMapping(positive=positive, negative=negative or None))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = explain_run(checkpoint, m, out_dir, method, n_images=n, ids=ids, seed=seed,
+                        num_samples=num_samples)
+    if len(table):
+        t = Table(title="Attention inside the lungs (positive class, positive images)")
+        for c in ("run", "variant", "method", "inside share", "95% CI", "lung area", "pointing", "empty maps"):
+            t.add_column(c)
+        for r in table.to_dict("records"):
+            t.add_row(r["train_dataset"], r["variant"], r["method"], _fmt(r["inside_share"], 2),
+                      f"{_fmt(r['ci_low'], 2)}-{_fmt(r['ci_high'], 2)}", _fmt(r["lung_area_share"], 2),
+                      _fmt(r["pointing_game"], 2), f"{r['n_empty']} of {r['n'] + r['n_empty']}")
+        out.print(t)
+    else:
+        out.print("[yellow]no lung masks: overlays written without the lung attention score[/]")
+    out.print(f"overlays -> {out_dir}")
+
+
+@app.command()
+@friendly
 def synth(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for images, masks and manifest.csv.")],
     preset: Annotated[str, typer.Option(help="isi (every source one class) | balanced | mild | strong.")] = "isi",

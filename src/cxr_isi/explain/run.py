@@ -1,0 +1,98 @@
+"""``cxr-isi explain``: explanations of one or two trained models on the same images, the
+overlays, and the lung attention table (``lung_attention.csv``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cxr_isi._io import write_json
+from cxr_isi.data.cache import ImageCache
+from cxr_isi.data.manifest import Manifest
+from cxr_isi.errors import CxrIsiError
+from cxr_isi.explain.attention import attention_summary, lung_attention
+from cxr_isi.logs import get_logger
+
+log = get_logger("explain")
+METHODS = ("gradcam", "gradcam++", "lime")
+
+
+def make_explainer(method: str, model, seed: int = 0, **kw):
+    if method in ("gradcam", "gradcam++"):
+        from cxr_isi.explain.gradcam import GradCAMExplainer
+
+        return GradCAMExplainer(model, seed=seed, plus=method == "gradcam++")
+    if method == "lime":
+        from cxr_isi.explain.lime_explainer import LimeExplainer
+
+        return LimeExplainer(model, seed=seed, **kw)
+    raise CxrIsiError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
+
+
+def explain_run(checkpoints: list[Path], manifest: Manifest, out_dir: Path, methods: list[str],
+                n_images: int = 8, ids: list[str] | None = None, seed: int = 0,
+                num_samples: int = 1000) -> pd.DataFrame:
+    """Explain every checkpoint on the same positive images; write overlays and the table."""
+    from cxr_isi.lungs.hideseek import apply_variant
+    from cxr_isi.train.loop import load_classifier
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    models = {}
+    for ck in checkpoints:
+        model, cfg, _ = load_classifier(ck)
+        models[Path(ck).parent.name or str(ck)] = (model, cfg)
+    cfg0 = next(iter(models.values()))[1]
+    frame = manifest.frame
+    if ids:
+        frame = frame[frame["path"].map(lambda p: Path(p).name in ids or Path(p).stem in ids)]
+        if frame.empty:
+            raise CxrIsiError(f"{manifest.origin}: none of the ids {ids[:3]} are in the manifest")
+    elif manifest.label_mapping is not None:
+        positive = manifest.y == 1
+        if "split" in frame.columns and (frame["split"] == "test").any():
+            positive &= (frame["split"] == "test").to_numpy()
+        frame = frame[positive]
+    frame = frame.head(n_images) if ids is None and n_images else frame
+    images = ImageCache(size=cfg0.size, resize=cfg0.resize)
+    images.update(frame["path"].tolist(), progress=False)
+    im = images.open()
+    x = np.stack([im.get(p).astype(np.float32) / 255 for p in frame["path"]])
+    has_mask = "mask_path" in frame.columns and (frame["mask_path"] != "").all()
+    masks = None
+    if has_mask:
+        mc = ImageCache(size=cfg0.size, resize=cfg0.resize, kind="mask")
+        mc.update(frame["mask_path"].tolist(), progress=False)
+        mk = mc.open()
+        masks = np.stack([mk.get(p) > 127 for p in frame["mask_path"]])
+    else:
+        log.warning("no lung mask for some images: explanations without the lung attention score")
+    rows, per_method = [], {}
+    for method in methods:
+        maps_by_model = {}
+        for name, (model, cfg) in models.items():
+            xin = x if masks is None or cfg.variant == "original" else apply_variant(cfg.variant, x, masks)
+            kw = {"num_samples": num_samples} if method == "lime" else {}
+            with make_explainer(method, model, seed=seed, **kw) as e:
+                maps = e.explain(xin)
+            maps_by_model[name] = maps
+            if masks is not None:
+                per_image = lung_attention(maps, masks)
+                per_image.insert(0, "path", frame["path"].to_numpy())
+                per_image.to_csv(out_dir / f"attention_{name}_{method}.csv", index=False)
+                rows.append({"train_dataset": name, "variant": cfg.variant, "model": cfg.model,
+                             "method": method, **attention_summary(per_image)})
+        from cxr_isi.explain.figure import overlay_panel
+
+        overlay_panel(x, maps_by_model, method, out_dir / f"{method}.png",
+                      titles=[Path(p).stem[:14] for p in frame["path"]])
+        per_method[method] = maps_by_model
+    table = pd.DataFrame(rows)
+    if len(table):
+        table.to_csv(out_dir / "lung_attention.csv", index=False)
+    write_json(out_dir / "explain.json", {"checkpoints": [str(c) for c in checkpoints],
+                                          "methods": methods, "images": frame["path"].tolist(),
+                                          "lung_scores": masks is not None})
+    return table

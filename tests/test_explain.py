@@ -1,0 +1,131 @@
+"""Explanations: where the phantom-trained models look, LIME's determinism and speed-up, bad input."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("lime")
+pytest.importorskip("pytorch_grad_cam")
+from typer.testing import CliRunner  # noqa: E402
+
+from cxr_isi.cli.main import app  # noqa: E402
+from cxr_isi.data import LabelMapping  # noqa: E402
+from cxr_isi.errors import CxrIsiError  # noqa: E402
+from cxr_isi.explain.attention import attention_summary, lung_attention  # noqa: E402
+from cxr_isi.explain.gradcam import GradCAMExplainer  # noqa: E402
+from cxr_isi.explain.lime_explainer import LimeExplainer  # noqa: E402
+from cxr_isi.explain.run import explain_run  # noqa: E402
+from cxr_isi.models import create_model  # noqa: E402
+from cxr_isi.synth import SynthConfig, generate  # noqa: E402
+from cxr_isi.train import TrainConfig  # noqa: E402
+from cxr_isi.train.loop import fit, load_classifier  # noqa: E402
+
+MAPPING = LabelMapping(positive=["covid"], negative=["normal"])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """small_cnn trained on the original images of each preset (as the demo does)."""
+    root = tmp_path_factory.mktemp("explain")
+    runs = {}
+    for preset in ("isi", "balanced"):
+        m = generate(SynthConfig(preset=preset, n=400, size=128, seed=0), root / preset, jobs=2)
+        cfg = TrainConfig(model="small_cnn", variant="original", size=128, epochs=8, patience=5,
+                          batch_size=32, threads=2)
+        fit(m.with_labels(MAPPING), cfg, root / f"run_{preset}", progress=False)
+        runs[preset] = root / f"run_{preset}"
+    return runs
+
+
+def _positives(run):
+    from cxr_isi.data import Manifest
+
+    m = Manifest.read(run / "split.csv").with_labels(MAPPING)
+    return m
+
+
+def test_where_the_models_look(trained, tmp_path):
+    """Balanced-trained: most Grad-CAM mass inside the lungs; isi-trained: not above chance."""
+    shares = {}
+    for preset, run in trained.items():
+        table = explain_run([run / "best.pt"], _positives(run), tmp_path / preset,
+                            ["gradcam", "gradcam++"], n_images=40)
+        shares[preset] = table.set_index("method")
+    bal, isi = shares["balanced"], shares["isi"]
+    for method in ("gradcam", "gradcam++"):
+        assert bal.loc[method, "inside_share"] > 0.5
+        assert bal.loc[method, "inside_share"] > bal.loc[method, "lung_area_share"] + 0.15
+    assert isi.loc["gradcam++", "inside_share"] <= isi.loc["gradcam++", "lung_area_share"]
+    g = isi.loc["gradcam"]  # often no positive evidence at all: it is "not a negative source"
+    assert g["inside_share"] <= g["lung_area_share"] or g["n_empty"] > g["n"]
+    written = pd.read_csv(tmp_path / "isi" / "lung_attention.csv")
+    assert {"train_dataset", "variant", "method", "inside_share", "lung_area_share"} <= set(written.columns)
+    assert (tmp_path / "isi" / "gradcam.png").exists() and (tmp_path / "isi" / "gradcam.svg").exists()
+
+
+def test_lime_is_seeded_and_the_fast_path_gives_the_same_explanation(trained):
+    model, _, _ = load_classifier(trained["balanced"] / "best.pt")
+    m = _positives(trained["balanced"])
+    from PIL import Image
+
+    img = np.asarray(Image.open(m.frame[m.y == 1]["path"].iloc[0]).resize((96, 96)), np.float32)[None] / 255
+    a = LimeExplainer(model, seed=3, num_samples=150, fast=True)
+    b = LimeExplainer(model, seed=3, num_samples=150, fast=True)
+    slow = LimeExplainer(model, seed=3, num_samples=150, fast=False)
+    ma, mb, ms = a.explain(img), b.explain(img), slow.explain(img)
+    np.testing.assert_array_equal(ma, mb)
+    top_fast = [f for f, _ in sorted(a.explanations_[0].local_exp[1], key=lambda fw: -abs(fw[1]))[:5]]
+    top_slow = [f for f, _ in sorted(slow.explanations_[0].local_exp[1], key=lambda fw: -abs(fw[1]))[:5]]
+    assert top_fast == top_slow
+    np.testing.assert_allclose(ma, ms, atol=1e-4)
+    c = LimeExplainer(model, seed=4, num_samples=150).explain(img)
+    assert not np.array_equal(ma, c)
+    assert set(a.timings_[0]) >= {"segmentation", "perturbation", "model", "total"}
+
+
+def test_hooks_released_and_bad_input(trained, tmp_path):
+    model = create_model("small_cnn")
+    with GradCAMExplainer(model) as g:
+        assert g.explain(np.random.default_rng(0).random((2, 64, 64), dtype=np.float32)).shape == (2, 64, 64)
+    assert not any(m._forward_hooks for m in model.modules())
+
+    class NoConv(torch.nn.Module):
+        cam_layer = torch.nn.Identity()
+
+        def forward(self, x):
+            return x.mean(dim=(1, 2, 3))
+
+    with pytest.raises(CxrIsiError, match="no convolutional layer: Grad-CAM needs one"):
+        GradCAMExplainer(NoConv())
+    m = _positives(trained["balanced"])
+    no_masks = m.with_frame(m.frame.assign(mask_path=""))
+    table = explain_run([trained["balanced"] / "best.pt"], no_masks, tmp_path, ["gradcam"], n_images=3)
+    assert table.empty and (tmp_path / "gradcam.png").exists()
+    assert not (tmp_path / "lung_attention.csv").exists()
+
+
+def test_attention_figures():
+    mask = np.zeros((1, 10, 10), bool)
+    mask[0, :, :5] = True
+    maps = np.zeros((1, 10, 10))
+    maps[0, 2, 2], maps[0, 2, 8] = 3.0, 1.0
+    per = lung_attention(maps, mask)
+    assert per.loc[0, "inside_share"] == pytest.approx(0.75) and per.loc[0, "pointing"]
+    assert per.loc[0, "lung_area_share"] == pytest.approx(0.5)
+    empty = lung_attention(np.zeros((1, 10, 10)), mask)
+    assert empty.loc[0, "empty"] and np.isnan(empty.loc[0, "inside_share"])
+    s = attention_summary(pd.concat([per, per, empty]))
+    assert s["n"] == 2 and s["n_empty"] == 1 and s["above_baseline"]
+
+
+def test_cli_explain_two_models_with_lime(trained, tmp_path):
+    r = CliRunner().invoke(app, ["explain", "--checkpoint", str(trained["isi"] / "best.pt"),
+                                 "--checkpoint", str(trained["balanced"] / "best.pt"),
+                                 "--manifest", str(trained["balanced"] / "split.csv"), "-p", "covid",
+                                 "--method", "lime", "--n", "2", "--num-samples", "60",
+                                 "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    t = pd.read_csv(tmp_path / "lung_attention.csv")
+    assert len(t) == 2 and set(t["method"]) == {"lime"}
+    assert (tmp_path / "lime.png").stat().st_size > 5000
