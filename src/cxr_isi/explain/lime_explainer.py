@@ -50,18 +50,22 @@ def _fast_explainer_class():
     return FastLimeImageExplainer
 
 
-def classifier_fn(model, batch_size: int = 64):
-    """LIME's ``classifier_fn``: RGB or gray batches in [0, 1] -> ``(N, 2)`` probabilities."""
+def classifier_fn(model, batch_size: int = 64, size: int | None = None):
+    """LIME's ``classifier_fn``: RGB or gray batches in [0, 1] -> ``(N, 2)`` probabilities,
+    scored by the inference-optimised model when ``size`` is given."""
+    from cxr_isi.explain.base import inference_model
+
+    scorer = inference_model(model, size) if size else model
 
     def fn(images: np.ndarray) -> np.ndarray:
         gray = images[..., 0] if images.ndim == 4 else images
-        p = model_scores(model, gray.astype(np.float32), batch_size=batch_size)
+        p = model_scores(scorer, gray.astype(np.float32), batch_size=batch_size)
         return np.stack([1 - p, p], axis=1)
 
     return fn
 
 
-def fastest_batch_size(model, size: int, candidates=(4, 8, 16, 32), probe: int = 32) -> int:
+def fastest_batch_size(model, size: int, candidates=(2, 4, 8, 16, 32), probe: int = 32) -> int:
     """The scoring batch size that measures fastest here (cached per model and image size);
     the probe scores ``probe`` images per candidate, a small share of one explanation."""
     key = (id(model), size)
@@ -104,8 +108,15 @@ class LimeExplainer(Explainer):
 
         maps = np.zeros(images.shape, dtype=np.float32)
         size = images.shape[-1]
-        bs = self.batch_size or (fastest_batch_size(self.model, size) if self.fast else 10)
-        fn = classifier_fn(self.model, batch_size=bs)
+        if self.fast:
+            from cxr_isi.explain.base import inference_model
+
+            scorer = inference_model(self.model, size)
+            bs = self.batch_size or fastest_batch_size(scorer, size)
+            fn = classifier_fn(self.model, batch_size=bs, size=size)
+        else:
+            bs = self.batch_size or 10
+            fn = classifier_fn(self.model, batch_size=bs)
         cls = _fast_explainer_class() if self.fast else LimeImageExplainer
         for i, img in enumerate(images):
             explainer = cls(random_state=self.seed)
