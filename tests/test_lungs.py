@@ -191,3 +191,22 @@ def test_cli_eval_segment_and_hideseek(phantoms, tmp_path):
     assert (tmp_path / "fig3.png").stat().st_size > 5000
     bad = runner.invoke(app, ["hideseek", str(man), "--out", str(tmp_path / "x"), "--variant", "lungs"])
     assert bad.exit_code == 2 and "unknown variant 'lungs'" in bad.output
+
+
+def test_lungs_train_smoke_and_resume(tmp_path):
+    """The training command's path end to end on phantoms (tiny: the shipped run took 14 min)."""
+    ph = generate(SynthConfig(preset="isi", n=48, size=64, seed=11), tmp_path / "ph", jobs=1)
+    ph.write(tmp_path / "ph.csv")
+    r = runner.invoke(app, ["lungs", "train", str(tmp_path / "ph.csv"), "--out", str(tmp_path / "run"),
+                            "--epochs", "1", "--size", "64", "--synthetic", "0"])
+    assert r.exit_code == 0, r.output
+    metrics = json.loads((tmp_path / "run/metrics.json").read_text())
+    assert {"test_mean_dice", "test_mean_iou", "val_dice", "n_train"} <= set(metrics)
+    assert 0 <= metrics["test_mean_dice"] <= 1
+    history = json.loads((tmp_path / "run/history.json").read_text())
+    assert history["epoch"] == 1
+    r = runner.invoke(app, ["lungs", "train", str(tmp_path / "ph.csv"), "--out", str(tmp_path / "run"),
+                            "--epochs", "2", "--size", "64", "--synthetic", "0"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "run/history.json").read_text())["epoch"] == 2  # resumed, one more
+    assert UNetSegmenter(tmp_path / "run/best.pt").load().input_size_ == 64  # the size it learnt at

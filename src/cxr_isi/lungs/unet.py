@@ -130,7 +130,8 @@ def train_unet(train_images: np.ndarray, train_masks: np.ndarray, val_images: np
             if val > state["best_dice"]:
                 state["best_dice"], state["best_epoch"] = val, state["epoch"]
                 save_checkpoint(model, out / "best.pt", meta={**(meta or {}), "val_dice": val,
-                                                              "epoch": state["epoch"]})
+                                                              "epoch": state["epoch"]},
+                                input_size=train_images.shape[-1])
             ck = {"model": model.state_dict(), "optimizer": opt.state_dict(),
                   "scheduler": sched.state_dict(), "generator": gen.get_state(),
                   "state": json.dumps(state)}
@@ -160,13 +161,13 @@ def evaluate_dice(model, x, y, batch_size: int = 16) -> float:
     return float(np.mean(scores))
 
 
-def save_checkpoint(model, path: str | Path, meta: dict | None = None) -> Path:
+def save_checkpoint(model, path: str | Path, meta: dict | None = None, input_size: int = 256) -> Path:
     """Weights as float16 with the architecture and provenance, loadable with weights_only."""
     import torch
 
     from cxr_isi._io import atomic_write
 
-    payload = {"format": FORMAT, "arch": json.dumps(ARCH), "input_size": 256,
+    payload = {"format": FORMAT, "arch": json.dumps(ARCH), "input_size": int(input_size),
                "meta": json.dumps(meta or {}),
                "state_dict": {k: (v.half() if v.is_floating_point() else v)
                               for k, v in model.state_dict().items()}}
