@@ -68,7 +68,7 @@ def test_checkpoint_errors(tmp_path):
     with pytest.raises(CxrIsiError, match="absent.pt: lung segmenter checkpoint not found"):
         UNetSegmenter(tmp_path / "absent.pt").load()
     (tmp_path / "bad.pt").write_bytes(b"\x00garbage" * 10)
-    with pytest.raises(CxrIsiError, match="bad.pt: not a readable checkpoint"):
+    with pytest.raises(CxrIsiError, match="bad.pt: corrupted or not a PyTorch checkpoint"):
         UNetSegmenter(tmp_path / "bad.pt").load()
     torch.save({"state_dict": {}}, tmp_path / "other.pt")
     with pytest.raises(CxrIsiError, match="other.pt: not a cxr-isi lung U-Net checkpoint"):

@@ -9,7 +9,6 @@ described in ``weights/MODEL_CARD.md``.
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
@@ -82,25 +81,19 @@ def train_unet(train_images: np.ndarray, train_masks: np.ndarray, val_images: np
     import torch
     import torch.nn.functional as F
 
-    from cxr_isi._io import atomic_write
+    from cxr_isi._checkpoints import cosine_schedule, load_resume, read_checkpoint, save_resume
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     model = build_unet()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda e: 0.5 * (1 + math.cos(math.pi * min(e, epochs) / epochs)))
+    sched = cosine_schedule(opt, epochs)
     gen = torch.Generator().manual_seed(seed)
     state = {"epoch": 0, "best_dice": -1.0, "best_epoch": -1, "history": []}
     last = out / "last.pt"
     if last.exists():
-        ck = torch.load(last, weights_only=True)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        gen.set_state(ck["generator"])
-        state = json.loads(ck["state"])
+        state = load_resume(read_checkpoint(last), model, opt, sched, gen)
         log.info("resuming from %s at epoch %d", last, state["epoch"])
     xt, yt = _to_tensor(train_images), _to_tensor(train_masks > 0, is_mask=True)
     xv, yv = _to_tensor(val_images), _to_tensor(val_masks > 0, is_mask=True)
@@ -132,10 +125,7 @@ def train_unet(train_images: np.ndarray, train_masks: np.ndarray, val_images: np
                 save_checkpoint(model, out / "best.pt", meta={**(meta or {}), "val_dice": val,
                                                               "epoch": state["epoch"]},
                                 input_size=train_images.shape[-1])
-            ck = {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                  "scheduler": sched.state_dict(), "generator": gen.get_state(),
-                  "state": json.dumps(state)}
-            atomic_write(last, lambda p, ck=ck: torch.save(ck, p))
+            save_resume(last, model, opt, sched, gen, state)
             bar.update(task, advance=1, description=f"lung U-Net: val Dice {val:.4f} "
                        f"(best {state['best_dice']:.4f} @ {state['best_epoch']})")
             if state["epoch"] - state["best_epoch"] >= patience:
@@ -192,16 +182,14 @@ class UNetSegmenter:
         self.threads = threads
 
     def load(self) -> UNetSegmenter:
-        import torch
 
         path = Path(self.checkpoint) if self.checkpoint else SHIPPED
         if not path.is_file():
             raise CxrIsiError(f"{path}: lung segmenter checkpoint not found")
-        try:
-            ck = torch.load(path, weights_only=True, map_location="cpu")
-        except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
-            raise CxrIsiError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
-        if not isinstance(ck, dict) or ck.get("format") != FORMAT:
+        from cxr_isi._checkpoints import read_checkpoint
+
+        ck = read_checkpoint(path)
+        if ck.get("format") != FORMAT:
             raise CxrIsiError(f"{path}: not a cxr-isi lung U-Net checkpoint")
         self.model_ = build_unet(json.loads(ck["arch"]))
         self.model_.load_state_dict({k: v.float() if v.is_floating_point() else v

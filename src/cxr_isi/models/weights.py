@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from cxr_isi._checkpoints import read_checkpoint
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.models.registry import Classifier
 
@@ -75,17 +76,3 @@ def load_weights(model: Classifier, weights: str | Path) -> Classifier:
     except RuntimeError:
         raise CxrIsiError(f"{path}: its weights do not fit {model.name} (keys or shapes differ)") from None
     return model
-
-
-def read_checkpoint(path: str | Path) -> dict:
-    """``torch.load(weights_only=True)`` with one-line errors for unreadable files."""
-    path = Path(path)
-    if not path.is_file():
-        raise CxrIsiError(f"{path}: checkpoint not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - pickle, zip and EOF errors for a damaged file
-        raise CxrIsiError(f"{path}: corrupted or not a PyTorch checkpoint ({type(exc).__name__})") from None
-    if not isinstance(state, dict):
-        raise CxrIsiError(f"{path}: not a checkpoint (a {type(state).__name__}, not a dict)")
-    return state

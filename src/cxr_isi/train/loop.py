@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
+from cxr_isi._checkpoints import cosine_schedule, load_resume, read_checkpoint, save_resume
 from cxr_isi._io import atomic_write, write_json
 from cxr_isi.data.augment import random_affine, random_intensity
 from cxr_isi.data.manifest import Manifest
@@ -31,7 +32,7 @@ from cxr_isi.logs import get_logger
 from cxr_isi.lungs.dataset import HideSeekDataset
 from cxr_isi.lungs.hideseek import VARIANTS
 from cxr_isi.models import create_model
-from cxr_isi.models.weights import CHECKPOINT_FORMAT, read_checkpoint
+from cxr_isi.models.weights import CHECKPOINT_FORMAT
 from cxr_isi.progress import progress_bar
 from cxr_isi.train.config import TrainConfig
 
@@ -163,9 +164,8 @@ def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: boo
     opt = (torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
            if cfg.optimizer == "adamw" else
            torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, (lambda e: 0.5 * (1 + math.cos(math.pi * min(e, cfg.epochs) / cfg.epochs)))
-        if cfg.schedule == "cosine" else (lambda e: 1.0))
+    sched = (cosine_schedule(opt, cfg.epochs) if cfg.schedule == "cosine"
+             else torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0))
     gen = torch.Generator().manual_seed(cfg.seed)
     state = {"epoch": 0, "best_auc": -1.0, "best_epoch": 0, "history": [], "train_seconds": 0.0,
              "train_images": 0}
@@ -175,12 +175,7 @@ def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: boo
         if ck.get("config") != cfg.model_dump_json():
             raise CxrIsiError(f"{last}: this run folder holds a run with other settings; "
                               "use a new --out or the same settings")
-        _unwrap(model).load_state_dict(ck["state_dict"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        gen.set_state(ck["generator"])
-        torch.set_rng_state(ck["torch_rng"])
-        state = json.loads(ck["state"])
+        state = load_resume(ck, _unwrap(model), opt, sched, gen)
         log.info("resuming %s at epoch %d", out, state["epoch"])
     train_model = model
     if cfg.compile:
@@ -240,11 +235,8 @@ def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: boo
                     state["best_auc"], state["best_epoch"] = val_auc, state["epoch"]
                     save_classifier(model, out / "best.pt", cfg, mapping,
                                     {"epoch": state["epoch"], "val_auc": val_auc})
-                ck = {"format": CHECKPOINT_FORMAT, "model": cfg.model, "config": cfg.model_dump_json(),
-                      "state_dict": _unwrap(model).state_dict(), "optimizer": opt.state_dict(),
-                      "scheduler": sched.state_dict(), "generator": gen.get_state(),
-                      "torch_rng": torch.get_rng_state(), "state": json.dumps(state)}
-                atomic_write(last, lambda p, ck=ck: torch.save(ck, p))
+                save_resume(last, _unwrap(model), opt, sched, gen, state, format=CHECKPOINT_FORMAT,
+                            model=cfg.model, config=cfg.model_dump_json())
             bar.update(task, advance=1, description=f"{cfg.model} on {cfg.variant}: val AUC "
                        f"{val_auc:.3f} (best {state['best_auc']:.3f})")
             if state["epoch"] - state["best_epoch"] >= cfg.patience:
