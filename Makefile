@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(VENV)/bin/cxr-isi demo --out demo_out
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check -q src tests benchmarks
 	$(PY) -m pytest -n 2 --dist loadfile -q
 
 test-fast: $(STAMP)

@@ -69,7 +69,8 @@ def test_offline_imagenet_is_a_clear_error(tmp_path, monkeypatch):
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(WeightsEnum, "get_state_dict", offline)
-    with pytest.raises(CxrIsiError, match=r"ImageNet weights for vgg16_gap are not in the torch cache .* --weights none"):
+    offline_msg = r"ImageNet weights for vgg16_gap are not in the torch cache .* --weights none"
+    with pytest.raises(CxrIsiError, match=offline_msg):
         create_model("vgg16_gap", weights="imagenet")
     with pytest.raises(CxrIsiError, match="no ImageNet weights for small_cnn"):
         create_model("small_cnn", weights="imagenet")

@@ -75,7 +75,8 @@ def test_generic_csv_importer_on_the_manifest(cxr256):
 
 
 def test_balance_real_data(cxr256):
-    m = Manifest.read(cxr256 / "manifest.csv").filter(parse_where(["label=covid,normal"])).with_labels(LabelMapping(positive=["covid"], negative=["normal"]))
+    m = Manifest.read(cxr256 / "manifest.csv").filter(parse_where(["label=covid,normal"]))
+    m = m.with_labels(LabelMapping(positive=["covid"], negative=["normal"]))
     before = audit_manifest(m, read_files=False)
     after = audit_manifest(balance_sources(m, seed=0), read_files=False)
     assert before.verdict == "severely imbalanced" and after.verdict == "balanced"

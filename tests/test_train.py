@@ -13,8 +13,7 @@ from cxr_isi.cli.main import app  # noqa: E402
 from cxr_isi.data import LabelMapping  # noqa: E402
 from cxr_isi.errors import CxrIsiError  # noqa: E402
 from cxr_isi.synth import SynthConfig, generate  # noqa: E402
-from cxr_isi.train import TrainConfig  # noqa: E402
-from cxr_isi.train import loop  # noqa: E402
+from cxr_isi.train import TrainConfig, loop  # noqa: E402
 
 MAPPING = LabelMapping(positive=["covid"], negative=["normal"])
 

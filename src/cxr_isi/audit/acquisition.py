@@ -9,8 +9,8 @@ Each property is scored against the binary label, patient-grouped and out-of-fol
   out-of-fold rate score on decile bins, which also catches relations that are not monotone.
 
 A property is flagged when its raw AUC is above 0.7 or below 0.3, or its out-of-fold AUC is above
-0.7 (out-of-fold rate scores run below 0.5 by chance on balanced values, never by signal). Properties with one value are listed
-as constant and never flagged.
+0.7 (out-of-fold rate scores run below 0.5 by chance on balanced values, never by signal).
+Properties with one value are listed as constant and never flagged.
 """
 
 from __future__ import annotations

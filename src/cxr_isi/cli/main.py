@@ -217,7 +217,7 @@ def duplicates(
         table.add_row(_short(r["path_a"]), _short(r["path_b"]), str(r["hash_distance"]),
                       f"{r['correlation']:.3f}", ", ".join(problems) or "same patient")
     out.print(table)
-    for path, why in failures:
+    for _path, why in failures:
         err.print(f"[yellow]skipped:[/] {why}", highlight=False)
     if csv_out:
         pairs.to_csv(csv_out, index=False)

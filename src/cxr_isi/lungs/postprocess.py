@@ -114,17 +114,6 @@ def lung_geometry(mask: np.ndarray, n_components: int | None = None,
     )
 
 
-def check_mask_input(mask: np.ndarray, image_shape: tuple[int, ...], where: str) -> np.ndarray:
-    """A mask fit for hide-and-seek, or a ValueError naming ``where`` and the problem."""
-    m = np.asarray(mask)
-    if m.shape != tuple(image_shape):
-        raise ValueError(f"{where}: mask shape {m.shape} does not match image shape {tuple(image_shape)}")
-    values = np.unique(m)
-    if len(values) > 2 or (len(values) == 2 and values[0] != 0):
-        raise ValueError(f"{where}: mask is not binary (values {values[:5].tolist()}...)")
-    return m.astype(bool)
-
-
 def dice(pred: np.ndarray, truth: np.ndarray) -> float:
     """Dice coefficient of two boolean masks (1.0 when both are empty)."""
     p, t = np.asarray(pred, bool), np.asarray(truth, bool)

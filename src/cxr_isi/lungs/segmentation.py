@@ -8,7 +8,6 @@ manual masks and the other pneumonias model-predicted ones).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Protocol
@@ -223,6 +222,3 @@ def segment_manifest(manifest: Manifest, out_dir: str | Path, *, segmenter: Segm
                     len(frame), t.policy, table_path)
     return result
 
-
-def read_metrics(run_dir: str | Path) -> dict:
-    return json.loads((Path(run_dir) / "metrics.json").read_text())
