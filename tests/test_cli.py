@@ -75,6 +75,8 @@ def test_import_list_and_run(toy):
     (["audit", "{m}", "-p", "covid", "-n", "normal", "-w", "source=s0,s2,s3"], None),
     (["audit", "{m}", "-p", "covid", "-n", "tb"], "unknown label 'normal'"),
     (["audit", "{m}"], "not binary; say which are positive"),
+    (["audit", "{m}", "-p", "covid", "-n", "covid"], "labels both positive and negative"),
+    (["audit", "{m}", "-n", "normal"], "--negative needs --positive too"),
     (["audit", "{m}", "-p", "covid", "-w", "source=zz"], "no rows pass the filter"),
     (["split", "{m}", "--out", "{d}/x.csv", "--folds", "30", "-p", "covid"], "fewer than the 30 folds"),
     (["import", "kermany", "{d}/absent", "--out", "{d}/k.csv"], "absent: not found"),

@@ -67,10 +67,24 @@ def friendly(fn):
     return wrapper
 
 
+def label_mapping(positive: list[str] | None, negative: list[str] | None):
+    """The binary mapping from --positive/--negative (None without --positive); bad lists are
+    one-line errors."""
+    from cxr_isi.config import parse_model
+    from cxr_isi.data import LabelMapping
+
+    if negative and not positive:
+        raise CxrIsiError("--negative needs --positive too")
+    if not positive:
+        return None
+    return parse_model(LabelMapping, {"positive": positive, "negative": negative or None},
+                       "--positive/--negative")
+
+
 def load_dataset(manifest: Path | None, config: Path | None, positive: list[str] | None,
                  negative: list[str] | None, where: list[str] | None):
     """A manifest with its label mapping, from a dataset YAML or from CLI options."""
-    from cxr_isi.data import LabelMapping, Manifest, parse_where
+    from cxr_isi.data import Manifest, parse_where
     from cxr_isi.data.spec import DatasetSpec
 
     if config is not None:
@@ -84,10 +98,7 @@ def load_dataset(manifest: Path | None, config: Path | None, positive: list[str]
     row_filter = parse_where(where)
     if row_filter.clauses:
         m = m.filter(row_filter)
-    mapping = LabelMapping(positive=positive, negative=negative or None) if positive else None
-    if negative and not positive:
-        raise CxrIsiError("--negative needs --positive too")
-    return m.with_labels(mapping), row_filter.to_data()
+    return m.with_labels(label_mapping(positive, negative)), row_filter.to_data()
 
 
 def _fmt(x: float, nd: int = 3) -> str:
@@ -245,12 +256,12 @@ def split(
     seed: SeedOpt = 0,
 ) -> None:
     """Write patient-grouped, label-stratified train/test split and k folds."""
-    from cxr_isi.data import LabelMapping, Manifest
+    from cxr_isi.data import Manifest
     from cxr_isi.data.splits import assign_folds, assign_split
 
     m = Manifest.read(manifest)
     if positive:
-        m = m.with_labels(LabelMapping(positive=positive, negative=negative or None))
+        m = m.with_labels(label_mapping(positive, negative))
     m = assign_split(m, test_size=test_size, val_size=val_size, seed=seed)
     if folds:
         m = assign_folds(m, k=folds, seed=seed)
@@ -524,12 +535,12 @@ def explain(
     seed: SeedOpt = 0,
 ) -> None:
     """Explain trained models (LIME, Grad-CAM) and measure their attention inside the lungs."""
-    from cxr_isi.data import LabelMapping, Manifest
+    from cxr_isi.data import Manifest
     from cxr_isi.explain.run import explain_run
 
     m = Manifest.read(manifest)
     if positive:
-        m = m.with_labels(LabelMapping(positive=positive, negative=negative or None))
+        m = m.with_labels(label_mapping(positive, negative))
     out_dir.mkdir(parents=True, exist_ok=True)
     table = explain_run(checkpoint, m, out_dir, method, n_images=n, ids=ids, seed=seed,
                         num_samples=num_samples)
