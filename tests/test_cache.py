@@ -1,5 +1,4 @@
 import os
-import time
 
 import numpy as np
 import pytest
@@ -103,6 +102,5 @@ def test_bad_arguments_and_empty_cache(tmp_path):
         ImageCache(tmp_path, size=32, resize="stretch")
     with pytest.raises(CxrIsiError, match="cache is empty"):
         ImageCache(tmp_path, size=32).open()
-    t0 = time.perf_counter()
-    ImageCache(tmp_path, size=32).update([], progress=False)
-    assert time.perf_counter() - t0 < 5
+    rep = ImageCache(tmp_path, size=32).update([], progress=False)
+    assert (rep.n_built, rep.n_reused, rep.failures) == (0, 0, [])

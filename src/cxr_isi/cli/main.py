@@ -427,7 +427,7 @@ def hideseek(
     from PIL import Image
 
     from cxr_isi.data import Manifest
-    from cxr_isi.data.cache import ImageCache
+    from cxr_isi.data.cache import cache_pairs
     from cxr_isi.lungs.hideseek import VARIANTS, apply_variant
 
     for v in variant:
@@ -439,11 +439,8 @@ def hideseek(
     if not m.has("mask_path"):
         raise CxrIsiError(f"{manifest}: no mask_path; run cxr-isi lungs segment first")
     frame = m.frame[m.frame["mask_path"] != ""]
-    images = ImageCache(size=size, resize=resize)
-    masks = ImageCache(size=size, resize=resize, kind="mask")
-    images.update(frame["path"].tolist(), progress=sys.stderr.isatty())
-    masks.update(frame["mask_path"].tolist(), progress=sys.stderr.isatty())
-    im, mk = images.open(), masks.open()
+    im, mk, _, _ = cache_pairs(frame["path"].tolist(), frame["mask_path"].tolist(), size=size,
+                               resize=resize, progress=sys.stderr.isatty(), origin=str(manifest))
     qc = frame["lung_qc"] if "lung_qc" in frame.columns else None
     written = 0
     for i, (path, mpath) in enumerate(zip(frame["path"], frame["mask_path"], strict=True)):

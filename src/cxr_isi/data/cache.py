@@ -278,3 +278,29 @@ class CachedImages:
             err = self.info["error"].get(key, "") if key in self.info.index else ""
             raise CxrIsiError(f"{path}: not in the cache" + (f" ({err})" if err else ""))
         return self.array[self._slot[key]]
+
+
+def check_mask_sizes(images: CachedImages, masks: CachedImages, paths: list[str],
+                     mask_paths: list[str], origin: str) -> None:
+    """Refuse a mask whose file is not the size of its image (their geometries would differ)."""
+    for i, (p, mp) in enumerate(zip(paths, mask_paths, strict=True)):
+        a, b = images.original_size(p), masks.original_size(mp)
+        if a is not None and b is not None and a != b:
+            raise CxrIsiError(f"{origin} row {i + 1}: mask {mp} is {b[0]}x{b[1]} but its image "
+                              f"{p} is {a[0]}x{a[1]}")
+
+
+def cache_pairs(paths: list[str], mask_paths: list[str], *, size: int, resize: str = "pad",
+                cache_root=None, progress: bool = False, origin: str = "manifest"):
+    """Cache images and their masks at one geometry and open both.
+
+    Returns ``(images, masks, slots, mask_slots)``; a slot is -1 where a file could not be
+    cached. A mask whose file size differs from its image's is an error naming the row.
+    """
+    images = ImageCache(cache_root, size=size, resize=resize)
+    masks = ImageCache(cache_root, size=size, resize=resize, kind="mask")
+    images.update(paths, progress=progress)
+    masks.update(mask_paths, progress=progress)
+    im, mk = images.open(), masks.open()
+    check_mask_sizes(im, mk, paths, mask_paths, origin)
+    return im, mk, im.slots(paths), mk.slots(mask_paths)

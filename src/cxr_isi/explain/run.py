@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cxr_isi._io import write_json
-from cxr_isi.data.cache import ImageCache
+from cxr_isi.data.cache import ImageCache, cache_pairs
 from cxr_isi.data.manifest import Manifest
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.explain.attention import attention_summary, lung_attention
@@ -56,19 +56,18 @@ def explain_run(checkpoints: list[Path], manifest: Manifest, out_dir: Path, meth
             positive &= (frame["split"] == "test").to_numpy()
         frame = frame[positive]
     frame = frame.head(n_images) if ids is None and n_images else frame
-    images = ImageCache(size=cfg0.size, resize=cfg0.resize)
-    images.update(frame["path"].tolist(), progress=False)
-    im = images.open()
-    x = np.stack([im.get(p).astype(np.float32) / 255 for p in frame["path"]])
-    has_mask = "mask_path" in frame.columns and (frame["mask_path"] != "").all()
+    paths = frame["path"].tolist()
     masks = None
-    if has_mask:
-        mc = ImageCache(size=cfg0.size, resize=cfg0.resize, kind="mask")
-        mc.update(frame["mask_path"].tolist(), progress=False)
-        mk = mc.open()
+    if "mask_path" in frame.columns and (frame["mask_path"] != "").all():
+        im, mk, _, _ = cache_pairs(paths, frame["mask_path"].tolist(), size=cfg0.size,
+                                   resize=cfg0.resize, origin=manifest.origin)
         masks = np.stack([mk.get(p) > 127 for p in frame["mask_path"]])
     else:
+        images = ImageCache(size=cfg0.size, resize=cfg0.resize)
+        images.update(paths, progress=False)
+        im = images.open()
         log.warning("no lung mask for some images: explanations without the lung attention score")
+    x = np.stack([im.get(p).astype(np.float32) / 255 for p in paths])
     rows, per_method = [], {}
     for method in methods:
         maps_by_model = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cxr_isi.data.cache import ImageCache
+from cxr_isi.data.cache import ImageCache, cache_pairs
 from cxr_isi.data.manifest import Manifest
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.logs import get_logger
@@ -37,13 +37,15 @@ class HideSeekDataset:
             raise CxrIsiError(f"unknown variant {variant!r}; one of {', '.join(VARIANTS)}")
         self.variant, self.box_mode = variant, box_mode
         frame = manifest.frame
-        images = ImageCache(cache_root, size=size, resize=resize)
-        images.update(frame["path"].tolist(), progress=progress)
-        self._images = images.open()
-        slots = self._images.slots(frame["path"].tolist())
+        paths = frame["path"].tolist()
         self._masks = None
         mslots = np.zeros(len(frame), dtype=np.int64)
-        if variant != "original":
+        if variant == "original":
+            images = ImageCache(cache_root, size=size, resize=resize)
+            images.update(paths, progress=progress)
+            self._images = images.open()
+            slots = self._images.slots(paths)
+        else:
             if "mask_path" not in frame.columns:
                 raise CxrIsiError(f"{manifest.origin}: variant {variant} needs lung masks "
                                   "(run cxr-isi lungs segment first)")
@@ -52,14 +54,9 @@ class HideSeekDataset:
                 i = int(np.flatnonzero(no_mask.to_numpy())[0])
                 raise CxrIsiError(f"{manifest.origin} row {i + 1}: no mask_path; variant {variant} "
                                   "needs a lung mask for every image")
-            masks = ImageCache(cache_root, size=size, resize=resize, kind="mask")
-            masks.update(frame["mask_path"].tolist(), progress=progress)
-            self._masks = masks.open()
-            from cxr_isi.lungs.segmentation import check_mask_sizes
-
-            check_mask_sizes(self._images, self._masks, frame["path"].tolist(),
-                             frame["mask_path"].tolist(), manifest.origin)
-            mslots = self._masks.slots(frame["mask_path"].tolist())
+            self._images, self._masks, slots, mslots = cache_pairs(
+                paths, frame["mask_path"].tolist(), size=size, resize=resize, cache_root=cache_root,
+                progress=progress, origin=manifest.origin)
         keep = (slots >= 0) & (mslots >= 0)
         reasons = {p: "image or mask could not be cached" for p in frame["path"][~keep]}
         if self._masks is not None:  # an empty mask would silently give an empty image

@@ -17,7 +17,7 @@ import pandas as pd
 from PIL import Image
 
 from cxr_isi._io import write_json
-from cxr_isi.data.cache import ImageCache
+from cxr_isi.data.cache import ImageCache, cache_pairs
 from cxr_isi.data.manifest import Manifest
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.logs import get_logger
@@ -56,15 +56,6 @@ def get_segmenter(backend: str = "unet", checkpoint: str | Path | None = None) -
     raise CxrIsiError(f"unknown segmentation backend {backend!r}; use unet or torchxrayvision")
 
 
-def check_mask_sizes(images, masks, paths: list[str], mask_paths: list[str], origin: str) -> None:
-    """Refuse a mask whose file is not the size of its image (their geometries would differ)."""
-    for i, (p, mp) in enumerate(zip(paths, mask_paths, strict=True)):
-        a, b = images.original_size(p), masks.original_size(mp)
-        if a is not None and b is not None and a != b:
-            raise CxrIsiError(f"{origin} row {i + 1}: mask {mp} is {b[0]}x{b[1]} but its image "
-                              f"{p} is {a[0]}x{a[1]}")
-
-
 def load_pairs(manifest: Manifest, size: int = 256, cache_root=None,
                progress: bool = False) -> tuple[np.ndarray, np.ndarray, Manifest]:
     """Images and masks (uint8, 0/1 masks) of every row with a readable ``mask_path``."""
@@ -72,13 +63,8 @@ def load_pairs(manifest: Manifest, size: int = 256, cache_root=None,
     if "mask_path" not in frame.columns or not (frame["mask_path"] != "").any():
         raise CxrIsiError(f"{manifest.origin}: no mask_path values; nothing to train or evaluate on")
     rows = frame[frame["mask_path"] != ""]
-    images = ImageCache(cache_root, size=size, kind="image")
-    masks = ImageCache(cache_root, size=size, kind="mask")
-    images.update(rows["path"].tolist(), progress=progress)
-    masks.update(rows["mask_path"].tolist(), progress=progress)
-    im, mk = images.open(), masks.open()
-    check_mask_sizes(im, mk, rows["path"].tolist(), rows["mask_path"].tolist(), manifest.origin)
-    si, sm = im.slots(rows["path"].tolist()), mk.slots(rows["mask_path"].tolist())
+    im, mk, si, sm = cache_pairs(rows["path"].tolist(), rows["mask_path"].tolist(), size=size,
+                                 cache_root=cache_root, progress=progress, origin=manifest.origin)
     ok = (si >= 0) & (sm >= 0)
     if not ok.all():
         log.warning("%d rows skipped: image or mask unreadable", int((~ok).sum()))
