@@ -32,7 +32,7 @@ def trained(tmp_path_factory):
     for preset in ("isi", "balanced"):
         m = generate(SynthConfig(preset=preset, n=400, size=128, seed=0), root / preset, jobs=2)
         cfg = TrainConfig(model="small_cnn", variant="original", size=128, epochs=8, patience=5,
-                          batch_size=32, threads=2)
+                          batch_size=32)
         fit(m.with_labels(MAPPING), cfg, root / f"run_{preset}", progress=False)
         runs[preset] = root / f"run_{preset}"
     return runs

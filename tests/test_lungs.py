@@ -210,3 +210,40 @@ def test_lungs_train_smoke_and_resume(tmp_path):
     assert r.exit_code == 0, r.output
     assert json.loads((tmp_path / "run/history.json").read_text())["epoch"] == 2  # resumed, one more
     assert UNetSegmenter(tmp_path / "run/best.pt").load().input_size_ == 64  # the size it learnt at
+
+
+@pytest.mark.parametrize("mode", ["pad", "squeeze", "crop"])
+@pytest.mark.parametrize("hw", [(90, 60), (60, 90), (64, 64)])
+def test_restore_mask_inverts_the_square_geometry(mode, hw):
+    from cxr_isi.data.resize import resize_square, restore_mask
+
+    h, w = hw
+    truth = np.zeros((h, w), bool)
+    truth[h // 5 : 4 * h // 5, w // 6 : w // 2 - 2] = True
+    truth[h // 4 : 3 * h // 4, w // 2 + 3 : 5 * w // 6] = True
+    square = resize_square(truth.astype(np.float32), 128, mode, is_mask=True) > 0.5
+    back = restore_mask(square, h, w, mode)
+    assert back.shape == (h, w)
+    assert dice(back, truth) > 0.95
+    again = resize_square(back.astype(np.float32), 128, mode, is_mask=True) > 0.5
+    assert dice(again, square) > 0.97
+
+
+def test_predicted_masks_fit_non_square_images(tmp_path):
+    """The U-Net sees a padded square; its mask is written on the image's own grid, so the
+    image sets of a non-square radiograph can be made at any size."""
+    from tests.conftest import gradient, write_png
+
+    rows = []
+    for i, (h, w) in enumerate([(90, 60), (60, 96), (80, 80)]):
+        write_png(tmp_path / f"img{i}.png", gradient(h, w, seed=i))
+        rows.append({"path": f"img{i}.png", "label": "covid" if i % 2 else "normal", "source": "s",
+                     "patient_id": f"p{i}"})
+    m = Manifest.from_frame(pd.DataFrame(rows), root=tmp_path).with_labels(LabelMapping(positive=["covid"]))
+    counting = CountingSegmenter()
+    counting.calls = 1  # no deliberately empty mask here
+    seg = segment_manifest(m, tmp_path / "seg", segmenter=counting, size=64)
+    for p, mp in zip(seg.frame["path"], seg.frame["mask_path"], strict=True):
+        assert Image.open(mp).size == Image.open(p).size
+    ds = HideSeekDataset(seg, "lungs_boxed_out", size=48)
+    assert len(ds) == 3 and ds[0][0].shape == (1, 48, 48)

@@ -128,18 +128,20 @@ def test_cli_synth_and_bad_arguments(tmp_path):
     assert bad.exit_code == 2 and "majority_share" in bad.output and "greater than or equal to 0.5" in bad.output
 
 
-def test_demo_without_real_data(tmp_path, monkeypatch):
-    from rich.console import Console
-
+def test_demo_picks_its_config(tmp_path, monkeypatch):
+    """The demo runs configs/demo.yaml; --real runs configs/cxr256.yaml on the data it finds,
+    and says so in one line when there is none."""
     import cxr_isi.demo as demo
-    from cxr_isi.cli.main import print_audit
+    from cxr_isi.errors import CxrIsiError
 
+    path, cfg = demo.demo_config(real=False, data=None)
+    assert path.name == "demo.yaml" and all(d.synthetic is not None for d in cfg.datasets)
+    assert cfg.explain.enabled and cfg.cv.folds >= 2 and len(cfg.variants) == 5
     monkeypatch.setattr(demo, "find_cxr256", lambda data=None: None)
-    console = Console(record=True, width=120)
-    summary = demo.run_demo(tmp_path, None, print_audit=print_audit, console=console, n=80, size=64)
-    assert summary["synth_isi"].verdict == "severely imbalanced"
-    assert summary["synth_balanced"].verdict == "balanced"
-    assert "real-data audit is skipped" in console.export_text()
-    assert (tmp_path / "synth_presets.png").exists() and (tmp_path / "audit_synth_isi.json").exists()
-    assert summary["segmentation"]["isi"]["mean_dice"] > 0.9  # the shipped U-Net, every phantom
-    assert (tmp_path / "hide_and_seek.png").exists()
+    with pytest.raises(CxrIsiError, match="real data not found"):
+        demo.demo_config(real=True, data=None)
+    (tmp_path / "manifest.csv").write_text("path,label,source,patient_id\n")
+    monkeypatch.setattr(demo, "find_cxr256", lambda data=None: tmp_path)
+    path, cfg = demo.demo_config(real=True, data=tmp_path)
+    assert path.name == "cxr256.yaml"
+    assert {d.manifest for d in cfg.datasets} == {tmp_path / "manifest.csv"}

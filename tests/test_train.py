@@ -27,7 +27,7 @@ def phantoms(tmp_path_factory):
 
 def _fit(m, variant, out, **kw):
     cfg = TrainConfig(model="small_cnn", variant=variant, size=128, epochs=kw.pop("epochs", 8),
-                      patience=3, batch_size=32, threads=2, **kw)
+                      patience=3, batch_size=32, **kw)
     return loop.fit(m, cfg, out, progress=False)
 
 

@@ -596,14 +596,93 @@ def synth(
 
 @app.command()
 @friendly
-def demo(
-    out_dir: Annotated[Path, typer.Option("--out", help="Where the demo writes its results.")] = Path("demo_out"),
-    data: Annotated[Path | None, typer.Option(help="cxr256 folder (default ../shared/data/cxr256).")] = None,
+def run(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML (configs/demo.yaml, configs/cxr256.yaml, configs/paper.yaml).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run folder; the same command resumes it.")] = Path("runs/experiment"),
+    executor: Annotated[str, typer.Option(help="sequential | process | ray.")] = "sequential",
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Jobs at once (process pool; local Ray).")] = 1,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (with --executor ray).")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Validate the config and the datasets, list the jobs, train nothing.")] = False,
 ) -> None:
-    """Generate and audit the synthetic presets, and the real cxr256 subsets when present."""
+    """Run the whole study of a config: every dataset, variant, model, fold and cross pair."""
+    from cxr_isi.experiments.runner import check_experiment, run_experiment
+
+    if jobs > 1 and executor == "sequential":
+        executor = "process"
+    if check:
+        jobs_ = check_experiment(config, out_dir)
+        out.print(f"{config}: valid; {len(jobs_)} jobs "
+                  f"({sum(j.protocol == 'split' for j in jobs_)} on the single split, "
+                  f"{sum(j.protocol == 'cv' for j in jobs_)} in cross-validation)")
+        return
+    result = run_experiment(config, out_dir, executor=executor, n_jobs=jobs, address=address,
+                            progress=sys.stderr.isatty())
+    print_results(result["results"])
+    out.print(f"results: {out_dir / 'results.csv'}; the report: cxr-isi report {out_dir}")
+
+
+@app.command()
+@friendly
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder made by cxr-isi run.")],
+) -> None:
+    """Write RUN_DIR/report.html (self-contained) and RUN_DIR/summary.json."""
+    from cxr_isi.report.html import write_report
+
+    result = write_report(run_dir)
+    print_verdicts(result["summary"])
+    if result["summary"]["missing"]:
+        out.print(f"[yellow]not in this run:[/] {'; '.join(result['summary']['missing'])}")
+    out.print(f"report: {result['report']}")
+
+
+def print_verdicts(summary: dict) -> None:
+    table = Table(title="Verdicts: can a model read the label without the lungs?")
+    for c in ("dataset", "audit", "verdict", "AUC boxed-out", "AUC original", "from"):
+        table.add_column(c)
+    for name, d in summary["datasets"].items():
+        table.add_row(name, str(d.get("audit_verdict") or "-"), d["verdict"], _fmt(_num(d["auc_lungs_boxed_out"]), 3),
+                      _fmt(_num(d["auc_original"]), 3), d["auc_from"])
+    out.print(table)
+    from cxr_isi.report.summary import cross_sentence
+
+    for c in summary.get("cross", []):
+        out.print(cross_sentence(c))
+
+
+def _num(x) -> float:
+    return float("nan") if x is None else float(x)
+
+
+def print_results(results) -> None:
+    if results is None or len(results) == 0:
+        out.print("no finished jobs")
+        return
+    split = results[results["protocol"] == "split"]
+    table = Table(title="Test AUC (single split)")
+    for c in ("train", "test", "variant", "model", "AUC (95% CI)", "sens", "spec"):
+        table.add_column(c)
+    for _, r in split.iterrows():
+        table.add_row(r["train_dataset"], r["test_dataset"], r["variant"], r["model"],
+                      f"{r['auc']:.3f} ({r.get('auc_ci_low', float('nan')):.2f}-{r.get('auc_ci_high', float('nan')):.2f})",
+                      _fmt(r.get("sensitivity", float("nan")), 2), _fmt(r.get("specificity", float("nan")), 2))
+    out.print(table)
+
+
+@app.command()
+@friendly
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Run folder of the demo (resumes if it holds the same run).")] = Path("demo_out"),
+    real: Annotated[bool, typer.Option("--real", help="Run configs/cxr256.yaml on the real cxr256 collection.")] = False,
+    data: Annotated[Path | None, typer.Option(help="cxr256 folder for --real (default ../shared/data/cxr256).")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Jobs at once (default: the cores, at most 4).")] = None,
+) -> None:
+    """The whole protocol on the synthetic presets (or --real data): audit, lungs, image sets,
+    training, cross-dataset test, cross-validation, explanations, and the report."""
     from cxr_isi.demo import run_demo
 
-    run_demo(out_dir, data, print_audit=print_audit, console=out)
+    run_demo(out_dir, real=real, data=data, jobs=jobs, console=out, print_verdicts=print_verdicts,
+             progress=sys.stderr.isatty())
 
 
 if __name__ == "__main__":  # pragma: no cover

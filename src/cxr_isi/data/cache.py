@@ -20,6 +20,7 @@ import json
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -169,8 +170,14 @@ class ImageCache:
         """Cache every path that is new or changed; return what was done.
 
         Unreadable files are reported (``report.failures`` and a warning each) and skipped;
-        the rest are cached. Safe to interrupt: the next call resumes.
+        the rest are cached. Safe to interrupt: the next call resumes. Processes that update
+        one cache at once (parallel jobs) take turns: each holds the cache's lock file.
         """
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with _exclusive(self.dir / ".lock"):
+            return self._update(paths, jobs, progress, chunk)
+
+    def _update(self, paths: list[str], jobs: int | None, progress: bool, chunk: int) -> CacheReport:
         t0 = time.perf_counter()
         paths = [os.path.abspath(p) for p in dict.fromkeys(map(str, paths))]
         meta = self._meta()
@@ -304,3 +311,19 @@ def cache_pairs(paths: list[str], mask_paths: list[str], *, size: int, resize: s
     im, mk = images.open(), masks.open()
     check_mask_sizes(im, mk, paths, mask_paths, origin)
     return im, mk, im.slots(paths), mk.slots(mask_paths)
+
+
+@contextmanager
+def _exclusive(path: Path):
+    """An advisory lock across processes (POSIX ``flock``; elsewhere no lock)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: one process per cache
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -59,3 +59,18 @@ def resize_square(image: np.ndarray, size: int, mode: str = "pad", *, is_mask: b
     oy, ox = g["offset"]
     out[oy : oy + nh, ox : ox + nw] = src
     return out
+
+
+def restore_mask(square: np.ndarray, height: int, width: int, mode: str = "pad") -> np.ndarray:
+    """The inverse of :func:`resize_square` for a mask: a ``size`` x ``size`` mask back on its
+    source's ``height`` x ``width`` grid (boolean). Pixels a centre crop cut off stay False."""
+    size = square.shape[0]
+    g = square_geometry(height, width, size, mode)
+    (oy, ox), (nh, nw) = g["offset"], g["out_hw"]
+    t, left, b, r = g["crop"]
+    region = np.ascontiguousarray(square[oy : oy + nh, ox : ox + nw], dtype=np.float32)
+    if region.shape != (b - t, r - left):
+        region = np.asarray(Image.fromarray(region, mode="F").resize((r - left, b - t), Image.Resampling.BILINEAR))
+    out = np.zeros((height, width), dtype=bool)
+    out[t:b, left:r] = region >= 0.5
+    return out

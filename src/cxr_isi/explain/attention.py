@@ -44,7 +44,7 @@ def attention_summary(per_image: pd.DataFrame, confidence: float = 0.95) -> dict
         half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * x.std(ddof=1) / np.sqrt(n))
     else:
         half = float("nan")
-    return {"n": n, "inside_share": mean, "ci_low": mean - half, "ci_high": mean + half,
+    return {"n": n, "inside_share": mean, "ci_low": max(0.0, mean - half), "ci_high": min(1.0, mean + half),
             "lung_area_share": float(per_image["lung_area_share"].mean()),
             "pointing_game": float(per_image["pointing"].mean()),
             "n_empty": int(per_image["empty"].sum()),

@@ -17,6 +17,7 @@ from cxr_isi.logs import get_logger
 
 log = get_logger("explain")
 METHODS = ("gradcam", "gradcam++", "lime")
+PANEL_IMAGES = 6
 
 
 def make_explainer(method: str, model, seed: int = 0, **kw):
@@ -31,19 +32,23 @@ def make_explainer(method: str, model, seed: int = 0, **kw):
     raise CxrIsiError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
 
 
-def explain_run(checkpoints: list[Path], manifest: Manifest, out_dir: Path, methods: list[str],
-                n_images: int = 8, ids: list[str] | None = None, seed: int = 0,
+def explain_run(checkpoints: list[Path] | dict[str, Path], manifest: Manifest, out_dir: Path,
+                methods: list[str], n_images: int = 8, ids: list[str] | None = None, seed: int = 0,
                 num_samples: int = 1000) -> pd.DataFrame:
-    """Explain every checkpoint on the same positive images; write overlays and the table."""
+    """Explain every checkpoint on the same positive images; write overlays and the table.
+
+    ``checkpoints`` as a mapping names each model (the table's ``train_dataset``); as a list,
+    each is named by its folder."""
     from cxr_isi.lungs.hideseek import apply_variant
     from cxr_isi.train.loop import load_classifier
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if not isinstance(checkpoints, dict):
+        checkpoints = {Path(ck).parent.name or str(ck): ck for ck in checkpoints}
     models = {}
-    for ck in checkpoints:
-        model, cfg, _ = load_classifier(ck)
-        models[Path(ck).parent.name or str(ck)] = (model, cfg)
+    for name, ck in checkpoints.items():
+        models[name] = load_classifier(ck)[:2]
     cfg0 = next(iter(models.values()))[1]
     frame = manifest.frame
     if ids:
@@ -85,13 +90,14 @@ def explain_run(checkpoints: list[Path], manifest: Manifest, out_dir: Path, meth
                              "method": method, **attention_summary(per_image)})
         from cxr_isi.explain.figure import overlay_panel
 
-        overlay_panel(x, maps_by_model, method, out_dir / f"{method}.png",
-                      titles=[Path(p).stem[:14] for p in frame["path"]])
+        k = min(len(x), PANEL_IMAGES)  # the table covers every image; the figure shows the first few
+        overlay_panel(x[:k], {n: m[:k] for n, m in maps_by_model.items()}, method, out_dir / f"{method}.png",
+                      titles=[Path(p).stem[:14] for p in frame["path"][:k]])
         per_method[method] = maps_by_model
     table = pd.DataFrame(rows)
     if len(table):
         table.to_csv(out_dir / "lung_attention.csv", index=False)
-    write_json(out_dir / "explain.json", {"checkpoints": [str(c) for c in checkpoints],
+    write_json(out_dir / "explain.json", {"checkpoints": {k: str(c) for k, c in checkpoints.items()},
                                           "methods": methods, "images": frame["path"].tolist(),
                                           "lung_scores": masks is not None})
     return table

@@ -19,6 +19,7 @@ from PIL import Image
 from cxr_isi._io import write_json
 from cxr_isi.data.cache import ImageCache, cache_pairs
 from cxr_isi.data.manifest import Manifest
+from cxr_isi.data.resize import restore_mask
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.logs import get_logger
 from cxr_isi.lungs.postprocess import QCThresholds, clean_mask, dice, iou, lung_geometry
@@ -154,7 +155,8 @@ def segment_manifest(manifest: Manifest, out_dir: str | Path, *, segmenter: Segm
     ``out_dir/lungs.csv``, and ``out_dir/manifest.csv`` pointing at the predicted masks.
 
     Resumable: images already in ``lungs.csv`` with their mask file present are skipped. The
-    masks are at the cache geometry (``size``, ``resize``), as the image sets use them.
+    U-Net sees each image at ``size`` (``resize``); its mask is written back on the image's own
+    pixel grid, so the mask fits the image at any later size.
     """
     out = Path(out_dir)
     (out / "masks").mkdir(parents=True, exist_ok=True)
@@ -178,7 +180,9 @@ def segment_manifest(manifest: Manifest, out_dir: str | Path, *, segmenter: Segm
             for p, raw in zip(chunk, seg.predict(batch), strict=True):
                 mask, n = clean_mask(raw)
                 geo = lung_geometry(mask, n, t)
-                Image.fromarray(mask.astype(np.uint8) * 255).save(mask_file[p])
+                w, h = images.original_size(p)
+                full = restore_mask(mask, h, w, resize) if (h, w) != mask.shape else mask
+                Image.fromarray(full.astype(np.uint8) * 255).save(mask_file[p])
                 rows = [r for r in rows if r["path"] != p]
                 rows.append({"path": p, "mask_file": mask_file[p], **geo.as_row()})
             bar.advance(task, len(chunk))

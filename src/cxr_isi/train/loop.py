@@ -98,6 +98,12 @@ def _auc(y: np.ndarray, s: np.ndarray) -> float:
     return float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else float("nan")
 
 
+def _val_figures(y: np.ndarray, s: np.ndarray) -> tuple[float, float]:
+    """Validation AUC and (unweighted) binary cross-entropy."""
+    p = np.clip(s.astype(np.float64), 1e-7, 1 - 1e-7)
+    return _auc(y, s), float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
 def _augment(x, gen, cfg: TrainConfig):
     a = cfg.augment
     if not a.enabled:
@@ -198,7 +204,7 @@ def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: boo
     with progress_bar(progress and rank == 0) as bar:
         task = bar.add_task(f"training {cfg.model} on {cfg.variant}", total=cfg.epochs,
                             completed=state["epoch"])
-        while state["epoch"] < cfg.epochs:
+        while state["epoch"] < cfg.epochs and not state.get("finished"):
             if sampler is not None:
                 sampler.set_epoch(state["epoch"])
             train_model.train()
@@ -222,17 +228,20 @@ def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: boo
             state["train_seconds"] += dt
             state["train_images"] += seen * world
             state["epoch"] += 1
-            val_auc = _auc(data["val"].labels, score(model, val_loader, device, cfg)) if rank == 0 else 0.0
+            val_auc, val_loss = (_val_figures(data["val"].labels, score(model, val_loader, device, cfg))
+                                 if rank == 0 else (0.0, 0.0))
             mean_loss = float(torch.stack(losses).mean()) if losses else float("nan")
             state["history"].append({"epoch": state["epoch"], "loss": mean_loss, "val_auc": val_auc,
+                                     "val_loss": val_loss,
                                      "seconds": dt, "lr": sched.get_last_lr()[0]})
             if rank == 0:
                 if writer is not None:
                     writer.add_scalar("loss/train", mean_loss, state["epoch"])
                     writer.add_scalar("auc/val", val_auc, state["epoch"])
                     writer.add_scalar("throughput/images_per_second", seen * world / dt, state["epoch"])
-                if val_auc > state["best_auc"]:
-                    state["best_auc"], state["best_epoch"] = val_auc, state["epoch"]
+                # Ties on AUC (it saturates at 1.0 on an easy shortcut) go to the lower loss.
+                if (val_auc, -val_loss) > (state["best_auc"], -state.get("best_loss", math.inf)):
+                    state["best_auc"], state["best_loss"], state["best_epoch"] = val_auc, val_loss, state["epoch"]
                     save_classifier(model, out / "best.pt", cfg, mapping,
                                     {"epoch": state["epoch"], "val_auc": val_auc})
                 save_resume(last, _unwrap(model), opt, sched, gen, state, format=CHECKPOINT_FORMAT,
@@ -245,6 +254,11 @@ def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: boo
             if cfg.max_minutes and (time.perf_counter() - t_start) / 60 > cfg.max_minutes:
                 log.warning("time budget of %.1f min reached at epoch %d", cfg.max_minutes, state["epoch"])
                 break
+    if rank == 0 and not state.get("finished"):
+        # A finished run stays finished: resuming it after an early stop must not train on.
+        state["finished"] = True
+        save_resume(last, _unwrap(model), opt, sched, gen, state, format=CHECKPOINT_FORMAT,
+                    model=cfg.model, config=cfg.model_dump_json())
     if writer is not None:
         writer.close()
     if world > 1:

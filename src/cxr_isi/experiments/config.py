@@ -1,0 +1,203 @@
+"""The experiment config: the paper's whole study as data (YAML), validated by pydantic.
+
+Every error names the offending key (``datasets.1.labels.positive: ...``). What can only be
+checked against the data (a single class after filtering, more folds than patients in a class)
+is checked by :func:`cxr_isi.experiments.plan.check_datasets` before any training starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+
+from cxr_isi.config import StrictModel, load_config
+from cxr_isi.data.labels import LabelMapping
+from cxr_isi.lungs.hideseek import VARIANTS
+from cxr_isi.synth.generate import SynthConfig
+from cxr_isi.train.config import TrainConfig
+
+
+class DatasetConfig(StrictModel):
+    """A dataset: a manifest (relative to the config's folder) with a filter and a label
+    mapping, or a synthetic phantom set generated into the run folder."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    title: str | None = None
+    manifest: Path | None = None
+    filter: list[dict[str, list[str] | str]] = Field(default_factory=list)
+    labels: LabelMapping | None = None
+    synthetic: SynthConfig | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatasetConfig:
+        if (self.manifest is None) == (self.synthetic is None):
+            raise ValueError("give exactly one of manifest or synthetic")
+        if self.synthetic is not None and self.filter:
+            raise ValueError("filter applies to a manifest, not to a synthetic set")
+        return self
+
+    def resolve(self, base: Path) -> DatasetConfig:
+        if self.manifest is None or self.manifest.is_absolute():
+            return self
+        return self.model_copy(update={"manifest": (base / self.manifest).resolve()})
+
+    @property
+    def label_mapping(self) -> LabelMapping:
+        if self.labels is not None:
+            return self.labels
+        if self.synthetic is not None:
+            return LabelMapping(positive=[self.synthetic.positive_label],
+                                negative=[self.synthetic.negative_label])
+        raise ValueError(f"dataset {self.name}: labels are needed")
+
+
+class SplitConfig(StrictModel):
+    """The single split of experiment 1 (patient-grouped, label-stratified). A manifest's own
+    ``split`` column is kept when it has one; validation is carved out of train."""
+
+    test_size: float = Field(0.15, gt=0, lt=0.5)
+    val_size: float = Field(0.1, gt=0, lt=0.5)
+
+
+class CVConfig(StrictModel):
+    """k-fold cross-validation (patients never span folds) of ``variants`` on every dataset,
+    and of the cross-dataset test when ``cross`` is set. ``folds: 0`` turns it off."""
+
+    folds: int = Field(5, ge=0, le=20)
+    variants: list[str] = Field(default_factory=lambda: ["original", "lungs_boxed_out"])
+    cross: bool = True
+
+    @field_validator("folds")
+    @classmethod
+    def _not_one(cls, v: int) -> int:
+        if v == 1:
+            raise ValueError("one fold is not cross-validation; use 0 (off) or at least 2")
+        return v
+
+
+class CrossPair(StrictModel):
+    """Train on ``train``'s images, test on ``test``'s (the cross-dataset test)."""
+
+    train: str
+    test: str
+
+
+class ExplainConfig(StrictModel):
+    """Explanations of the single-split models: Grad-CAM lung attention over ``n_images``
+    positive test images, LIME panels on ``lime_images`` of them (LIME costs seconds per image)."""
+
+    enabled: bool = False
+    methods: list[str] = Field(default_factory=lambda: ["gradcam", "lime"])
+    variants: list[str] = Field(default_factory=lambda: ["original"])
+    n_images: int = Field(24, ge=1)
+    lime_images: int = Field(4, ge=1)
+    lime_samples: int = Field(1000, ge=50)
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, v: list[str]) -> list[str]:
+        known = ("gradcam", "gradcam++", "lime")
+        for m in v:
+            if m not in known:
+                raise ValueError(f"unknown method {m!r}; one of {', '.join(known)}")
+        return v
+
+
+class SegmentationConfig(StrictModel):
+    """The lung segmenter run on every image before the image sets are derived."""
+
+    checkpoint: Path | None = None  # None: the U-Net shipped with cxr-isi
+    size: int = Field(256, ge=32, le=1024)
+
+
+class ResourcesConfig(StrictModel):
+    """What one job asks of the executor (Ray schedules on it)."""
+
+    cpus_per_job: float = Field(1.0, gt=0)
+    gpus_per_job: float = Field(0.0, ge=0)
+
+
+def _train_defaults() -> TrainConfig:
+    return TrainConfig()
+
+
+class ExperimentConfig(StrictModel):
+    """``cxr-isi run CONFIG.yaml --out RUN_DIR``: datasets x models x variants, the single
+    split, k-fold CV, the cross-dataset pairs, training settings and explanations."""
+
+    name: str = "experiment"
+    description: str = ""
+    seed: int = 0
+    datasets: list[DatasetConfig] = Field(min_length=1)
+    models: list[str] = Field(default_factory=lambda: ["small_cnn"], min_length=1)
+    variants: list[str] = Field(default_factory=lambda: list(VARIANTS))  # [] : no single split
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    cv: CVConfig = Field(default_factory=CVConfig)
+    cross: list[CrossPair] = Field(default_factory=list)
+    train: TrainConfig = Field(default_factory=_train_defaults)
+    segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
+    explain: ExplainConfig = Field(default_factory=ExplainConfig)
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+
+    def to_json(self) -> str:
+        """The config as JSON that validates again (``train`` without the per-job fields)."""
+        return self.model_dump_json(exclude={"train": {"model", "variant"}})
+
+    @field_validator("variants")
+    @classmethod
+    def _variants(cls, v: list[str]) -> list[str]:
+        return _known_variants(v)
+
+    @field_validator("models")
+    @classmethod
+    def _models(cls, v: list[str]) -> list[str]:
+        from cxr_isi.models import list_models
+
+        known = list_models()
+        for m in v:
+            if m not in known:
+                raise ValueError(f"unknown model {m!r}; one of {', '.join(known)}")
+        return v
+
+    @field_validator("train")
+    @classmethod
+    def _train(cls, v: TrainConfig) -> TrainConfig:
+        if "model" in v.model_fields_set or "variant" in v.model_fields_set:
+            raise ValueError("set models and variants at the top level, not under train")
+        return v
+
+    @model_validator(mode="after")
+    def _references(self) -> ExperimentConfig:
+        names = [d.name for d in self.datasets]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"datasets: name {sorted(dup)[0]!r} is used twice")
+        for i, pair in enumerate(self.cross):
+            for side in ("train", "test"):
+                if getattr(pair, side) not in names:
+                    raise ValueError(f"cross.{i}.{side}: no dataset named {getattr(pair, side)!r} "
+                                     f"(datasets: {', '.join(names)})")
+            if pair.train == pair.test:
+                raise ValueError(f"cross.{i}: train and test are the same dataset")
+        _known_variants(self.cv.variants, "cv.variants")
+        _known_variants(self.explain.variants, "explain.variants")
+        return self
+
+
+def _known_variants(v: list[str], key: str = "") -> list[str]:
+    for name in v:
+        if name not in VARIANTS:
+            where = f"{key}: " if key else ""
+            raise ValueError(f"{where}unknown variant {name!r}; one of {', '.join(VARIANTS)}")
+    return v
+
+
+def load_experiment(path: str | Path) -> ExperimentConfig:
+    """Read and validate an experiment YAML; manifests resolve against its folder."""
+    cfg = load_config(ExperimentConfig, path)
+    base = Path(path).resolve().parent
+    seg = cfg.segmentation
+    if seg.checkpoint is not None and not seg.checkpoint.is_absolute():
+        seg = seg.model_copy(update={"checkpoint": (base / seg.checkpoint).resolve()})
+    return cfg.model_copy(update={"datasets": [d.resolve(base) for d in cfg.datasets], "segmentation": seg})

@@ -1,0 +1,122 @@
+"""One job, run anywhere: train (resuming a killed run) and score its test sets.
+
+``run_job`` takes plain data and a run folder, so the same function runs in-process, in a
+process pool or as a Ray task. Everything it writes lands atomically: ``jobs/<id>/job.json`` is
+written last and marks the job finished; each test set's ``metrics.json`` marks that score.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cxr_isi._io import atomic_write, write_json
+from cxr_isi.experiments.config import ExperimentConfig
+from cxr_isi.experiments.plan import Job, job_manifest
+
+JOB_DONE = "job.json"
+
+
+def job_dir(run_dir: Path, job_id: str) -> Path:
+    return Path(run_dir) / "jobs" / job_id
+
+
+def is_done(run_dir: Path, job: Job) -> bool:
+    d = job_dir(run_dir, job.id)
+    return (d / JOB_DONE).is_file() and all((d / "eval" / e.id / "metrics.json").is_file()
+                                           for e in job.evaluations)
+
+
+def score_metrics(y: np.ndarray, s: np.ndarray) -> dict:
+    """AUC with DeLong's interval, and sensitivity / specificity / accuracy at Youden's cut-off
+    and at 0.5."""
+    from cxr_isi.evaluate.metrics import auc_ci, operating_point, youden
+
+    out = {"n": len(y), "n_positive": int(y.sum()), "n_negative": int((y == 0).sum())}
+    if len(np.unique(y)) < 2:
+        return {**out, "auc": float("nan")}
+    ci = auc_ci(y, s)
+    yd = youden(y, s)
+    half = operating_point(y, s, 0.5)
+    return {**out, "auc": ci["auc"], "auc_se": ci["se"], "auc_ci_low": ci["ci_low"],
+            "auc_ci_high": ci["ci_high"], "youden_threshold": yd["threshold"],
+            "youden_index": yd["youden_index"], "sensitivity": yd["sensitivity"],
+            "specificity": yd["specificity"], "accuracy": yd["accuracy"],
+            "sensitivity_at_05": half["sensitivity"], "specificity_at_05": half["specificity"],
+            "accuracy_at_05": half["accuracy"]}
+
+
+def run_job(run_dir: str, job_data: dict, config_json: str, threads: int | None = None) -> dict:
+    """Train the job's model unless finished, then score every test set not yet scored.
+
+    A failure is returned (and written to ``jobs/<id>/error.txt``), not raised, so one bad job
+    does not stop the others."""
+    import traceback
+
+    from cxr_isi.errors import CxrIsiError
+
+    try:
+        return _run_job(Path(run_dir), job_data, config_json, threads)
+    except Exception as exc:  # noqa: BLE001 (reported to the driver, which names the job)
+        out = job_dir(Path(run_dir), job_data["id"])
+        atomic_write(out / "error.txt", lambda p: p.write_text(traceback.format_exc()))
+        msg = str(exc) if isinstance(exc, CxrIsiError) else f"{type(exc).__name__}: {exc}"
+        return {"id": job_data["id"], "error": msg.splitlines()[0] if msg else type(exc).__name__}
+
+
+def _run_job(run_dir: Path, job_data: dict, config_json: str, threads: int | None) -> dict:
+    import torch
+
+    from cxr_isi.train.config import TrainConfig
+    from cxr_isi.train.loop import fit, predict
+
+    if threads:
+        torch.set_num_threads(threads)
+    job = Job.from_dict(job_data)
+    cfg = ExperimentConfig.model_validate_json(config_json)
+    datasets = {d.name: d for d in cfg.datasets}
+    out = job_dir(run_dir, job.id)
+    train_dir = out / "train"
+    t0 = time.perf_counter()
+    if (out / JOB_DONE).is_file():
+        trained = json.loads((out / JOB_DONE).read_text())["train_metrics"]
+    else:
+        train_cfg = TrainConfig.model_validate(job.train)
+        manifest = job_manifest(run_dir / "datasets" / job.dataset / "manifest.csv",
+                                datasets[job.dataset], job.fold, "train")
+        trained = fit(manifest, train_cfg, train_dir, progress=False)
+    for e in job.evaluations:
+        target = out / "eval" / e.id
+        if (target / "metrics.json").is_file():
+            continue
+        test = job_manifest(run_dir / "datasets" / e.dataset / "manifest.csv", datasets[e.dataset],
+                            e.fold, "test")
+        seen = 0
+        if e.dataset != job.dataset:  # datasets may share images: never test on one the model saw
+            seen_paths = set(job_manifest(run_dir / "datasets" / job.dataset / "manifest.csv",
+                                          datasets[job.dataset], job.fold, "train").frame["path"])
+            unseen = ~test.frame["path"].isin(seen_paths)
+            seen = int((~unseen).sum())
+            test = test.with_frame(test.frame[unseen])
+        pred = predict(train_dir / "best.pt", test, variant=job.variant)
+        ids = test.frame.set_index("path")
+        frame = pd.DataFrame({"id": ids.loc[pred["path"], "image_id"].to_numpy(),
+                              "label": pred["label"].to_numpy(), "score": pred["score"].to_numpy(),
+                              "source": ids.loc[pred["path"], "source"].to_numpy(),
+                              "patient_id": ids.loc[pred["path"], "patient_id"].to_numpy()})
+        atomic_write(target / "predictions.csv", lambda p, f=frame: f.to_csv(p, index=False))
+        metrics = score_metrics(frame["label"].to_numpy(), frame["score"].to_numpy())
+        metrics["left_out"] = len(test) - len(frame)  # e.g. an empty lung mask on a masked set
+        metrics["left_out_seen_in_training"] = seen
+        write_json(target / "metrics.json", {"evaluation": e.id, "test_dataset": e.dataset, **metrics})
+    (out / "error.txt").unlink(missing_ok=True)
+    record = {"job": job.as_dict(), "train_metrics": trained,
+              "seconds": round(time.perf_counter() - t0, 2), "pid": os.getpid()}
+    if not (out / JOB_DONE).is_file():
+        write_json(out / JOB_DONE, record)
+    return {"id": job.id, "val_auc": trained.get("val_auc"), "test_auc": trained.get("test_auc")}

@@ -1,0 +1,216 @@
+"""From a config to jobs: the prepared datasets (lung masks, split, folds) and the grid of
+training jobs, each with a stable id made from everything that decides its numbers.
+
+A job trains one (dataset, variant, model, fold) and then scores its test sets: its own
+dataset's held-out part and, for a cross-dataset pair, the other dataset's matching part (its
+test split, or the same fold index in cross-validation). Two runs of the same config give the
+same ids, so a restarted run finds its finished jobs and skips them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cxr_isi._io import write_json
+from cxr_isi.data.cache import cache_pairs
+from cxr_isi.data.manifest import Manifest, RowFilter
+from cxr_isi.data.splits import assign_folds, assign_split
+from cxr_isi.errors import ConfigError, CxrIsiError
+from cxr_isi.experiments.config import DatasetConfig, ExperimentConfig
+from cxr_isi.logs import get_logger
+
+log = get_logger("experiments")
+SPLIT = "split"
+CV = "cv"
+
+
+def stable_hash(data: object, n: int = 10) -> str:
+    """Hex digest of canonical JSON: equal settings give equal ids on every machine."""
+    text = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def dataset_identity(d: DatasetConfig) -> dict:
+    """What decides a dataset's rows and labels: the manifest's bytes, filter and mapping (or the
+    phantom settings)."""
+    if d.synthetic is not None:
+        return {"synthetic": d.synthetic.model_dump()}
+    if not d.manifest.is_file():
+        raise ConfigError(f"dataset {d.name}: manifest {d.manifest} not found")
+    return {"manifest_sha256": file_sha256(d.manifest), "filter": d.filter,
+            "labels": d.label_mapping.model_dump()}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One test set scored by one trained model."""
+
+    id: str
+    dataset: str
+    fold: int | None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training run and the test sets its model scores."""
+
+    id: str
+    protocol: str  # "split" (experiment 1) or "cv"
+    dataset: str
+    variant: str
+    model: str
+    fold: int | None
+    train: dict  # the TrainConfig as data, model and variant filled in
+    evaluations: tuple[Evaluation, ...] = field(default_factory=tuple)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Job:
+        return cls(**{**d, "evaluations": tuple(Evaluation(**e) for e in d["evaluations"])})
+
+
+def _job_id(dataset: str, variant: str, model: str, fold: int | None, settings: dict) -> str:
+    part = SPLIT if fold is None else f"fold{fold}"
+    return f"{dataset}__{variant}__{model}__{part}__{stable_hash(settings, 8)}"
+
+
+def plan_jobs(cfg: ExperimentConfig, identities: dict[str, dict]) -> list[Job]:
+    """Every job of the grid in a fixed order: experiment 1 first, then cross-validation."""
+    cross_tests: dict[str, list[str]] = {}
+    for pair in cfg.cross:
+        cross_tests.setdefault(pair.train, []).append(pair.test)
+    common = {"seed": cfg.seed, "split": cfg.split.model_dump(), "folds": cfg.cv.folds,
+              "segmentation": cfg.segmentation.model_dump(mode="json")}
+    jobs: list[Job] = []
+    grid = [(None, v) for v in cfg.variants]
+    if cfg.cv.folds:
+        grid += [(k, v) for v in cfg.cv.variants for k in range(cfg.cv.folds)]
+    for fold, variant in grid:
+        for d in cfg.datasets:
+            for model in cfg.models:
+                train = json.loads(cfg.train.model_copy(update={"model": model, "variant": variant,
+                                                                "seed": cfg.seed}).model_dump_json())
+                settings = {**common, "dataset": identities[d.name], "train": train, "fold": fold}
+                jid = _job_id(d.name, variant, model, fold, settings)
+                tests = [d.name]
+                if variant == "original" and (fold is None or cfg.cv.cross):
+                    tests += cross_tests.get(d.name, [])
+                evals = tuple(Evaluation(id=f"{t}__{stable_hash([jid, identities[t]], 8)}", dataset=t,
+                                         fold=fold) for t in tests)
+                jobs.append(Job(id=jid, protocol=SPLIT if fold is None else CV, dataset=d.name,
+                                variant=variant, model=model, fold=fold, train=train, evaluations=evals))
+    return jobs
+
+
+# -- datasets --------------------------------------------------------------------------
+
+
+def load_dataset(d: DatasetConfig, run_dir: Path) -> Manifest:
+    """The dataset's rows with the label mapping attached; a phantom set is generated into
+    ``run_dir/data/<name>`` once (kept when its settings have not changed)."""
+    if d.synthetic is not None:
+        from cxr_isi.synth.generate import generate
+
+        out = run_dir / "data" / d.name
+        stamp = out / "synth.json"
+        done = stamp.is_file() and json.loads(stamp.read_text()).get("config") == d.synthetic.model_dump()
+        manifest = (Manifest.read(out / "manifest.csv") if done
+                    else generate(d.synthetic, out, jobs=1))
+        root = out
+    else:
+        manifest = Manifest.read(d.manifest)
+        if d.filter:
+            manifest = manifest.filter(RowFilter.from_data(d.filter))
+        root = d.manifest.parent
+    frame = manifest.frame.copy()
+    frame["image_id"] = [os.path.relpath(p, root) for p in frame["path"]]
+    return manifest.with_frame(frame).with_labels(d.label_mapping)
+
+
+def check_dataset(manifest: Manifest, d: DatasetConfig, index: int, cfg: ExperimentConfig) -> Manifest:
+    """Refuse, before any training, a dataset the grid cannot use; assign the split and folds."""
+    key = f"datasets.{index} ({d.name})"
+    y = manifest.y
+    if len(np.unique(y)) < 2:
+        which = "positive" if y[0] == 1 else "negative"
+        raise ConfigError(f"{key}: a single class after filtering ({which} only, {len(y)} images); "
+                          f"labels: {d.label_mapping.model_dump()}")
+    try:
+        frame = manifest.frame
+        if "split" in frame.columns and (frame["split"] != "").any():
+            split = manifest
+        else:
+            split = assign_split(manifest, test_size=cfg.split.test_size, val_size=cfg.split.val_size,
+                                 seed=cfg.seed)
+        if cfg.cv.folds:
+            folded = assign_folds(manifest, k=cfg.cv.folds, seed=cfg.seed)
+            frame = split.frame.copy()
+            frame["fold"] = folded.frame["fold"].to_numpy()
+            split = split.with_frame(frame)
+    except CxrIsiError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
+    return split
+
+
+def prepare_datasets(cfg: ExperimentConfig, run_dir: Path, progress: bool = True) -> dict[str, Path]:
+    """Check every dataset, then segment the lungs of every image with the configured U-Net and
+    write ``datasets/<name>/manifest.csv`` (masks, ``split``, ``fold``, ``image_id``) and the
+    audit. Resumable: a prepared dataset with the same identity is kept."""
+    from cxr_isi.audit import audit_manifest
+    from cxr_isi.lungs.segmentation import get_segmenter, segment_manifest
+
+    checked = {}
+    for i, d in enumerate(cfg.datasets):
+        checked[d.name] = check_dataset(load_dataset(d, run_dir), d, i, cfg)
+    paths, segmenter = {}, None
+    for d in cfg.datasets:
+        out = run_dir / "datasets" / d.name
+        stamp = out / "prepared.json"
+        identity = {"dataset": dataset_identity(d), "seed": cfg.seed, "split": cfg.split.model_dump(),
+                    "folds": cfg.cv.folds, "segmentation": cfg.segmentation.model_dump(mode="json")}
+        paths[d.name] = out / "manifest.csv"
+        if stamp.is_file() and json.loads(stamp.read_text()).get("identity") == identity:
+            continue
+        if segmenter is None:
+            segmenter = get_segmenter("unet", cfg.segmentation.checkpoint)
+        m = checked[d.name]
+        log.info("segmenting the lungs of %d images of %s", len(m), d.name)
+        seg = segment_manifest(m, out / "lungs", segmenter=segmenter, size=cfg.segmentation.size,
+                               progress=progress)
+        seg.write(paths[d.name])
+        audit = audit_manifest(m, row_filter=d.filter, seed=cfg.seed)  # the dataset as given, not our masks
+        write_json(out / "audit.json", audit.as_dict())
+        write_json(stamp, {"identity": identity, "n_images": len(seg),
+                           "n_flagged": int((seg.frame["lung_qc"] != "").sum())})
+    for d in cfg.datasets:  # cached here once, so parallel jobs only read
+        frame = Manifest.read(paths[d.name]).frame
+        frame = frame[frame["mask_path"] != ""]
+        cache_pairs(frame["path"].tolist(), frame["mask_path"].tolist(), size=cfg.train.size,
+                    resize=cfg.train.resize, progress=progress, origin=str(paths[d.name]))
+    return paths
+
+
+def job_manifest(prepared: Path, d: DatasetConfig, fold: int | None, part: str) -> Manifest:
+    """The rows a job trains on (``part="train"``: train and val) or tests on (``"test"``)."""
+    m = Manifest.read(prepared).with_labels(d.label_mapping)
+    frame = m.frame.copy()
+    if fold is not None:
+        frame["split"] = np.where(frame["fold"].to_numpy() == fold, "test", "train")
+    keep = frame["split"] == "test" if part == "test" else frame["split"] != "test"
+    return m.with_frame(frame[keep])

@@ -1,0 +1,123 @@
+"""Every number of a run in three tables, the single source for the report.
+
+- ``results.csv`` / ``results.parquet``: one row per job and test set (``train_dataset,
+  test_dataset, variant, model, fold, auc`` and every operating-point figure).
+- ``cv.csv``: per (train, test, variant, model) the cross-validation summary: AUC mean and
+  standard deviation over folds, the mean Youden point and its accuracy.
+- ``delong.csv``: original vs lungs-boxed-out on the same images, by DeLong's paired test, on the
+  single split's test set and on each cross-validation fold.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cxr_isi._io import atomic_write
+from cxr_isi.evaluate.metrics import cv_summary, delong_test
+from cxr_isi.experiments.config import ExperimentConfig
+from cxr_isi.experiments.plan import CV, SPLIT, Job
+
+KEYS = ["protocol", "train_dataset", "test_dataset", "variant", "model", "fold"]
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    atomic_write(path, lambda p: frame.to_csv(p, index=False))
+
+
+def results_table(run_dir: Path, jobs: list[Job]) -> pd.DataFrame:
+    """One row per finished (job, test set); unfinished ones are left out."""
+    rows = []
+    for job in jobs:
+        jdir = run_dir / "jobs" / job.id
+        done = jdir / "job.json"
+        train = json.loads(done.read_text())["train_metrics"] if done.is_file() else {}
+        for e in job.evaluations:
+            mfile = jdir / "eval" / e.id / "metrics.json"
+            if not mfile.is_file():
+                continue
+            m = json.loads(mfile.read_text())
+            m.pop("evaluation", None)
+            m.pop("test_dataset", None)
+            rows.append({"protocol": job.protocol, "train_dataset": job.dataset, "test_dataset": e.dataset,
+                         "variant": job.variant, "model": job.model, "fold": job.fold, **m,
+                         "val_auc": train.get("val_auc"), "epochs": train.get("epochs"),
+                         "best_epoch": train.get("best_epoch"), "train_seconds": train.get("seconds"),
+                         "images_per_second": train.get("images_per_second"),
+                         "job_id": job.id, "predictions": f"jobs/{job.id}/eval/{e.id}/predictions.csv"})
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        frame["fold"] = frame["fold"].astype("Int64")
+        frame = frame.replace({None: np.nan})
+    return frame
+
+
+def read_predictions(run_dir: Path, rel: str) -> pd.DataFrame:
+    return pd.read_csv(Path(run_dir) / rel, dtype={"id": str})
+
+
+def cv_table(run_dir: Path, results: pd.DataFrame) -> pd.DataFrame:
+    """The k-fold summary of every (train, test, variant, model) with all folds finished."""
+    rows = []
+    if results.empty:
+        return pd.DataFrame()
+    cv = results[results["protocol"] == CV]
+    for (train, test, variant, model), g in cv.groupby(["train_dataset", "test_dataset", "variant", "model"]):
+        folds = [read_predictions(run_dir, p) for p in g.sort_values("fold")["predictions"]]
+        folds = [(f["label"].to_numpy(), f["score"].to_numpy()) for f in folds]
+        if any(len(np.unique(y)) < 2 for y, _ in folds):
+            continue
+        s = cv_summary(folds)
+        rows.append({"train_dataset": train, "test_dataset": test, "variant": variant, "model": model,
+                     "folds": len(folds), "auc_mean": s["auc_mean"], "auc_std": s["auc_std"],
+                     "youden_fpr": s["youden_fpr"], "youden_tpr": s["youden_tpr"],
+                     "youden_accuracy": s["youden_accuracy"],
+                     "sensitivity_mean": float(g["sensitivity"].mean()),
+                     "specificity_mean": float(g["specificity"].mean()),
+                     "accuracy_mean": float(g["accuracy"].mean())})
+    return pd.DataFrame(rows)
+
+
+def delong_table(run_dir: Path, results: pd.DataFrame, a: str = "original",
+                 b: str = "lungs_boxed_out") -> pd.DataFrame:
+    """Variant ``a`` vs ``b`` of each (dataset, model) on the images both scored: the single
+    split's test set, and each cross-validation fold on its own (scores of different fold models
+    are not on one scale, so folds are never pooled)."""
+    rows = []
+    if results.empty:
+        return pd.DataFrame()
+    own = results[results["train_dataset"] == results["test_dataset"]]
+    for (protocol, dataset, model), g in own.groupby(["protocol", "train_dataset", "model"], sort=False):
+        k = g["fold"].fillna(-1).astype(int)  # -1: the single split
+        va = dict(zip(k[g["variant"] == a], g.loc[g["variant"] == a, "predictions"], strict=True))
+        vb = dict(zip(k[g["variant"] == b], g.loc[g["variant"] == b, "predictions"], strict=True))
+        for fold in sorted(set(va) & set(vb)):
+            pa, pb = read_predictions(run_dir, va[fold]), read_predictions(run_dir, vb[fold])
+            both = pa.merge(pb, on="id", suffixes=("_a", "_b"))
+            y = both["label_a"].to_numpy()
+            if len(np.unique(y)) < 2:
+                continue
+            t = delong_test(y, both["score_a"].to_numpy(), both["score_b"].to_numpy())
+            rows.append({"protocol": protocol, "scope": "test split" if protocol == SPLIT else f"fold {fold}",
+                         "dataset": dataset, "model": model, "fold": fold if fold >= 0 else None, "n": len(both),
+                         f"auc_{a}": t["auc_1"], f"auc_{b}": t["auc_2"], "difference": t["difference"],
+                         "z": t["z"], "p_value": t["p_value"], "significant": bool(t["p_value"] < 0.05)})
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        frame["fold"] = frame["fold"].astype("Int64")
+    return frame
+
+
+def collect_results(cfg: ExperimentConfig, run_dir: Path, jobs: list[Job]) -> pd.DataFrame:
+    """Write ``results.csv`` (and Parquet), ``cv.csv`` and ``delong.csv``; return the results."""
+    run_dir = Path(run_dir)
+    results = results_table(run_dir, jobs)
+    _write_csv(results, run_dir / "results.csv")
+    if len(results):
+        atomic_write(run_dir / "results.parquet", lambda p: results.to_parquet(p, index=False))
+    _write_csv(cv_table(run_dir, results), run_dir / "cv.csv")
+    _write_csv(delong_table(run_dir, results), run_dir / "delong.csv")
+    return results

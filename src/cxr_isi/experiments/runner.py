@@ -1,0 +1,201 @@
+"""``cxr-isi run CONFIG.yaml --out RUN_DIR``: prepare the datasets, run the grid of jobs on an
+executor, and collect every number into ``RUN_DIR/results.csv``.
+
+Executors: ``sequential`` (in this process), ``process`` (a local pool of ``--jobs N`` spawned
+workers sharing the cores) and ``ray`` (each job a Ray task asking for the CPUs and GPUs of
+``resources``; ``--address`` joins a running cluster, whose workers must see ``RUN_DIR`` on shared
+storage). A run killed at any moment and started again with the same command skips what is
+finished and ends with the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+
+from cxr_isi._io import atomic_write, write_json
+from cxr_isi.errors import CxrIsiError
+from cxr_isi.experiments.config import ExperimentConfig, load_experiment
+from cxr_isi.experiments.jobs import is_done, run_job
+from cxr_isi.experiments.plan import Job, dataset_identity, plan_jobs, prepare_datasets
+from cxr_isi.experiments.results import collect_results
+from cxr_isi.logs import get_logger
+from cxr_isi.progress import progress_bar
+
+log = get_logger("experiments")
+EXECUTORS = ("sequential", "process", "ray")
+
+
+def _sequential(run_dir: Path, jobs: list[Job], config_json: str, n_jobs: int, **_) -> Iterable[dict]:
+    for job in jobs:
+        yield run_job(str(run_dir), job.as_dict(), config_json)
+
+
+def _process_pool(run_dir: Path, jobs: list[Job], config_json: str, n_jobs: int, **_) -> Iterable[dict]:
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    threads = max(1, (os.cpu_count() or 1) // n_jobs)
+    with ProcessPoolExecutor(n_jobs, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(run_job, str(run_dir), j.as_dict(), config_json, threads) for j in jobs]
+        for f in as_completed(futures):
+            yield f.result()
+
+
+def _ray(run_dir: Path, jobs: list[Job], config_json: str, n_jobs: int, address: str | None = None,
+         resources=None, **_) -> Iterable[dict]:
+    try:
+        import ray
+    except ImportError:
+        raise CxrIsiError("--executor ray needs Ray: pip install 'cxr-isi[ray]'") from None
+    started = not ray.is_initialized()
+    if started:
+        kw = {"address": address} if address else {"num_cpus": n_jobs if n_jobs > 1 else None}
+        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **kw)
+    try:
+        cpus = resources.cpus_per_job if resources else 1.0
+        gpus = resources.gpus_per_job if resources else 0.0
+        task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=2)(run_job)
+        threads = max(1, int(cpus))
+        pending = [task.remote(str(run_dir), j.as_dict(), config_json, threads) for j in jobs]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(done[0])
+    finally:
+        if started:
+            ray.shutdown()
+
+
+_RUNNERS: dict[str, Callable[..., Iterable[dict]]] = {
+    "sequential": _sequential, "process": _process_pool, "ray": _ray}
+
+
+def environment() -> dict:
+    """Versions and hardware, for the report's "how the run was made"."""
+    import numpy
+    import sklearn
+
+    import cxr_isi
+
+    info = {"python": sys.version.split()[0], "platform": platform.platform(),
+            "machine": platform.machine(), "cpus": os.cpu_count(), "cxr_isi": cxr_isi.__version__,
+            "numpy": numpy.__version__, "scikit_learn": sklearn.__version__}
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except ImportError:
+        pass
+    return info
+
+
+def run_experiment(config_path: str | Path, run_dir: str | Path, *, executor: str = "sequential",
+                   n_jobs: int = 1, address: str | None = None, progress: bool = True,
+                   config: ExperimentConfig | None = None) -> dict:
+    """Run (or resume) the whole study of ``config_path`` into ``run_dir``."""
+    if executor not in EXECUTORS:
+        raise CxrIsiError(f"unknown executor {executor!r}; one of {', '.join(EXECUTORS)}")
+    cfg = config or load_experiment(config_path)
+    run = Path(run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    with _run_lock(run):
+        return _run(cfg, config_path, run, executor, n_jobs, address, progress)
+
+
+@contextmanager
+def _run_lock(run: Path):
+    """One ``cxr-isi run`` per run folder at a time (POSIX ``flock``; released if killed)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(run / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CxrIsiError(f"{run}: another cxr-isi run is working in this folder; wait for it "
+                              "or use another --out") from None
+        yield
+
+
+def _run(cfg: ExperimentConfig, config_path, run: Path, executor: str, n_jobs: int, address: str | None,
+         progress: bool) -> dict:
+    saved = run / "config.json"
+    config_json = cfg.to_json()
+    if saved.is_file() and json.loads(saved.read_text()) != json.loads(config_json):
+        log.warning("%s holds a run of other settings; finished jobs whose settings changed will "
+                    "not be reused (their ids differ)", run)
+    atomic_write(saved, lambda p: p.write_text(config_json))
+    atomic_write(run / "config.yaml",
+                 lambda p: p.write_text(yaml.safe_dump(json.loads(config_json), sort_keys=False)))
+    source = run / "config.source.yaml"
+    if config_path is not None and Path(config_path).is_file() and not (
+            source.exists() and source.samefile(config_path)):
+        shutil.copyfile(config_path, source)
+    times: dict[str, float] = {}
+    started = time.time()
+    t = time.perf_counter()
+    paths = prepare_datasets(cfg, run, progress=progress)
+    times["prepare"] = time.perf_counter() - t
+    identities = {d.name: dataset_identity(d) for d in cfg.datasets}
+    jobs = plan_jobs(cfg, identities)
+    todo = [j for j in jobs if not is_done(run, j)]
+    log.info("%d jobs, %d finished already, %d to run (%s)", len(jobs), len(jobs) - len(todo),
+             len(todo), executor)
+    write_json(run / "jobs.json", [j.as_dict() for j in jobs])
+    t = time.perf_counter()
+    failed: list[dict] = []
+    with progress_bar(progress) as bar:
+        task = bar.add_task(f"training and testing ({executor})", total=len(jobs),
+                            completed=len(jobs) - len(todo))
+        for result in _RUNNERS[executor](run, todo, config_json, max(1, n_jobs), address=address,
+                                         resources=cfg.resources):
+            if "error" in result:
+                failed.append(result)
+                log.error("job %s failed: %s", result["id"], result["error"])
+            auc = result.get("val_auc")
+            bar.update(task, advance=1, description=f"{result['id'][:48]}: val AUC "
+                       f"{auc:.3f}" if auc is not None else result["id"][:48])
+    times["jobs"] = time.perf_counter() - t
+    t = time.perf_counter()
+    if cfg.explain.enabled and not failed:
+        from cxr_isi.experiments.explain import explain_models
+
+        explain_models(cfg, run, jobs, paths)
+    times["explain"] = time.perf_counter() - t
+    results = collect_results(cfg, run, jobs)
+    record = {"config": str(config_path) if config_path else None, "executor": executor,
+              "n_jobs": n_jobs, "address": address, "n_grid_jobs": len(jobs),
+              "n_run_now": len(todo), "started": started, "finished": time.time(),
+              "seconds": {k: round(v, 1) for k, v in times.items()}, "environment": environment()}
+    history = json.loads((run / "run.json").read_text()).get("history", []) if (run / "run.json").is_file() else []
+    record["history"] = [*history, {k: record[k] for k in ("executor", "n_run_now", "started", "finished",
+                                                            "seconds")}]
+    write_json(run / "run.json", record)
+    if failed:
+        first = failed[0]
+        raise CxrIsiError(f"{len(failed)} of {len(todo)} jobs failed, the others are kept; first: "
+                          f"{first['id']}: {first['error']} (see {run / 'jobs' / first['id'] / 'error.txt'})")
+    return {"results": results, "jobs": jobs, "run": record}
+
+
+def check_experiment(config_path: str | Path, run_dir: str | Path) -> list[Job]:
+    """Everything ``run`` refuses before training (config keys, models, variants, classes,
+    folds), and the grid of jobs; nothing is segmented or trained."""
+    from cxr_isi.experiments.plan import check_dataset, load_dataset
+
+    cfg = load_experiment(config_path)
+    for i, d in enumerate(cfg.datasets):
+        check_dataset(load_dataset(d, Path(run_dir)), d, i, cfg)
+    return plan_jobs(cfg, {d.name: dataset_identity(d) for d in cfg.datasets})

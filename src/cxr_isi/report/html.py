@@ -1,0 +1,326 @@
+"""``cxr-isi report RUN_DIR``: one self-contained HTML page (figures embedded) and
+``summary.json`` with the same numbers. A run with missing pieces gets a report that says what
+is missing.
+
+Sections: 1 verdicts, 2 audit, 3 image sets, 4 ROC per dataset and variant, 5 cross-dataset
+test, 6 cross-validation and DeLong, 7 explanations and lung attention, 8 how the run was made.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from math import nan
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from cxr_isi._io import atomic_write, write_json
+from cxr_isi.errors import CxrIsiError
+from cxr_isi.logs import get_logger
+from cxr_isi.report import figures
+from cxr_isi.report.summary import SHORTCUT, cross_sentence, load_run, summarise
+
+log = get_logger("report")
+SECTIONS = ("Verdict", "Audit: sources and labels", "The image sets", "ROC per dataset and image set",
+            "Cross-dataset test", "Cross-validation", "Explanations", "How this run was made")
+
+CSS = """
+*{box-sizing:border-box}
+body{font:15px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
+main{max-width:1080px;margin:0 auto;padding:24px 20px 60px}
+h1{font-size:26px;margin:0 0 4px}h2{font-size:20px;margin:34px 0 10px;border-bottom:2px solid #dde2ea;padding-bottom:4px}
+h3{font-size:16px;margin:18px 0 6px}
+.sub{color:#5a6475;margin:0 0 18px}
+.verdict{border-left:6px solid #888;background:#fff;padding:12px 16px;margin:10px 0;border-radius:4px;box-shadow:0 1px 2px #0001}
+.verdict.shortcut{border-color:#c62828}.verdict.none{border-color:#2e7d32}.verdict.partial{border-color:#ef6c00}
+.verdict b{font-size:17px}
+.tag{display:inline-block;font-size:12px;padding:1px 8px;border-radius:10px;background:#e8ebf0;margin-left:6px}
+.missing{background:#fff8e1;border:1px solid #ffe082;padding:8px 12px;border-radius:4px}
+figure{margin:12px 0;background:#fff;padding:8px;border-radius:4px}
+figure img{max-width:100%;height:auto;display:block;margin:0 auto}
+figcaption{font-size:13px;color:#5a6475;margin-top:4px}
+.scroll{overflow-x:auto;max-width:100%}
+table{border-collapse:collapse;font-size:13px;background:#fff;margin:6px 0}
+th,td{border:1px solid #dde2ea;padding:3px 7px;text-align:right;white-space:nowrap}
+th{background:#eef1f5}td:first-child,th:first-child{text-align:left}
+pre{background:#fff;border:1px solid #dde2ea;padding:10px;font-size:12px;white-space:pre-wrap;word-break:break-all;max-width:100%}
+nav{font-size:13px;margin:0 0 10px}nav a{margin-right:10px}
+"""
+
+
+def _img(path: Path, alt: str, caption: str = "") -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+    return f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">{cap}</figure>'
+
+
+def _missing(text: str) -> str:
+    return f'<p class="missing">{html.escape(text)}</p>'
+
+
+def _table(frame: pd.DataFrame, digits: int = 3) -> str:
+    def cell(v):
+        if isinstance(v, (float, np.floating)):
+            return "–" if v != v else f"{v:.{digits}f}"
+        return html.escape(str(v))
+
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>"
+                   for row in frame.itertuples(index=False))
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def _preds(run_dir: Path, rel: str) -> tuple[np.ndarray, np.ndarray]:
+    p = pd.read_csv(run_dir / rel, dtype={"id": str})
+    return p["label"].to_numpy(), p["score"].to_numpy()
+
+
+class _Report:
+    def __init__(self, run_dir: Path):
+        self.dir = Path(run_dir)
+        if not (self.dir / "config.json").is_file():
+            raise CxrIsiError(f"{self.dir}: not a run folder (no config.json; make one with cxr-isi run)")
+        self.run = load_run(self.dir)
+        self.cfg = self.run["config"]
+        self.res = self.run["results"]
+        self.fig_dir = self.dir / "figures"
+        self.titles = {d["name"]: d.get("title") or d["name"] for d in self.cfg.get("datasets", [])}
+        self.model = (self.cfg.get("models") or [None])[0]
+        self.summary = summarise(self.run)
+        self.missing: list[str] = []
+
+    def note_missing(self, what: str) -> str:
+        self.missing.append(what)
+        return _missing(what)
+
+    # 1
+    def verdicts(self) -> str:
+        parts = []
+        for d in self.summary["datasets"].values():
+            cls = {"shortcut": "shortcut", "no shortcut found": "none", "partial shortcut": "partial"}.get(d["verdict"], "")
+            audit = (f'<span class="tag">audit: {html.escape(str(d["audit_verdict"]))}, Cramér\'s V '
+                     f'{d["cramers_v"]:.2f}</span>' if d.get("audit_verdict") and d.get("cramers_v") is not None else "")
+            parts.append(f'<div class="verdict {cls}"><b>{html.escape(d["verdict"])}</b>{audit}'
+                         f'<span class="tag">{html.escape(str(d["auc_from"]))}</span><br>{html.escape(d["sentence"])}'
+                         + (f'<br><i>{html.escape(d["note"])}</i>' if d.get("note") else "") + "</div>")
+        for c in self.summary["cross"]:
+            parts.append(f"<p>{html.escape(cross_sentence(c))}</p>")
+        if not self.summary["cross"]:
+            parts.append(_missing("No cross-dataset test in this run (config: cross)."))
+        shortcut = [n for n, d in self.summary["datasets"].items() if d["verdict"] == SHORTCUT]
+        if shortcut:
+            parts.append("<p>A dataset with a shortcut rewards a classifier for what it can read outside the "
+                         "lungs; its test AUC says nothing about the disease. Balance the sources "
+                         "(<code>cxr-isi balance</code>) where the audit finds them split by class, match "
+                         "the acquisition where it differs by class, and test on data from other "
+                         "sources.</p>")
+        return "".join(parts)
+
+    # 2
+    def audit(self) -> str:
+        parts = []
+        for name, a in self.run["audits"].items():
+            parts.append(f"<h3>{html.escape(self.titles[name])}</h3>")
+            if not a:
+                parts.append(self.note_missing(f"No audit for {name}."))
+                continue
+            parts.append(f"<p>{html.escape(a['headline'])}</p>")
+            rows = pd.DataFrame([{"source": s["source"], "positive": s["n_positive"], "negative": s["n_negative"],
+                                  "positive share": s["positive_share"], "single class": "yes" if s["single_class"] else ""}
+                                 for s in a["sources"]])
+            figs = figures.source_label_bars(a, self.fig_dir / f"audit_{name}", self.titles[name])
+            parts.append(_img(figs, f"images per source, {name}"))
+            parts.append(_table(rows, 2))
+            stats = pd.DataFrame([{"images": a["n_images"], "sources": a["n_sources"], "patients": a["n_patients"],
+                                   "Cramér's V": a["cramers_v"], "NMI": a["nmi"],
+                                   "single-class share": a["single_class_fraction"],
+                                   "source-only AUC (out of fold)": a["source_only_auc"]}])
+            parts.append(_table(stats, 2))
+            acq = pd.DataFrame(a.get("acquisition", []))
+            if len(acq):
+                cols = [c for c in ("property", "auc", "oof_auc", "flagged") if c in acq.columns]
+                parts.append("<p>Acquisition properties and how well each alone predicts the label "
+                             "(AUC; far from 0.5 either way is a confounder):</p>" + _table(acq[cols], 2))
+        return "".join(parts) or self.note_missing("No datasets in this run.")
+
+    # 3
+    def image_sets(self) -> str:
+        from cxr_isi.data.cache import cache_pairs
+        from cxr_isi.data.manifest import Manifest
+        from cxr_isi.lungs.figure import hide_and_seek_figure
+
+        parts = []
+        for name in self.titles:
+            path = self.dir / "datasets" / name / "manifest.csv"
+            if not path.is_file():
+                parts.append(self.note_missing(f"No prepared images for {name}."))
+                continue
+            frame = Manifest.read(path).frame
+            frame = frame[(frame["mask_path"] != "") & (frame.get("lung_qc", "") == "")]
+            if frame.empty:
+                parts.append(self.note_missing(f"No image of {name} has a usable lung mask."))
+                continue
+            row = frame.iloc[0]
+            size = self.cfg.get("segmentation", {}).get("size", 256)
+            im, mk, _, _ = cache_pairs([row["path"]], [row["mask_path"]], size=size, resize="pad", origin=str(path))
+            for suffix in (".svg", ".png"):
+                out = hide_and_seek_figure(im.get(row["path"]), mk.get(row["mask_path"]) > 127,
+                                           self.fig_dir / f"image_sets_{name}{suffix}")
+            parts.append(_img(out, f"five image sets, {name}", f"{self.titles[name]}: one image and its "
+                              "four modified sets (lung mask by the U-Net)."))
+        return "".join(parts)
+
+    # 4
+    def roc_split(self) -> str:
+        if self.res.empty:
+            return self.note_missing("No finished jobs: no ROC curves. Run cxr-isi run to make them.")
+        curves, rows = {}, []
+        own = self.res[(self.res["protocol"] == "split") & (self.res["train_dataset"] == self.res["test_dataset"])]
+        for (name, model), g in own.groupby(["train_dataset", "model"], sort=False):
+            by_variant = {r.variant: _preds(self.dir, r.predictions) for r in g.itertuples()}
+            by_variant = {v: ys for v, ys in by_variant.items() if len(np.unique(ys[0])) == 2}
+            if by_variant:
+                curves[f"{self.titles.get(name, name)} ({model})"] = by_variant
+            for r in g.to_dict("records"):
+                rows.append({"dataset": name, "model": model, "image set": r["variant"], "n": r["n"], "AUC": r["auc"],
+                             "95% CI": f"{r.get('auc_ci_low', nan):.3f}-{r.get('auc_ci_high', nan):.3f}",
+                             "sensitivity": r.get("sensitivity", nan), "specificity": r.get("specificity", nan),
+                             "accuracy (Youden)": r.get("accuracy", nan), "accuracy at 0.5": r.get("accuracy_at_05", nan)})
+        if not curves:
+            return self.note_missing("No single-split results with both classes.") + (_table(pd.DataFrame(rows)) if rows else "")
+        out = figures.roc_panels(curves, self.fig_dir / "roc_split")
+        return (_img(out, "ROC per dataset and image set", "Test-split ROC of every image set; "
+                     "AUC in the legend (the paper's Figures 4 and 5).") + _table(pd.DataFrame(rows)))
+
+    # 5
+    def cross(self) -> str:
+        if self.res.empty:
+            return self.note_missing("No cross-dataset results.")
+        cross = self.res[(self.res["protocol"] == "split") & (self.res["train_dataset"] != self.res["test_dataset"])]
+        if cross.empty:
+            return self.note_missing("No cross-dataset test in this run (config: cross).")
+        pairs, rows = {}, []
+        for r in cross.to_dict("records"):
+            y, s = _preds(self.dir, r["predictions"])
+            if len(np.unique(y)) == 2:
+                pairs[f"{r['train_dataset']} → {r['test_dataset']}"] = (
+                    y, s, {"sensitivity": r.get("sensitivity", nan), "specificity": r.get("specificity", nan)})
+            rows.append({"trained on": r["train_dataset"], "tested on": r["test_dataset"], "model": r["model"],
+                         "n": r["n"], "left out: seen in training": r.get("left_out_seen_in_training", 0),
+                         "AUC": r["auc"], "sensitivity at 0.5": r.get("sensitivity_at_05", nan),
+                         "specificity at 0.5": r.get("specificity_at_05", nan),
+                         "sensitivity (Youden)": r.get("sensitivity", nan),
+                         "specificity (Youden)": r.get("specificity", nan), "accuracy (Youden)": r.get("accuracy", nan)})
+        if not pairs:
+            return _table(pd.DataFrame(rows))
+        out = figures.cross_panels(pairs, self.fig_dir / "cross_dataset")
+        return (_img(out, "cross-dataset ROC", "Trained on one dataset's original images, tested on the "
+                     "other's (the paper's Figure 6).") + _table(pd.DataFrame(rows)))
+
+    # 6
+    def cv(self) -> str:
+        if self.res.empty or not (self.res["protocol"] == "cv").any():
+            return self.note_missing("No cross-validation in this run (config: cv.folds is 0, or no fold finished).")
+        cvres = self.res[self.res["protocol"] == "cv"]
+        groups: dict[str, dict] = {}
+        for (a, b, variant), g in cvres.groupby(["train_dataset", "test_dataset", "variant"], sort=False):
+            folds = [_preds(self.dir, p) for p in g.sort_values("fold")["predictions"]]
+            if any(len(np.unique(y)) < 2 for y, _ in folds):
+                continue
+            key = self.titles.get(a, a) if a == b else f"{a} → {b}"
+            groups.setdefault(key, {})[variant] = folds
+        parts = []
+        if groups:
+            out = figures.cv_panels(groups, self.fig_dir / "cross_validation")
+            parts.append(_img(out, "cross-validation mean ROC", "Mean ROC over the folds with its 95% "
+                              "band; dots: mean Youden point (the paper's Figures 7 to 9)."))
+        cv = self.run["cv"]
+        if not cv.empty:
+            parts.append(_table(cv.rename(columns={"train_dataset": "trained on", "test_dataset": "tested on"})))
+        d = self.run["delong"]
+        if not d.empty:
+            parts.append("<h3>Original vs lungs-boxed-out (DeLong's paired test)</h3>")
+            parts.append("<p>Are the two AUCs different on the same images? Significant means hiding the "
+                         "lungs changed what the model can do; not significant on a high AUC means the "
+                         "lungs were not needed.</p>")
+            parts.append(_table(d.drop(columns=[c for c in ("protocol",) if c in d.columns]), 4))
+        else:
+            parts.append(self.note_missing("No DeLong comparison (needs original and lungs_boxed_out)."))
+        return "".join(parts)
+
+    # 7
+    def explanations(self) -> str:
+        att = self.run["attention"]
+        panels = sorted((self.dir / "explain").glob("*/*/*.png")) if (self.dir / "explain").is_dir() else []
+        if att.empty and not panels:
+            return self.note_missing("No explanations in this run (config: explain.enabled).")
+        parts = []
+        for p in panels:
+            test, variant, model = p.parent.parent.name.split("__")
+            method = p.parent.name
+            parts.append(_img(p, f"{method} on {test}", f"{method.upper()} on {self.titles.get(test, test)} "
+                              f"test images ({variant}, {model}); one row per model, named by the data it "
+                              "was trained on. LIME: top-5 superpixels, green for, red against the positive "
+                              "class (the paper's Figures 10 and 11)."))
+        if not att.empty:
+            out = figures.attention_bars(att, self.fig_dir / "lung_attention")
+            parts.append(_img(out, "lung attention", "Share of the positive attribution inside the lungs "
+                              "(95% CI) against the lung area, what a map spread at random would score."))
+            cols = [c for c in ("train_dataset", "test_dataset", "variant", "model", "method", "n", "inside_share",
+                                "ci_low", "ci_high", "lung_area_share", "pointing_game", "n_empty") if c in att.columns]
+            parts.append(_table(att[cols]))
+        return "".join(parts)
+
+    # 8
+    def how(self) -> str:
+        r = self.run["run"]
+        env = r.get("environment", {})
+        hist = r.get("history", [])
+        seconds = {}
+        for h in hist:
+            for k, v in (h.get("seconds") or {}).items():
+                seconds[k] = seconds.get(k, 0) + v
+        rows = [("config", r.get("config")), ("executor", r.get("executor")),
+                ("jobs in the grid", r.get("n_grid_jobs")), ("sessions (runs resumed)", len(hist)),
+                ("seed", self.cfg.get("seed")),
+                *[(f"time: {k}", f"{v / 60:.1f} min") for k, v in seconds.items()],
+                *[(k, v) for k, v in env.items()]]
+        if not self.res.empty and "train_seconds" in self.res.columns:
+            rows.append(("training time summed over jobs", f"{self.res.drop_duplicates('job_id')['train_seconds'].sum() / 60:.1f} min"))
+        table = _table(pd.DataFrame(rows, columns=["what", "value"]).astype(str))
+        text = yaml.safe_dump(self.cfg, sort_keys=False)
+        return table + f"<h3>Config</h3><pre>{html.escape(text)}</pre>"
+
+    def build(self) -> str:
+        bodies = [self.verdicts(), self.audit(), self.image_sets(), self.roc_split(), self.cross(), self.cv(),
+                  self.explanations(), self.how()]
+        nav = "".join(f'<a href="#s{i + 1}">{i + 1}. {html.escape(t)}</a>' for i, t in enumerate(SECTIONS))
+        sections = "".join(f'<section id="s{i + 1}"><h2>{i + 1}. {html.escape(t)}</h2>{b}</section>'
+                           for i, (t, b) in enumerate(zip(SECTIONS, bodies, strict=True)))
+        name = html.escape(self.cfg.get("name", "run"))
+        desc = html.escape(self.cfg.get("description", ""))
+        return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+                f'<meta name="viewport" content="width=device-width,initial-scale=1">'
+                f"<title>cxr-isi report: {name}</title><style>{CSS}</style></head><body><main>"
+                f"<h1>Did the classifier learn the disease, or the source?</h1>"
+                f'<p class="sub">cxr-isi report of <b>{name}</b>{": " + desc if desc else ""}. Model: '
+                f"{html.escape(str(self.model))}.</p><nav>{nav}</nav>{sections}</main></body></html>")
+
+
+def write_report(run_dir: str | Path) -> dict:
+    """Write ``report.html`` and ``summary.json`` (figures under ``figures/`` as PNG and SVG)."""
+    rep = _Report(Path(run_dir))
+    page = rep.build()
+    out = rep.dir / "report.html"
+    atomic_write(out, lambda p: p.write_text(page, encoding="utf-8"))
+    summary = {**rep.summary, "missing": rep.missing}
+    write_json(rep.dir / "summary.json", summary)
+    return {"report": out, "summary": summary}
+
+
+def read_summary(run_dir: Path) -> dict:
+    return json.loads((Path(run_dir) / "summary.json").read_text())

@@ -1,0 +1,47 @@
+"""The three executors give the same numbers: in-process, a process pool, a local Ray instance."""
+
+import json
+
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+from cxr_isi.experiments.runner import run_experiment  # noqa: E402
+from tests.grids import NUMBERS, numbers, tiny, write_config  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    """The tiny grid without cross-validation (four jobs), run in this process."""
+    root = tmp_path_factory.mktemp("executors")
+    cfg = write_config(root / "tiny.yaml", tiny(cv={"folds": 0}))
+    run_experiment(cfg, root / "sequential", progress=False)
+    return cfg, numbers(root / "sequential")
+
+
+@pytest.mark.slow
+def test_process_pool_gives_the_same_numbers(grid, tmp_path):
+    cfg, ref = grid
+    run_experiment(cfg, tmp_path / "run", executor="process", n_jobs=2, progress=False)
+    got = numbers(tmp_path / "run")
+    assert list(got["job_id"]) == list(ref["job_id"])
+    pd.testing.assert_frame_equal(ref[NUMBERS], got[NUMBERS])
+
+
+@pytest.mark.slow
+def test_ray_runs_the_grid_on_a_local_instance(grid, tmp_path):
+    pytest.importorskip("ray")
+    cfg, ref = grid
+    run_experiment(cfg, tmp_path / "run", executor="ray", n_jobs=2, progress=False)
+    got = numbers(tmp_path / "run")
+    assert list(got["job_id"]) == list(ref["job_id"])
+    pd.testing.assert_frame_equal(ref[NUMBERS], got[NUMBERS])
+    pids = {json.loads(p.read_text())["pid"] for p in (tmp_path / "run").glob("jobs/*/job.json")}
+    assert len(pids) >= 1 and all(p != __import__("os").getpid() for p in pids)  # ran in Ray workers
+
+
+def test_unknown_executor_is_one_line(tmp_path):
+    from cxr_isi.errors import CxrIsiError
+
+    with pytest.raises(CxrIsiError, match="unknown executor 'dask'"):
+        run_experiment(write_config(tmp_path / "t.yaml", tiny()), tmp_path / "run", executor="dask")

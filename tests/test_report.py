@@ -1,0 +1,124 @@
+"""The report: eight sections from a run folder, summary.json, figures as PNG and SVG, a real
+browser that loads every figure with nothing running off the page, and missing pieces named."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+torch = pytest.importorskip("torch")
+from PIL import Image  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from cxr_isi.cli.main import app  # noqa: E402
+from cxr_isi.experiments.runner import run_experiment  # noqa: E402
+from cxr_isi.report.browser import check_page, find_chromium, screenshot  # noqa: E402
+from cxr_isi.report.html import SECTIONS, write_report  # noqa: E402
+from cxr_isi.report.summary import CHANCE_AUC, NONE, PARTIAL, SHORTCUT, SHORTCUT_AUC, verdict_for  # noqa: E402
+from tests.grids import tiny, write_config  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    cfg = tiny(explain={"enabled": True, "methods": ["gradcam", "lime"], "n_images": 4, "lime_images": 2,
+                        "lime_samples": 60})
+    cfg["cross"] = [{"train": "isi", "test": "bal"}, {"train": "bal", "test": "isi"}]
+    run_experiment(write_config(root / "tiny.yaml", cfg), root / "run", progress=False)
+    return root / "run"
+
+
+@pytest.fixture(scope="module")
+def report(run_dir):
+    return write_report(run_dir)
+
+
+def test_report_has_every_section_and_embeds_its_figures(run_dir, report):
+    page = Path(report["report"]).read_text()
+    for i, title in enumerate(SECTIONS):
+        assert f'id="s{i + 1}"' in page and title in page
+    srcs = [s.split('"')[0] for s in page.split('<img src="')[1:]]
+    assert len(srcs) >= 8 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert "http://" not in page and "https://" not in page  # opens offline
+    pngs = sorted((run_dir / "figures").glob("*.png"))
+    assert pngs and all(p.with_suffix(".svg").is_file() for p in pngs)
+    assert report["summary"]["missing"] == []
+
+
+def test_summary_holds_the_verdict_numbers(run_dir, report):
+    summary = json.loads((run_dir / "summary.json").read_text())
+    r = pd.read_csv(run_dir / "cv.csv")
+    for name in ("isi", "bal"):
+        d = summary["datasets"][name]
+        assert d["verdict"] in (SHORTCUT, PARTIAL, NONE)
+        assert d["verdict"] == verdict_for(d["auc_lungs_boxed_out"])
+        assert {"auc_original", "auc_lungs_boxed_out", "sentence", "audit_verdict"} <= set(d)
+        assert f"{d['auc_lungs_boxed_out']:.2f}" in d["sentence"]
+    # the original's deciding AUC is its cross-validation mean
+    row = r[(r["train_dataset"] == "isi") & (r["test_dataset"] == "isi") & (r["variant"] == "original")]
+    assert summary["datasets"]["isi"]["auc_original"] == pytest.approx(row["auc_mean"].iloc[0])
+    assert {(c["train"], c["test"]) for c in summary["cross"]} == {("isi", "bal"), ("bal", "isi")}
+
+
+def test_verdict_thresholds():
+    assert verdict_for(0.99) == SHORTCUT and verdict_for(SHORTCUT_AUC) == SHORTCUT
+    assert verdict_for(0.5) == NONE and verdict_for(CHANCE_AUC) == NONE
+    assert verdict_for(0.72) == PARTIAL
+    assert verdict_for(float("nan")) == "incomplete"
+
+
+def test_a_run_with_missing_pieces_still_reports(run_dir, tmp_path):
+    part = tmp_path / "part"
+    shutil.copytree(run_dir, part, ignore=shutil.ignore_patterns("figures", "report.html", "summary.json"))
+    shutil.rmtree(part / "explain")
+    for f in ("lung_attention.csv", "cv.csv", "delong.csv", "run.json"):
+        (part / f).unlink()
+    r = pd.read_csv(part / "results.csv")
+    r[r["protocol"] == "split"].to_csv(part / "results.csv", index=False)
+    result = write_report(part)
+    missing = " ".join(result["summary"]["missing"])
+    assert "No cross-validation" in missing and "No explanations" in missing
+    page = Path(result["report"]).read_text()
+    assert page.count('<section id="s') == 8 and "No explanations in this run" in page
+    assert result["summary"]["datasets"]["isi"]["auc_from"] == "test split"
+
+
+def test_not_a_run_folder_is_one_line(tmp_path):
+    res = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert res.exit_code == 2
+    assert "not a run folder" in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.skipif(find_chromium() is None, reason="no Chromium here (.ci/run installs Debian's chromium)")
+@pytest.mark.parametrize("width", [1280, 760])
+def test_report_in_a_real_browser(report, width, tmp_path):
+    seen = check_page(report["report"], width=width)
+    assert seen["broken"] == 0 and seen["images"] >= 8
+    assert seen["overflowing"] == [] and seen["page_width"] <= seen["window_width"]
+    assert len(seen["sections"]) == 8
+    shot = screenshot(report["report"], tmp_path / "first_screen.png", width=width, height=800)
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.shape == (800, width) and pixels.std() > 10  # text and colour, not a blank page
+
+
+def test_report_command_prints_the_verdicts(run_dir):
+    res = CliRunner().invoke(app, ["report", str(run_dir)])
+    assert res.exit_code == 0, res.output
+    assert "Verdicts" in res.output and "report.html" in res.output
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["name"] == "tiny"
+
+
+def test_a_balanced_dataset_with_a_shortcut_names_its_confounders():
+    from cxr_isi.report.summary import confounder_note
+
+    audit = {"verdict": "balanced", "acquisition": [
+        {"property": "orig_h", "auc": 0.06, "flagged": True},
+        {"property": "view", "auc": 0.52, "flagged": False}]}
+    note = confounder_note(audit, SHORTCUT)
+    assert "orig_h (AUC 0.94)" in note and "view" not in note
+    assert confounder_note(audit, NONE) == ""
+    assert "no shortcut" in confounder_note({"verdict": "severely imbalanced", "acquisition": []}, NONE)
