@@ -192,3 +192,15 @@ def test_cross_test_never_scores_an_image_the_model_trained_on(tmp_path):
     assert not trained & set(pd.read_csv(tmp_path / "run" / cross["predictions"])["id"])
 
 
+
+
+def test_one_run_per_folder(tmp_path):
+    from cxr_isi._io import file_lock
+    from cxr_isi.errors import CxrIsiError
+
+    cfg = write_config(tmp_path / "tiny.yaml", tiny())
+    (tmp_path / "run").mkdir()
+    with file_lock(tmp_path / "run" / ".lock"):  # as a run in another process holds it
+        with pytest.raises(CxrIsiError, match="another cxr-isi run is working in this folder"):
+            run_experiment(cfg, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "datasets").exists()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -56,3 +57,37 @@ def _json_default(obj: object) -> object:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+@contextmanager
+def file_lock(path: str | Path, busy: str | None = None) -> Iterator[None]:
+    """An advisory lock across processes on ``path`` (POSIX ``flock``; elsewhere no lock),
+    released when the block ends or the process dies. With ``busy``, a lock held elsewhere is
+    an error with that message instead of a wait."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (fcntl.LOCK_NB if busy else 0))
+        except BlockingIOError:
+            from cxr_isi.errors import CxrIsiError
+
+            raise CxrIsiError(busy) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def read_csv_or_empty(path: str | Path):
+    """A CSV as a DataFrame; an absent or empty file is an empty frame (a stage that found
+    nothing to write)."""
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path)
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return pd.DataFrame()

@@ -20,7 +20,6 @@ import json
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -28,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxr_isi._io import atomic_write, write_json
+from cxr_isi._io import atomic_write, file_lock, write_json
 from cxr_isi.data.readers import read_image
 from cxr_isi.data.resize import RESIZE_MODES, resize_square
 from cxr_isi.errors import CxrIsiError, ImageReadError
@@ -174,7 +173,7 @@ class ImageCache:
         one cache at once (parallel jobs) take turns: each holds the cache's lock file.
         """
         self.dir.mkdir(parents=True, exist_ok=True)
-        with _exclusive(self.dir / ".lock"):
+        with file_lock(self.dir / ".lock"):
             return self._update(paths, jobs, progress, chunk)
 
     def _update(self, paths: list[str], jobs: int | None, progress: bool, chunk: int) -> CacheReport:
@@ -311,19 +310,3 @@ def cache_pairs(paths: list[str], mask_paths: list[str], *, size: int, resize: s
     im, mk = images.open(), masks.open()
     check_mask_sizes(im, mk, paths, mask_paths, origin)
     return im, mk, im.slots(paths), mk.slots(mask_paths)
-
-
-@contextmanager
-def _exclusive(path: Path):
-    """An advisory lock across processes (POSIX ``flock``; elsewhere no lock)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: one process per cache
-        yield
-        return
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

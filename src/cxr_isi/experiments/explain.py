@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cxr_isi._io import atomic_write, write_json
+from cxr_isi._io import atomic_write, read_csv_or_empty, write_json
 from cxr_isi.experiments.config import ExperimentConfig
 from cxr_isi.experiments.plan import SPLIT, Job, job_manifest, stable_hash
 from cxr_isi.logs import get_logger
@@ -45,7 +45,7 @@ def explain_models(cfg: ExperimentConfig, run_dir: Path, jobs: list[Job], prepar
                                             num_samples=cfg.explain.lime_samples)
                         atomic_write(out / "lung_attention.csv", lambda p, t=table: t.to_csv(p, index=False))
                         write_json(stamp, {"identity": identity})
-                    table = _read(out / "lung_attention.csv")
+                    table = read_csv_or_empty(out / "lung_attention.csv")
                     if len(table):
                         table.insert(1, "test_dataset", test)
                         table["figure"] = str((out / f"{method}.png").relative_to(run_dir))
@@ -54,9 +54,3 @@ def explain_models(cfg: ExperimentConfig, run_dir: Path, jobs: list[Job], prepar
     atomic_write(run_dir / "lung_attention.csv", lambda p: result.to_csv(p, index=False))
     return result
 
-
-def _read(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:  # no lung masks: explanations without a lung score
-        return pd.DataFrame()

@@ -17,12 +17,11 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable
-from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 
-from cxr_isi._io import atomic_write, write_json
+from cxr_isi._io import atomic_write, file_lock, write_json
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.experiments.config import ExperimentConfig, load_experiment
 from cxr_isi.experiments.jobs import is_done, run_job
@@ -108,25 +107,9 @@ def run_experiment(config_path: str | Path, run_dir: str | Path, *, executor: st
     cfg = config or load_experiment(config_path)
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
-    with _run_lock(run):
+    with file_lock(run / ".lock", busy=f"{run}: another cxr-isi run is working in this folder; wait for "
+                   "it or use another --out"):
         return _run(cfg, config_path, run, executor, n_jobs, address, progress)
-
-
-@contextmanager
-def _run_lock(run: Path):
-    """One ``cxr-isi run`` per run folder at a time (POSIX ``flock``; released if killed)."""
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    with open(run / ".lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise CxrIsiError(f"{run}: another cxr-isi run is working in this folder; wait for it "
-                              "or use another --out") from None
-        yield
 
 
 def _run(cfg: ExperimentConfig, config_path, run: Path, executor: str, n_jobs: int, address: str | None,

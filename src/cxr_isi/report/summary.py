@@ -17,15 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cxr_isi._io import read_csv_or_empty
+
 SHORTCUT, PARTIAL, NONE, INCOMPLETE = "shortcut", "partial shortcut", "no shortcut found", "incomplete"
 SHORTCUT_AUC, CHANCE_AUC = 0.80, 0.65
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path)
-    except (FileNotFoundError, pd.errors.EmptyDataError):
-        return pd.DataFrame()
 
 
 def load_run(run_dir: Path) -> dict:
@@ -38,9 +33,9 @@ def load_run(run_dir: Path) -> dict:
         audits[d["name"]] = json.loads(f.read_text()) if f.is_file() else None
     return {"dir": run_dir, "config": config,
             "run": json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {},
-            "results": _read_csv(run_dir / "results.csv"), "cv": _read_csv(run_dir / "cv.csv"),
-            "delong": _read_csv(run_dir / "delong.csv"),
-            "attention": _read_csv(run_dir / "lung_attention.csv"), "audits": audits}
+            "results": read_csv_or_empty(run_dir / "results.csv"), "cv": read_csv_or_empty(run_dir / "cv.csv"),
+            "delong": read_csv_or_empty(run_dir / "delong.csv"),
+            "attention": read_csv_or_empty(run_dir / "lung_attention.csv"), "audits": audits}
 
 
 def _own(results: pd.DataFrame, dataset: str, variant: str, protocol: str, model: str | None = None) -> pd.DataFrame:
