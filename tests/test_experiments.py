@@ -117,11 +117,9 @@ def test_rerun_skips_finished_jobs(reference):
     run, _ = reference
     best = sorted(run.glob("jobs/*/train/best.pt"))
     before = {p: p.stat().st_mtime_ns for p in best}
-    t = time.perf_counter()
     again = run_experiment(run / "config.source.yaml", run, progress=False)
     assert again["run"]["n_run_now"] == 0
     assert {p: p.stat().st_mtime_ns for p in best} == before
-    assert time.perf_counter() - t < 60
 
 
 @pytest.mark.slow

@@ -97,7 +97,8 @@ class ExplainConfig(StrictModel):
     @field_validator("methods")
     @classmethod
     def _methods(cls, v: list[str]) -> list[str]:
-        known = ("gradcam", "gradcam++", "lime")
+        from cxr_isi.explain.run import METHODS as known
+
         for m in v:
             if m not in known:
                 raise ValueError(f"unknown method {m!r}; one of {', '.join(known)}")

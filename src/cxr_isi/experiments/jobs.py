@@ -83,13 +83,12 @@ def _run_job(run_dir: Path, job_data: dict, config_json: str, threads: int | Non
     out = job_dir(run_dir, job.id)
     train_dir = out / "train"
     t0 = time.perf_counter()
+    train_part = job_manifest(run_dir / "datasets" / job.dataset / "manifest.csv",
+                              datasets[job.dataset], job.fold, "train")
     if (out / JOB_DONE).is_file():
         trained = json.loads((out / JOB_DONE).read_text())["train_metrics"]
     else:
-        train_cfg = TrainConfig.model_validate(job.train)
-        manifest = job_manifest(run_dir / "datasets" / job.dataset / "manifest.csv",
-                                datasets[job.dataset], job.fold, "train")
-        trained = fit(manifest, train_cfg, train_dir, progress=False)
+        trained = fit(train_part, TrainConfig.model_validate(job.train), train_dir, progress=False)
     for e in job.evaluations:
         target = out / "eval" / e.id
         if (target / "metrics.json").is_file():
@@ -98,9 +97,7 @@ def _run_job(run_dir: Path, job_data: dict, config_json: str, threads: int | Non
                             e.fold, "test")
         seen = 0
         if e.dataset != job.dataset:  # datasets may share images: never test on one the model saw
-            seen_paths = set(job_manifest(run_dir / "datasets" / job.dataset / "manifest.csv",
-                                          datasets[job.dataset], job.fold, "train").frame["path"])
-            unseen = ~test.frame["path"].isin(seen_paths)
+            unseen = ~test.frame["path"].isin(train_part.frame["path"])
             seen = int((~unseen).sum())
             test = test.with_frame(test.frame[unseen])
         pred = predict(train_dir / "best.pt", test, variant=job.variant)

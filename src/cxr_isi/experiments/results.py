@@ -21,8 +21,6 @@ from cxr_isi.evaluate.metrics import cv_summary, delong_test
 from cxr_isi.experiments.config import ExperimentConfig
 from cxr_isi.experiments.plan import CV, SPLIT, Job
 
-KEYS = ["protocol", "train_dataset", "test_dataset", "variant", "model", "fold"]
-
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     atomic_write(path, lambda p: frame.to_csv(p, index=False))

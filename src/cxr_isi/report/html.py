@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from math import nan
 from pathlib import Path
 
@@ -321,6 +320,3 @@ def write_report(run_dir: str | Path) -> dict:
     write_json(rep.dir / "summary.json", summary)
     return {"report": out, "summary": summary}
 
-
-def read_summary(run_dir: Path) -> dict:
-    return json.loads((Path(run_dir) / "summary.json").read_text())
