@@ -129,3 +129,60 @@ def test_cli_explain_two_models_with_lime(trained, tmp_path):
     t = pd.read_csv(tmp_path / "lung_attention.csv")
     assert len(t) == 2 and set(t["method"]) == {"lime"}
     assert (tmp_path / "lime.png").stat().st_size > 5000
+
+
+_FRESH = """
+import sys, numpy as np
+from cxr_isi.explain.lime_explainer import LimeExplainer
+from cxr_isi.train.loop import load_classifier
+img = np.load(sys.argv[2])
+model, _, _ = load_classifier(sys.argv[1])
+np.save(sys.argv[3], LimeExplainer(model, seed=0, num_samples=80).explain(img))
+"""
+
+
+def test_lime_explains_each_checkpoint_with_its_own_weights(trained, tmp_path):
+    """Two checkpoints loaded one after another in one process (as the runner does) each give
+    the map a fresh process gives: the frozen-model cache never hands one model's copy to
+    another, even when the second model reuses the first one's freed id."""
+    import gc
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    img = rng.random((1, 64, 64), dtype=np.float32)
+    np.save(tmp_path / "img.npy", img)
+    in_process = {}
+    for preset in ("isi", "balanced"):
+        model, _, _ = load_classifier(trained[preset] / "best.pt")
+        in_process[preset] = LimeExplainer(model, seed=0, num_samples=80).explain(img)
+        del model
+        gc.collect()
+    assert not np.array_equal(in_process["isi"], in_process["balanced"])
+    for preset in ("isi", "balanced"):
+        out = tmp_path / f"{preset}.npy"
+        subprocess.run([sys.executable, "-c", _FRESH, str(trained[preset] / "best.pt"), str(tmp_path / "img.npy"),
+                        str(out)], check=True, timeout=300)
+        np.testing.assert_allclose(in_process[preset], np.load(out), atol=1e-5)
+
+
+def test_frozen_model_cache_is_keyed_by_the_model_object():
+    from cxr_isi.explain import base
+
+    a = create_model("small_cnn").eval()
+    frozen = base.inference_model(a, 32)
+    assert base.inference_model(a, 32) is frozen
+    b = create_model("small_cnn").eval()
+    with torch.no_grad():
+        for p in b.parameters():
+            p.add_(1.0)
+    x = np.random.default_rng(1).random((2, 32, 32), dtype=np.float32)
+    from cxr_isi.explain.base import model_scores
+
+    assert not np.allclose(model_scores(base.inference_model(b, 32), x), model_scores(frozen, x))
+    n = len(base._FROZEN)
+    del a, frozen
+    import gc
+
+    gc.collect()
+    assert len(base._FROZEN) == n - 1  # the entry dies with its model

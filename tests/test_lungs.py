@@ -206,9 +206,13 @@ def test_lungs_train_smoke_and_resume(tmp_path):
     history = json.loads((tmp_path / "run/history.json").read_text())
     assert history["epoch"] == 1
     r = runner.invoke(app, ["lungs", "train", str(tmp_path / "ph.csv"), "--out", str(tmp_path / "run"),
-                            "--epochs", "2", "--size", "64", "--synthetic", "0"])
+                            "--epochs", "1", "--size", "64", "--synthetic", "0"])
     assert r.exit_code == 0, r.output
-    assert json.loads((tmp_path / "run/history.json").read_text())["epoch"] == 2  # resumed, one more
+    history = json.loads((tmp_path / "run/history.json").read_text())
+    assert history["epoch"] == 1 and history["finished"]  # a finished run is not trained again
+    r = runner.invoke(app, ["lungs", "train", str(tmp_path / "ph.csv"), "--out", str(tmp_path / "run"),
+                            "--epochs", "2", "--size", "64", "--synthetic", "0"])
+    assert r.exit_code == 2 and "other settings" in r.output and len(r.output.strip().splitlines()) == 1
     assert UNetSegmenter(tmp_path / "run/best.pt").load().input_size_ == 64  # the size it learnt at
 
 

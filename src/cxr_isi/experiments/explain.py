@@ -4,14 +4,14 @@ attention of each model gathered into ``RUN_DIR/lung_attention.csv``."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from cxr_isi._io import atomic_write, read_csv_or_empty, write_json
+from cxr_isi._io import atomic_write, read_csv_or_empty
 from cxr_isi.experiments.config import ExperimentConfig
-from cxr_isi.experiments.plan import SPLIT, Job, job_manifest, stable_hash
+from cxr_isi.experiments.plan import Job, job_manifest, stable_hash
+from cxr_isi.experiments.runfolder import ATTENTION, SPLIT, UNIT_STAMP, RunFolder, stamp_matches, write_stamp
 from cxr_isi.logs import get_logger
 
 log = get_logger("experiments")
@@ -21,36 +21,35 @@ def explain_models(cfg: ExperimentConfig, run_dir: Path, jobs: list[Job], prepar
     """Explain, resumably; returns the lung attention table (also written as CSV)."""
     from cxr_isi.explain.run import explain_run
 
-    run_dir = Path(run_dir)
+    run = RunFolder(run_dir)
     datasets = {d.name: d for d in cfg.datasets}
     tables = []
     for variant in cfg.explain.variants:
         for model in cfg.models:
             split_jobs = [j for j in jobs if j.protocol == SPLIT and j.variant == variant and j.model == model]
-            checkpoints = {j.dataset: run_dir / "jobs" / j.id / "train" / "best.pt" for j in split_jobs
-                           if (run_dir / "jobs" / j.id / "train" / "best.pt").is_file()}
+            checkpoints = {j.dataset: run.checkpoint(j.id) for j in split_jobs if run.checkpoint(j.id).is_file()}
             if not checkpoints:
                 log.warning("no trained %s model on %s to explain", model, variant)
                 continue
             for test in datasets:
                 manifest = job_manifest(prepared[test], datasets[test], None, "test")
                 for method in cfg.explain.methods:
-                    out = run_dir / "explain" / f"{test}__{variant}__{model}" / method
+                    out = run.explain_dir(test, variant, model, method)
                     n = cfg.explain.lime_images if method == "lime" else cfg.explain.n_images
                     identity = stable_hash({"jobs": [j.id for j in split_jobs], "method": method, "n": n,
                                             "samples": cfg.explain.lime_samples, "seed": cfg.seed})
-                    stamp = out / "unit.json"
-                    if not (stamp.is_file() and json.loads(stamp.read_text()).get("identity") == identity):
+                    stamp = out / UNIT_STAMP
+                    if not stamp_matches(stamp, identity):
                         table = explain_run(checkpoints, manifest, out, [method], n_images=n, seed=cfg.seed,
                                             num_samples=cfg.explain.lime_samples)
-                        atomic_write(out / "lung_attention.csv", lambda p, t=table: t.to_csv(p, index=False))
-                        write_json(stamp, {"identity": identity})
-                    table = read_csv_or_empty(out / "lung_attention.csv")
+                        atomic_write(out / ATTENTION, lambda p, t=table: t.to_csv(p, index=False))
+                        write_stamp(stamp, identity)
+                    table = read_csv_or_empty(out / ATTENTION)
                     if len(table):
                         table.insert(1, "test_dataset", test)
-                        table["figure"] = str((out / f"{method}.png").relative_to(run_dir))
+                        table["figure"] = str((out / f"{method}.png").relative_to(run.root))
                         tables.append(table)
     result = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    atomic_write(run_dir / "lung_attention.csv", lambda p: result.to_csv(p, index=False))
+    run.write_table(ATTENTION, result)
     return result
 

@@ -1,13 +1,12 @@
 """One job, run anywhere: train (resuming a killed run) and score its test sets.
 
 ``run_job`` takes plain data and a run folder, so the same function runs in-process, in a
-process pool or as a Ray task. Everything it writes lands atomically: ``jobs/<id>/job.json`` is
-written last and marks the job finished; each test set's ``metrics.json`` marks that score.
+process pool or as a Ray task. Everything it writes lands atomically through :class:`RunFolder`: the job record is
+written last and marks the job finished; each test set's metrics mark that score.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -15,21 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxr_isi._io import atomic_write, write_json
 from cxr_isi.experiments.config import ExperimentConfig
 from cxr_isi.experiments.plan import Job, job_manifest
-
-JOB_DONE = "job.json"
-
-
-def job_dir(run_dir: Path, job_id: str) -> Path:
-    return Path(run_dir) / "jobs" / job_id
-
-
-def is_done(run_dir: Path, job: Job) -> bool:
-    d = job_dir(run_dir, job.id)
-    return (d / JOB_DONE).is_file() and all((d / "eval" / e.id / "metrics.json").is_file()
-                                           for e in job.evaluations)
+from cxr_isi.experiments.runfolder import RunFolder
 
 
 def score_metrics(y: np.ndarray, s: np.ndarray) -> dict:
@@ -63,8 +50,7 @@ def run_job(run_dir: str, job_data: dict, config_json: str, threads: int | None 
     try:
         return _run_job(Path(run_dir), job_data, config_json, threads)
     except Exception as exc:  # noqa: BLE001 (reported to the driver, which names the job)
-        out = job_dir(Path(run_dir), job_data["id"])
-        atomic_write(out / "error.txt", lambda p: p.write_text(traceback.format_exc()))
+        RunFolder(Path(run_dir)).write_job_error(job_data["id"], traceback.format_exc())
         msg = str(exc) if isinstance(exc, CxrIsiError) else f"{type(exc).__name__}: {exc}"
         return {"id": job_data["id"], "error": msg.splitlines()[0] if msg else type(exc).__name__}
 
@@ -80,40 +66,36 @@ def _run_job(run_dir: Path, job_data: dict, config_json: str, threads: int | Non
     job = Job.from_dict(job_data)
     cfg = ExperimentConfig.model_validate_json(config_json)
     datasets = {d.name: d for d in cfg.datasets}
-    out = job_dir(run_dir, job.id)
-    train_dir = out / "train"
+    run = RunFolder(run_dir)
+    train_dir = run.train_dir(job.id)
     t0 = time.perf_counter()
-    train_part = job_manifest(run_dir / "datasets" / job.dataset / "manifest.csv",
-                              datasets[job.dataset], job.fold, "train")
-    if (out / JOB_DONE).is_file():
-        trained = json.loads((out / JOB_DONE).read_text())["train_metrics"]
+    train_part = job_manifest(run.prepared_manifest(job.dataset), datasets[job.dataset], job.fold, "train")
+    record = run.job_record(job.id)
+    if record is not None:
+        trained = record["train_metrics"]
     else:
         trained = fit(train_part, TrainConfig.model_validate(job.train), train_dir, progress=False)
     for e in job.evaluations:
-        target = out / "eval" / e.id
-        if (target / "metrics.json").is_file():
+        if run.metrics(job.id, e.id) is not None:
             continue
-        test = job_manifest(run_dir / "datasets" / e.dataset / "manifest.csv", datasets[e.dataset],
-                            e.fold, "test")
+        test = job_manifest(run.prepared_manifest(e.dataset), datasets[e.dataset], e.fold, "test")
         seen = 0
         if e.dataset != job.dataset:  # datasets may share images: never test on one the model saw
             unseen = ~test.frame["path"].isin(train_part.frame["path"])
             seen = int((~unseen).sum())
             test = test.with_frame(test.frame[unseen])
-        pred = predict(train_dir / "best.pt", test, variant=job.variant)
+        pred = predict(run.checkpoint(job.id), test, variant=job.variant)
         ids = test.frame.set_index("path")
         frame = pd.DataFrame({"id": ids.loc[pred["path"], "image_id"].to_numpy(),
                               "label": pred["label"].to_numpy(), "score": pred["score"].to_numpy(),
                               "source": ids.loc[pred["path"], "source"].to_numpy(),
                               "patient_id": ids.loc[pred["path"], "patient_id"].to_numpy()})
-        atomic_write(target / "predictions.csv", lambda p, f=frame: f.to_csv(p, index=False))
         metrics = score_metrics(frame["label"].to_numpy(), frame["score"].to_numpy())
         metrics["left_out"] = len(test) - len(frame)  # e.g. an empty lung mask on a masked set
         metrics["left_out_seen_in_training"] = seen
-        write_json(target / "metrics.json", {"evaluation": e.id, "test_dataset": e.dataset, **metrics})
-    (out / "error.txt").unlink(missing_ok=True)
-    record = {"job": job.as_dict(), "train_metrics": trained,
-              "seconds": round(time.perf_counter() - t0, 2), "pid": os.getpid()}
-    if not (out / JOB_DONE).is_file():
-        write_json(out / JOB_DONE, record)
+        run.write_evaluation(job.id, e.id, frame, {"evaluation": e.id, "test_dataset": e.dataset, **metrics})
+    run.clear_job_error(job.id)
+    if record is None:
+        run.write_job_record(job.id, {"job": job.as_dict(), "train_metrics": trained,
+                                      "seconds": round(time.perf_counter() - t0, 2), "pid": os.getpid()})
     return {"id": job.id, "val_auc": trained.get("val_auc"), "test_auc": trained.get("test_auc")}

@@ -23,11 +23,10 @@ from cxr_isi.data.manifest import Manifest, RowFilter
 from cxr_isi.data.splits import assign_folds, assign_split
 from cxr_isi.errors import ConfigError, CxrIsiError
 from cxr_isi.experiments.config import DatasetConfig, ExperimentConfig
+from cxr_isi.experiments.runfolder import CV, MANIFEST, SPLIT, RunFolder, stamp_matches, write_stamp
 from cxr_isi.logs import get_logger
 
 log = get_logger("experiments")
-SPLIT = "split"
-CV = "cv"
 
 
 def stable_hash(data: object, n: int = 10) -> str:
@@ -127,10 +126,10 @@ def load_dataset(d: DatasetConfig, run_dir: Path) -> Manifest:
     if d.synthetic is not None:
         from cxr_isi.synth.generate import generate
 
-        out = run_dir / "data" / d.name
-        stamp = out / "synth.json"
+        out = RunFolder(run_dir).synth_dir(d.name)
+        stamp = out / "synth.json"  # the phantom generator's own record of its settings
         done = stamp.is_file() and json.loads(stamp.read_text()).get("config") == d.synthetic.model_dump()
-        manifest = (Manifest.read(out / "manifest.csv") if done
+        manifest = (Manifest.read(out / MANIFEST) if done
                     else generate(d.synthetic, out, jobs=1))
         root = out
     else:
@@ -179,25 +178,24 @@ def prepare_datasets(cfg: ExperimentConfig, run_dir: Path, progress: bool = True
     for i, d in enumerate(cfg.datasets):
         checked[d.name] = check_dataset(load_dataset(d, run_dir), d, i, cfg)
     paths, segmenter = {}, None
+    run = RunFolder(run_dir)
     for d in cfg.datasets:
-        out = run_dir / "datasets" / d.name
-        stamp = out / "prepared.json"
+        stamp = run.prepared_stamp(d.name)
         identity = {"dataset": dataset_identity(d), "seed": cfg.seed, "split": cfg.split.model_dump(),
                     "folds": cfg.cv.folds, "segmentation": cfg.segmentation.model_dump(mode="json")}
-        paths[d.name] = out / "manifest.csv"
-        if stamp.is_file() and json.loads(stamp.read_text()).get("identity") == identity:
+        paths[d.name] = run.prepared_manifest(d.name)
+        if stamp_matches(stamp, identity):
             continue
         if segmenter is None:
             segmenter = get_segmenter("unet", cfg.segmentation.checkpoint)
         m = checked[d.name]
         log.info("segmenting the lungs of %d images of %s", len(m), d.name)
-        seg = segment_manifest(m, out / "lungs", segmenter=segmenter, size=cfg.segmentation.size,
+        seg = segment_manifest(m, run.lungs_dir(d.name), segmenter=segmenter, size=cfg.segmentation.size,
                                progress=progress)
         seg.write(paths[d.name])
         audit = audit_manifest(m, row_filter=d.filter, seed=cfg.seed)  # the dataset as given, not our masks
-        write_json(out / "audit.json", audit.as_dict())
-        write_json(stamp, {"identity": identity, "n_images": len(seg),
-                           "n_flagged": int((seg.frame["lung_qc"] != "").sum())})
+        write_json(run.audit_path(d.name), audit.as_dict())
+        write_stamp(stamp, identity, n_images=len(seg), n_flagged=int((seg.frame["lung_qc"] != "").sum()))
     for d in cfg.datasets:  # cached here once, so parallel jobs only read
         frame = Manifest.read(paths[d.name]).frame
         frame = frame[frame["mask_path"] != ""]

@@ -10,34 +10,26 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from cxr_isi._io import atomic_write
 from cxr_isi.evaluate.metrics import cv_summary, delong_test
 from cxr_isi.experiments.config import ExperimentConfig
-from cxr_isi.experiments.plan import CV, SPLIT, Job
+from cxr_isi.experiments.plan import Job
+from cxr_isi.experiments.runfolder import CV, CV_TABLE, DELONG_TABLE, RESULTS, SPLIT, RunFolder
 
 
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    atomic_write(path, lambda p: frame.to_csv(p, index=False))
-
-
-def results_table(run_dir: Path, jobs: list[Job]) -> pd.DataFrame:
+def results_table(run: RunFolder, jobs: list[Job]) -> pd.DataFrame:
     """One row per finished (job, test set); unfinished ones are left out."""
     rows = []
     for job in jobs:
-        jdir = run_dir / "jobs" / job.id
-        done = jdir / "job.json"
-        train = json.loads(done.read_text())["train_metrics"] if done.is_file() else {}
+        train = (run.job_record(job.id) or {}).get("train_metrics", {})
         for e in job.evaluations:
-            mfile = jdir / "eval" / e.id / "metrics.json"
-            if not mfile.is_file():
+            m = run.metrics(job.id, e.id)
+            if m is None:
                 continue
-            m = json.loads(mfile.read_text())
             m.pop("evaluation", None)
             m.pop("test_dataset", None)
             rows.append({"protocol": job.protocol, "train_dataset": job.dataset, "test_dataset": e.dataset,
@@ -45,7 +37,7 @@ def results_table(run_dir: Path, jobs: list[Job]) -> pd.DataFrame:
                          "val_auc": train.get("val_auc"), "epochs": train.get("epochs"),
                          "best_epoch": train.get("best_epoch"), "train_seconds": train.get("seconds"),
                          "images_per_second": train.get("images_per_second"),
-                         "job_id": job.id, "predictions": f"jobs/{job.id}/eval/{e.id}/predictions.csv"})
+                         "job_id": job.id, "predictions": run.predictions_rel(job.id, e.id)})
     frame = pd.DataFrame(rows)
     if len(frame):
         frame["fold"] = frame["fold"].astype("Int64")
@@ -53,19 +45,14 @@ def results_table(run_dir: Path, jobs: list[Job]) -> pd.DataFrame:
     return frame
 
 
-def read_predictions(run_dir: Path, rel: str) -> pd.DataFrame:
-    return pd.read_csv(Path(run_dir) / rel, dtype={"id": str})
-
-
-def cv_table(run_dir: Path, results: pd.DataFrame) -> pd.DataFrame:
+def cv_table(run: RunFolder, results: pd.DataFrame) -> pd.DataFrame:
     """The k-fold summary of every (train, test, variant, model) with all folds finished."""
     rows = []
     if results.empty:
         return pd.DataFrame()
     cv = results[results["protocol"] == CV]
     for (train, test, variant, model), g in cv.groupby(["train_dataset", "test_dataset", "variant", "model"]):
-        folds = [read_predictions(run_dir, p) for p in g.sort_values("fold")["predictions"]]
-        folds = [(f["label"].to_numpy(), f["score"].to_numpy()) for f in folds]
+        folds = run.fold_predictions(g)
         if any(len(np.unique(y)) < 2 for y, _ in folds):
             continue
         s = cv_summary(folds)
@@ -79,7 +66,7 @@ def cv_table(run_dir: Path, results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def delong_table(run_dir: Path, results: pd.DataFrame, a: str = "original",
+def delong_table(run: RunFolder, results: pd.DataFrame, a: str = "original",
                  b: str = "lungs_boxed_out") -> pd.DataFrame:
     """Variant ``a`` vs ``b`` of each (dataset, model) on the images both scored: the single
     split's test set, and each cross-validation fold on its own (scores of different fold models
@@ -93,7 +80,7 @@ def delong_table(run_dir: Path, results: pd.DataFrame, a: str = "original",
         va = dict(zip(k[g["variant"] == a], g.loc[g["variant"] == a, "predictions"], strict=True))
         vb = dict(zip(k[g["variant"] == b], g.loc[g["variant"] == b, "predictions"], strict=True))
         for fold in sorted(set(va) & set(vb)):
-            pa, pb = read_predictions(run_dir, va[fold]), read_predictions(run_dir, vb[fold])
+            pa, pb = run.predictions(va[fold]), run.predictions(vb[fold])
             both = pa.merge(pb, on="id", suffixes=("_a", "_b"))
             y = both["label_a"].to_numpy()
             if len(np.unique(y)) < 2:
@@ -111,11 +98,9 @@ def delong_table(run_dir: Path, results: pd.DataFrame, a: str = "original",
 
 def collect_results(cfg: ExperimentConfig, run_dir: Path, jobs: list[Job]) -> pd.DataFrame:
     """Write ``results.csv`` (and Parquet), ``cv.csv`` and ``delong.csv``; return the results."""
-    run_dir = Path(run_dir)
-    results = results_table(run_dir, jobs)
-    _write_csv(results, run_dir / "results.csv")
-    if len(results):
-        atomic_write(run_dir / "results.parquet", lambda p: results.to_parquet(p, index=False))
-    _write_csv(cv_table(run_dir, results), run_dir / "cv.csv")
-    _write_csv(delong_table(run_dir, results), run_dir / "delong.csv")
+    run = RunFolder(run_dir)
+    results = results_table(run, jobs)
+    run.write_table(RESULTS, results)
+    run.write_table(CV_TABLE, cv_table(run, results))
+    run.write_table(DELONG_TABLE, delong_table(run, results))
     return results

@@ -21,12 +21,13 @@ from pathlib import Path
 
 import yaml
 
-from cxr_isi._io import atomic_write, file_lock, write_json
+from cxr_isi._io import atomic_write, file_lock
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.experiments.config import ExperimentConfig, load_experiment
-from cxr_isi.experiments.jobs import is_done, run_job
+from cxr_isi.experiments.jobs import run_job
 from cxr_isi.experiments.plan import Job, dataset_identity, plan_jobs, prepare_datasets
 from cxr_isi.experiments.results import collect_results
+from cxr_isi.experiments.runfolder import RunFolder
 from cxr_isi.logs import get_logger
 from cxr_isi.progress import progress_bar
 
@@ -105,44 +106,43 @@ def run_experiment(config_path: str | Path, run_dir: str | Path, *, executor: st
     if executor not in EXECUTORS:
         raise CxrIsiError(f"unknown executor {executor!r}; one of {', '.join(EXECUTORS)}")
     cfg = config or load_experiment(config_path)
-    run = Path(run_dir)
-    run.mkdir(parents=True, exist_ok=True)
-    with file_lock(run / ".lock", busy=f"{run}: another cxr-isi run is working in this folder; wait for "
+    run = RunFolder(Path(run_dir))
+    run.root.mkdir(parents=True, exist_ok=True)
+    with file_lock(run.lock, busy=f"{run.root}: another cxr-isi run is working in this folder; wait for "
                    "it or use another --out"):
         return _run(cfg, config_path, run, executor, n_jobs, address, progress)
 
 
-def _run(cfg: ExperimentConfig, config_path, run: Path, executor: str, n_jobs: int, address: str | None,
+def _run(cfg: ExperimentConfig, config_path, run: RunFolder, executor: str, n_jobs: int, address: str | None,
          progress: bool) -> dict:
-    saved = run / "config.json"
     config_json = cfg.to_json()
-    if saved.is_file() and json.loads(saved.read_text()) != json.loads(config_json):
+    if run.is_run() and run.config() != json.loads(config_json):
         log.warning("%s holds a run of other settings; finished jobs whose settings changed will "
-                    "not be reused (their ids differ)", run)
-    atomic_write(saved, lambda p: p.write_text(config_json))
-    atomic_write(run / "config.yaml",
+                    "not be reused (their ids differ)", run.root)
+    atomic_write(run.config_json, lambda p: p.write_text(config_json))
+    atomic_write(run.config_yaml,
                  lambda p: p.write_text(yaml.safe_dump(json.loads(config_json), sort_keys=False)))
-    source = run / "config.source.yaml"
+    source = run.config_source
     if config_path is not None and Path(config_path).is_file() and not (
             source.exists() and source.samefile(config_path)):
         shutil.copyfile(config_path, source)
     times: dict[str, float] = {}
     started = time.time()
     t = time.perf_counter()
-    paths = prepare_datasets(cfg, run, progress=progress)
+    paths = prepare_datasets(cfg, run.root, progress=progress)
     times["prepare"] = time.perf_counter() - t
     identities = {d.name: dataset_identity(d) for d in cfg.datasets}
     jobs = plan_jobs(cfg, identities)
-    todo = [j for j in jobs if not is_done(run, j)]
+    todo = [j for j in jobs if not run.is_done(j)]
     log.info("%d jobs, %d finished already, %d to run (%s)", len(jobs), len(jobs) - len(todo),
              len(todo), executor)
-    write_json(run / "jobs.json", [j.as_dict() for j in jobs])
+    run.write_job_list([j.as_dict() for j in jobs])
     t = time.perf_counter()
     failed: list[dict] = []
     with progress_bar(progress) as bar:
         task = bar.add_task(f"training and testing ({executor})", total=len(jobs),
                             completed=len(jobs) - len(todo))
-        for result in _RUNNERS[executor](run, todo, config_json, max(1, n_jobs), address=address,
+        for result in _RUNNERS[executor](run.root, todo, config_json, max(1, n_jobs), address=address,
                                          resources=cfg.resources):
             if "error" in result:
                 failed.append(result)
@@ -155,21 +155,21 @@ def _run(cfg: ExperimentConfig, config_path, run: Path, executor: str, n_jobs: i
     if cfg.explain.enabled and not failed:
         from cxr_isi.experiments.explain import explain_models
 
-        explain_models(cfg, run, jobs, paths)
+        explain_models(cfg, run.root, jobs, paths)
     times["explain"] = time.perf_counter() - t
-    results = collect_results(cfg, run, jobs)
+    results = collect_results(cfg, run.root, jobs)
     record = {"config": str(config_path) if config_path else None, "executor": executor,
               "n_jobs": n_jobs, "address": address, "n_grid_jobs": len(jobs),
               "n_run_now": len(todo), "started": started, "finished": time.time(),
               "seconds": {k: round(v, 1) for k, v in times.items()}, "environment": environment()}
-    history = json.loads((run / "run.json").read_text()).get("history", []) if (run / "run.json").is_file() else []
+    history = run.run_record().get("history", [])
     record["history"] = [*history, {k: record[k] for k in ("executor", "n_run_now", "started", "finished",
                                                             "seconds")}]
-    write_json(run / "run.json", record)
+    run.write_run_record(record)
     if failed:
         first = failed[0]
         raise CxrIsiError(f"{len(failed)} of {len(todo)} jobs failed, the others are kept; first: "
-                          f"{first['id']}: {first['error']} (see {run / 'jobs' / first['id'] / 'error.txt'})")
+                          f"{first['id']}: {first['error']} (see {run.job_error_path(first['id'])})")
     return {"results": results, "jobs": jobs, "run": record}
 
 

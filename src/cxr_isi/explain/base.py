@@ -4,6 +4,8 @@ attribution map per image at the image's size (positive = evidence for the posit
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 
@@ -31,28 +33,32 @@ class Explainer:
         return False
 
 
-_FROZEN: dict[tuple, object] = {}
+# Keyed by the model object itself, weakly: an ``id()`` key outlives its model, and a new model
+# can get a freed model's id, so a second checkpoint would be scored with the first one's weights.
+_FROZEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def inference_model(model, size: int):
     """A frozen, inference-optimised copy of ``model`` (batch norm folded into the convolutions
-    by ``torch.jit.optimize_for_inference``: 2-2.5x faster on this CPU), cached per model and
-    size; the eager model where tracing fails."""
+    by ``torch.jit.optimize_for_inference``: 2-2.5x faster on this CPU), cached per model object
+    and size for as long as the model lives; the eager model where tracing fails.
+
+    The copy freezes the weights it saw: explain a model only after it is trained."""
     import warnings
 
     import torch
 
-    key = (id(model), size)
-    if key not in _FROZEN:
+    per_size = _FROZEN.setdefault(model, {})
+    if size not in per_size:
         model.eval()
         try:
             with warnings.catch_warnings(), torch.inference_mode():
                 warnings.simplefilter("ignore")
                 example = torch.rand(2, 1, size, size)
-                _FROZEN[key] = torch.jit.optimize_for_inference(torch.jit.trace(model, example))
+                per_size[size] = torch.jit.optimize_for_inference(torch.jit.trace(model, example))
         except Exception:  # noqa: BLE001 - any tracing failure falls back to eager
-            _FROZEN[key] = model
-    return _FROZEN[key]
+            per_size[size] = None  # never the model itself: the entry would keep its key alive
+    return per_size[size] if per_size[size] is not None else model
 
 
 def model_scores(model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:

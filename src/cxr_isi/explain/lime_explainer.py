@@ -14,12 +14,13 @@
 from __future__ import annotations
 
 import time
+import weakref
 
 import numpy as np
 
 from cxr_isi.explain.base import Explainer, model_scores
 
-_BATCH_CACHE: dict[tuple, int] = {}
+_BATCH_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # per model object, see base
 
 
 def _fast_explainer_class():
@@ -68,8 +69,8 @@ def classifier_fn(model, batch_size: int = 64, size: int | None = None):
 def fastest_batch_size(model, size: int, candidates=(2, 4, 8, 16, 32), probe: int = 32) -> int:
     """The scoring batch size that measures fastest here (cached per model and image size);
     the probe scores ``probe`` images per candidate, a small share of one explanation."""
-    key = (id(model), size)
-    if key not in _BATCH_CACHE:
+    per_size = _BATCH_CACHE.setdefault(model, {})
+    if size not in per_size:
         x = np.random.default_rng(0).random((probe, size, size), dtype=np.float32)
         best, best_rate = candidates[0], 0.0
         model_scores(model, x[: candidates[0]], candidates[0])  # warm-up
@@ -79,8 +80,8 @@ def fastest_batch_size(model, size: int, candidates=(2, 4, 8, 16, 32), probe: in
             rate = len(x) / (time.perf_counter() - t0)
             if rate > best_rate:
                 best, best_rate = bs, rate
-        _BATCH_CACHE[key] = best
-    return _BATCH_CACHE[key]
+        per_size[size] = best
+    return per_size[size]
 
 
 class LimeExplainer(Explainer):

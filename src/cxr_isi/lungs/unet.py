@@ -9,14 +9,12 @@ described in ``weights/MODEL_CARD.md``.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.logs import get_logger
-from cxr_isi.progress import progress_bar
 
 FORMAT = "cxr_isi.lungs.unet/1"
 ARCH = {"channels": [16, 32, 64, 128, 256], "strides": [2, 2, 2, 2], "num_res_units": 1}
@@ -81,7 +79,8 @@ def train_unet(train_images: np.ndarray, train_masks: np.ndarray, val_images: np
     import torch
     import torch.nn.functional as F
 
-    from cxr_isi._checkpoints import cosine_schedule, load_resume, read_checkpoint, save_resume
+    from cxr_isi._checkpoints import cosine_schedule
+    from cxr_isi._engine import TrainingEngine
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -90,49 +89,43 @@ def train_unet(train_images: np.ndarray, train_masks: np.ndarray, val_images: np
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = cosine_schedule(opt, epochs)
     gen = torch.Generator().manual_seed(seed)
-    state = {"epoch": 0, "best_dice": -1.0, "best_epoch": -1, "history": []}
-    last = out / "last.pt"
-    if last.exists():
-        state = load_resume(read_checkpoint(last), model, opt, sched, gen)
-        log.info("resuming from %s at epoch %d", last, state["epoch"])
+    settings = json.dumps({"format": FORMAT, "arch": ARCH, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+                           "patience": patience, "seed": seed, "n_train": len(train_images),
+                           "n_val": len(val_images), "size": int(train_images.shape[-1])}, sort_keys=True)
+    engine = TrainingEngine(out, model, opt, sched, gen, epochs=epochs, patience=patience, settings=settings,
+                            progress=progress, description="lung U-Net", score_name="val Dice")
+    engine.resume()
     xt, yt = _to_tensor(train_images), _to_tensor(train_masks > 0, is_mask=True)
     xv, yv = _to_tensor(val_images), _to_tensor(val_masks > 0, is_mask=True)
-    with progress_bar(progress) as bar:
-        task = bar.add_task("training lung U-Net", total=epochs, completed=state["epoch"])
-        while state["epoch"] < epochs:
-            t0 = time.perf_counter()
-            model.train()
-            order = torch.randperm(len(xt), generator=gen)
-            losses = []
-            for i in range(0, len(order), batch_size):
-                idx = order[i : i + batch_size]
-                if len(idx) < 2:
-                    continue
-                x, y = augment(xt[idx], yt[idx], gen)
-                logits = model(standardise(x))
-                loss = F.binary_cross_entropy_with_logits(logits, y) + soft_dice_loss(logits, y)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                losses.append(loss.item())
-            sched.step()
-            val = evaluate_dice(model, xv, yv)
-            state["epoch"] += 1
-            state["history"].append({"epoch": state["epoch"], "loss": float(np.mean(losses)),
-                                     "val_dice": val, "seconds": time.perf_counter() - t0})
-            if val > state["best_dice"]:
-                state["best_dice"], state["best_epoch"] = val, state["epoch"]
-                save_checkpoint(model, out / "best.pt", meta={**(meta or {}), "val_dice": val,
-                                                              "epoch": state["epoch"]},
-                                input_size=train_images.shape[-1])
-            save_resume(last, model, opt, sched, gen, state)
-            bar.update(task, advance=1, description=f"lung U-Net: val Dice {val:.4f} "
-                       f"(best {state['best_dice']:.4f} @ {state['best_epoch']})")
-            if state["epoch"] - state["best_epoch"] >= patience:
-                log.info("early stop at epoch %d", state["epoch"])
-                break
-    (out / "history.json").write_text(json.dumps(state, indent=2))
-    return state
+
+    def train_epoch(epoch: int) -> dict:
+        model.train()
+        order = torch.randperm(len(xt), generator=gen)
+        losses, seen = [], 0
+        for i in range(0, len(order), batch_size):
+            idx = order[i : i + batch_size]
+            if len(idx) < 2:
+                continue
+            x, y = augment(xt[idx], yt[idx], gen)
+            logits = model(standardise(x))
+            loss = F.binary_cross_entropy_with_logits(logits, y) + soft_dice_loss(logits, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            seen += len(idx)
+        return {"loss": float(np.mean(losses)) if losses else float("nan"), "images": seen}
+
+    def validate() -> dict:
+        dice = evaluate_dice(model, xv, yv)
+        return {"score": dice, "val_dice": dice}
+
+    def save_best(record: dict) -> None:
+        save_checkpoint(model, out / "best.pt", meta={**(meta or {}), "val_dice": record["val_dice"],
+                                                      "epoch": record["epoch"]}, input_size=train_images.shape[-1])
+
+    state = engine.run(train_epoch, validate, save_best)
+    return {**state, "best_dice": state["best_score"]}
 
 
 def evaluate_dice(model, x, y, batch_size: int = 16) -> float:

@@ -19,6 +19,7 @@ import yaml
 
 from cxr_isi._io import atomic_write, write_json
 from cxr_isi.errors import CxrIsiError
+from cxr_isi.experiments.runfolder import CONFIG_JSON, CV, SPLIT, RunFolder
 from cxr_isi.logs import get_logger
 from cxr_isi.report import figures
 from cxr_isi.report.summary import SHORTCUT, cross_sentence, load_run, summarise
@@ -73,20 +74,16 @@ def _table(frame: pd.DataFrame, digits: int = 3) -> str:
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
-def _preds(run_dir: Path, rel: str) -> tuple[np.ndarray, np.ndarray]:
-    p = pd.read_csv(run_dir / rel, dtype={"id": str})
-    return p["label"].to_numpy(), p["score"].to_numpy()
-
-
 class _Report:
     def __init__(self, run_dir: Path):
-        self.dir = Path(run_dir)
-        if not (self.dir / "config.json").is_file():
-            raise CxrIsiError(f"{self.dir}: not a run folder (no config.json; make one with cxr-isi run)")
+        self.folder = RunFolder(run_dir)
+        self.dir = self.folder.root
+        if not self.folder.is_run():
+            raise CxrIsiError(f"{self.dir}: not a run folder (no {CONFIG_JSON}; make one with cxr-isi run)")
         self.run = load_run(self.dir)
         self.cfg = self.run["config"]
         self.res = self.run["results"]
-        self.fig_dir = self.dir / "figures"
+        self.fig_dir = self.folder.figures_dir
         self.titles = {d["name"]: d.get("title") or d["name"] for d in self.cfg.get("datasets", [])}
         self.model = (self.cfg.get("models") or [None])[0]
         self.summary = summarise(self.run)
@@ -154,7 +151,7 @@ class _Report:
 
         parts = []
         for name in self.titles:
-            path = self.dir / "datasets" / name / "manifest.csv"
+            path = self.folder.prepared_manifest(name)
             if not path.is_file():
                 parts.append(self.note_missing(f"No prepared images for {name}."))
                 continue
@@ -178,9 +175,9 @@ class _Report:
         if self.res.empty:
             return self.note_missing("No finished jobs: no ROC curves. Run cxr-isi run to make them.")
         curves, rows = {}, []
-        own = self.res[(self.res["protocol"] == "split") & (self.res["train_dataset"] == self.res["test_dataset"])]
+        own = self.res[(self.res["protocol"] == SPLIT) & (self.res["train_dataset"] == self.res["test_dataset"])]
         for (name, model), g in own.groupby(["train_dataset", "model"], sort=False):
-            by_variant = {r.variant: _preds(self.dir, r.predictions) for r in g.itertuples()}
+            by_variant = {r.variant: self.folder.labels_scores(r.predictions) for r in g.itertuples()}
             by_variant = {v: ys for v, ys in by_variant.items() if len(np.unique(ys[0])) == 2}
             if by_variant:
                 curves[f"{self.titles.get(name, name)} ({model})"] = by_variant
@@ -199,12 +196,12 @@ class _Report:
     def cross(self) -> str:
         if self.res.empty:
             return self.note_missing("No cross-dataset results.")
-        cross = self.res[(self.res["protocol"] == "split") & (self.res["train_dataset"] != self.res["test_dataset"])]
+        cross = self.res[(self.res["protocol"] == SPLIT) & (self.res["train_dataset"] != self.res["test_dataset"])]
         if cross.empty:
             return self.note_missing("No cross-dataset test in this run (config: cross).")
         pairs, rows = {}, []
         for r in cross.to_dict("records"):
-            y, s = _preds(self.dir, r["predictions"])
+            y, s = self.folder.labels_scores(r["predictions"])
             if len(np.unique(y)) == 2:
                 pairs[f"{r['train_dataset']} → {r['test_dataset']}"] = (
                     y, s, {"sensitivity": r.get("sensitivity", nan), "specificity": r.get("specificity", nan)})
@@ -222,12 +219,12 @@ class _Report:
 
     # 6
     def cv(self) -> str:
-        if self.res.empty or not (self.res["protocol"] == "cv").any():
+        if self.res.empty or not (self.res["protocol"] == CV).any():
             return self.note_missing("No cross-validation in this run (config: cv.folds is 0, or no fold finished).")
-        cvres = self.res[self.res["protocol"] == "cv"]
+        cvres = self.res[self.res["protocol"] == CV]
         groups: dict[str, dict] = {}
         for (a, b, variant), g in cvres.groupby(["train_dataset", "test_dataset", "variant"], sort=False):
-            folds = [_preds(self.dir, p) for p in g.sort_values("fold")["predictions"]]
+            folds = self.folder.fold_predictions(g)
             if any(len(np.unique(y)) < 2 for y, _ in folds):
                 continue
             key = self.titles.get(a, a) if a == b else f"{a} → {b}"
@@ -254,13 +251,11 @@ class _Report:
     # 7
     def explanations(self) -> str:
         att = self.run["attention"]
-        panels = sorted((self.dir / "explain").glob("*/*/*.png")) if (self.dir / "explain").is_dir() else []
+        panels = self.folder.explain_panels()
         if att.empty and not panels:
             return self.note_missing("No explanations in this run (config: explain.enabled).")
         parts = []
-        for p in panels:
-            test, variant, model = p.parent.parent.name.split("__")
-            method = p.parent.name
+        for test, variant, model, method, p in panels:
             parts.append(_img(p, f"{method} on {test}", f"{method.upper()} on {self.titles.get(test, test)} "
                               f"test images ({variant}, {model}); one row per model, named by the data it "
                               "was trained on. LIME: top-5 superpixels, green for, red against the positive "
@@ -314,9 +309,9 @@ def write_report(run_dir: str | Path) -> dict:
     """Write ``report.html`` and ``summary.json`` (figures under ``figures/`` as PNG and SVG)."""
     rep = _Report(Path(run_dir))
     page = rep.build()
-    out = rep.dir / "report.html"
+    out = rep.folder.report_path
     atomic_write(out, lambda p: p.write_text(page, encoding="utf-8"))
     summary = {**rep.summary, "missing": rep.missing}
-    write_json(rep.dir / "summary.json", summary)
+    write_json(rep.folder.summary_path, summary)
     return {"report": out, "summary": summary}
 

@@ -11,13 +11,12 @@ run has it, else the single split's test AUC). Thresholds, stated so a reader ca
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from cxr_isi._io import read_csv_or_empty
+from cxr_isi.experiments.runfolder import ATTENTION, CV, CV_TABLE, DELONG_TABLE, RESULTS, SPLIT, RunFolder
 
 SHORTCUT, PARTIAL, NONE, INCOMPLETE = "shortcut", "partial shortcut", "no shortcut found", "incomplete"
 SHORTCUT_AUC, CHANCE_AUC = 0.80, 0.65
@@ -25,17 +24,12 @@ SHORTCUT_AUC, CHANCE_AUC = 0.80, 0.65
 
 def load_run(run_dir: Path) -> dict:
     """Every table and record of a run folder; a missing piece is an empty table or None."""
-    run_dir = Path(run_dir)
-    config = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else {}
-    audits = {}
-    for d in config.get("datasets", []):
-        f = run_dir / "datasets" / d["name"] / "audit.json"
-        audits[d["name"]] = json.loads(f.read_text()) if f.is_file() else None
-    return {"dir": run_dir, "config": config,
-            "run": json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {},
-            "results": read_csv_or_empty(run_dir / "results.csv"), "cv": read_csv_or_empty(run_dir / "cv.csv"),
-            "delong": read_csv_or_empty(run_dir / "delong.csv"),
-            "attention": read_csv_or_empty(run_dir / "lung_attention.csv"), "audits": audits}
+    run = RunFolder(run_dir)
+    config = run.config()
+    return {"dir": run.root, "folder": run, "config": config, "run": run.run_record(),
+            "results": run.table(RESULTS), "cv": run.table(CV_TABLE), "delong": run.table(DELONG_TABLE),
+            "attention": run.table(ATTENTION),
+            "audits": {d["name"]: run.audit(d["name"]) for d in config.get("datasets", [])}}
 
 
 def _own(results: pd.DataFrame, dataset: str, variant: str, protocol: str, model: str | None = None) -> pd.DataFrame:
@@ -54,7 +48,7 @@ def _auc(run: dict, dataset: str, variant: str, model: str) -> tuple[float, str]
                  & (cv["variant"] == variant) & (cv["model"] == model)]
         if len(row):
             return float(row["auc_mean"].iloc[0]), f"{int(row['folds'].iloc[0])}-fold mean"
-    row = _own(run["results"], dataset, variant, "split", model)
+    row = _own(run["results"], dataset, variant, SPLIT, model)
     if len(row):
         return float(row["auc"].iloc[0]), "test split"
     return float("nan"), "not run"
@@ -99,7 +93,7 @@ def summarise(run: dict) -> dict:
         audit = run["audits"].get(name) or {}
         split_aucs = {}
         for variant in cfg.get("variants", []):
-            row = _own(run["results"], name, variant, "split", model)
+            row = _own(run["results"], name, variant, SPLIT, model)
             split_aucs[variant] = float(row["auc"].iloc[0]) if len(row) else None
         out["datasets"][name] = {
             "title": title, "verdict": v, "sentence": sentence(title, v, boxed, original),
@@ -114,8 +108,8 @@ def summarise(run: dict) -> dict:
     if not res.empty:
         cross = res[(res["train_dataset"] != res["test_dataset"]) & (res["model"] == model)]
         for (a, b), g in cross.groupby(["train_dataset", "test_dataset"]):
-            split = g[g["protocol"] == "split"]
-            folds = g[g["protocol"] == "cv"]
+            split = g[g["protocol"] == SPLIT]
+            folds = g[g["protocol"] == CV]
             out["cross"].append({
                 "train": a, "test": b,
                 "auc": float(split["auc"].iloc[0]) if len(split) else None,

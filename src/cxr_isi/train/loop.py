@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
-from cxr_isi._checkpoints import cosine_schedule, load_resume, read_checkpoint, save_resume
+from cxr_isi._checkpoints import cosine_schedule, read_checkpoint
+from cxr_isi._engine import TrainingEngine
 from cxr_isi._io import atomic_write, write_json
 from cxr_isi.data.augment import random_affine, random_intensity
 from cxr_isi.data.manifest import Manifest
@@ -33,7 +34,6 @@ from cxr_isi.lungs.dataset import HideSeekDataset
 from cxr_isi.lungs.hideseek import VARIANTS
 from cxr_isi.models import create_model
 from cxr_isi.models.weights import CHECKPOINT_FORMAT
-from cxr_isi.progress import progress_bar
 from cxr_isi.train.config import TrainConfig
 
 log = get_logger("train")
@@ -173,16 +173,11 @@ def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: boo
     sched = (cosine_schedule(opt, cfg.epochs) if cfg.schedule == "cosine"
              else torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0))
     gen = torch.Generator().manual_seed(cfg.seed)
-    state = {"epoch": 0, "best_auc": -1.0, "best_epoch": 0, "history": [], "train_seconds": 0.0,
-             "train_images": 0}
-    last = out / "last.pt"
-    if last.exists():
-        ck = read_checkpoint(last)
-        if ck.get("config") != cfg.model_dump_json():
-            raise CxrIsiError(f"{last}: this run folder holds a run with other settings; "
-                              "use a new --out or the same settings")
-        state = load_resume(ck, _unwrap(model), opt, sched, gen)
-        log.info("resuming %s at epoch %d", out, state["epoch"])
+    engine = TrainingEngine(out, _unwrap(model), opt, sched, gen, epochs=cfg.epochs, patience=cfg.patience,
+                            settings=cfg.model_dump_json(), max_minutes=cfg.max_minutes, is_main=rank == 0,
+                            extra={"format": CHECKPOINT_FORMAT, "model": cfg.model},
+                            progress=progress, description=f"{cfg.model} on {cfg.variant}", score_name="val AUC")
+    engine.resume()
     train_model = model
     if cfg.compile:
         train_model = torch.compile(model)
@@ -200,65 +195,44 @@ def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: boo
     val_loader = _loader(data["val"], cfg, device, shuffle=False)
     writer = _tensorboard(out) if rank == 0 else None
     use_bf16 = device.type == "cuda" and cfg.bf16
-    t_start = time.perf_counter()
-    with progress_bar(progress and rank == 0) as bar:
-        task = bar.add_task(f"training {cfg.model} on {cfg.variant}", total=cfg.epochs,
-                            completed=state["epoch"])
-        while state["epoch"] < cfg.epochs and not state.get("finished"):
-            if sampler is not None:
-                sampler.set_epoch(state["epoch"])
-            train_model.train()
-            t0, seen, losses = time.perf_counter(), 0, []
-            for x, y in train_loader:
-                x = x.to(device, non_blocking=True)
-                y = y.to(device, non_blocking=True).float()
-                x = _augment(x, gen, cfg)
-                if device.type == "cuda" and cfg.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                    logits = train_model(x)
-                loss = F.binary_cross_entropy_with_logits(logits.float(), y, pos_weight=pos_weight)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                losses.append(loss.detach())
-                seen += len(x)
-            sched.step()
-            dt = time.perf_counter() - t0
-            state["train_seconds"] += dt
-            state["train_images"] += seen * world
-            state["epoch"] += 1
-            val_auc, val_loss = (_val_figures(data["val"].labels, score(model, val_loader, device, cfg))
-                                 if rank == 0 else (0.0, 0.0))
-            mean_loss = float(torch.stack(losses).mean()) if losses else float("nan")
-            state["history"].append({"epoch": state["epoch"], "loss": mean_loss, "val_auc": val_auc,
-                                     "val_loss": val_loss,
-                                     "seconds": dt, "lr": sched.get_last_lr()[0]})
-            if rank == 0:
-                if writer is not None:
-                    writer.add_scalar("loss/train", mean_loss, state["epoch"])
-                    writer.add_scalar("auc/val", val_auc, state["epoch"])
-                    writer.add_scalar("throughput/images_per_second", seen * world / dt, state["epoch"])
-                # Ties on AUC (it saturates at 1.0 on an easy shortcut) go to the lower loss.
-                if (val_auc, -val_loss) > (state["best_auc"], -state.get("best_loss", math.inf)):
-                    state["best_auc"], state["best_loss"], state["best_epoch"] = val_auc, val_loss, state["epoch"]
-                    save_classifier(model, out / "best.pt", cfg, mapping,
-                                    {"epoch": state["epoch"], "val_auc": val_auc})
-                save_resume(last, _unwrap(model), opt, sched, gen, state, format=CHECKPOINT_FORMAT,
-                            model=cfg.model, config=cfg.model_dump_json())
-            bar.update(task, advance=1, description=f"{cfg.model} on {cfg.variant}: val AUC "
-                       f"{val_auc:.3f} (best {state['best_auc']:.3f})")
-            if state["epoch"] - state["best_epoch"] >= cfg.patience:
-                log.info("early stop at epoch %d (best %d)", state["epoch"], state["best_epoch"])
-                break
-            if cfg.max_minutes and (time.perf_counter() - t_start) / 60 > cfg.max_minutes:
-                log.warning("time budget of %.1f min reached at epoch %d", cfg.max_minutes, state["epoch"])
-                break
-    if rank == 0 and not state.get("finished"):
-        # A finished run stays finished: resuming it after an early stop must not train on.
-        state["finished"] = True
-        save_resume(last, _unwrap(model), opt, sched, gen, state, format=CHECKPOINT_FORMAT,
-                    model=cfg.model, config=cfg.model_dump_json())
+
+    def train_epoch(epoch: int) -> dict:
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        train_model.train()
+        seen, losses = 0, []
+        t0 = time.perf_counter()
+        for x, y in train_loader:
+            x = x.to(device, non_blocking=True)
+            y = y.to(device, non_blocking=True).float()
+            x = _augment(x, gen, cfg)
+            if device.type == "cuda" and cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                logits = train_model(x)
+            loss = F.binary_cross_entropy_with_logits(logits.float(), y, pos_weight=pos_weight)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.detach())
+            seen += len(x)
+        mean_loss = float(torch.stack(losses).mean()) if losses else float("nan")
+        if writer is not None:
+            writer.add_scalar("loss/train", mean_loss, epoch + 1)
+            writer.add_scalar("throughput/images_per_second", seen * world / (time.perf_counter() - t0), epoch + 1)
+        return {"loss": mean_loss, "images": seen * world}
+
+    def validate() -> dict:
+        val_auc, val_loss = _val_figures(data["val"].labels, score(model, val_loader, device, cfg))
+        if writer is not None:
+            writer.add_scalar("auc/val", val_auc, engine.state["epoch"])
+        # Ties on AUC (it saturates at 1.0 on an easy shortcut) go to the lower loss.
+        return {"score": val_auc, "tiebreak": -val_loss, "val_auc": val_auc, "val_loss": val_loss}
+
+    def save_best(record: dict) -> None:
+        save_classifier(model, out / "best.pt", cfg, mapping, {"epoch": record["epoch"], "val_auc": record["val_auc"]})
+
+    state = engine.run(train_epoch, validate, save_best)
     if writer is not None:
         writer.close()
     if world > 1:
@@ -270,8 +244,8 @@ def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: boo
     metrics = {"model": cfg.model, "variant": cfg.variant, "size": cfg.size, "weights": cfg.weights,
                "label_mapping": mapping, "device": str(device), "world_size": world,
                "epochs": state["epoch"], "best_epoch": state["best_epoch"],
-               "seconds": round(state["train_seconds"], 2),
-               "images_per_second": state["train_images"] / max(state["train_seconds"], 1e-9),
+               "seconds": round(state["seconds"], 2),
+               "images_per_second": state["images"] / max(state["seconds"], 1e-9),
                "n_train": len(data["train"]), "n_val": len(data["val"])}
     for s in ("val", "test"):
         if s in data:
