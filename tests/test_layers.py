@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "cxr_isi"
-ORDER = ["data", "synth", "audit", "lungs", "models", "train", "evaluate", "explain", "experiments",
+ORDER = ["data", "synth", "audit", "lungs", "models", "train", "evaluate", "explain", "probes", "experiments",
          "report"]
 
 

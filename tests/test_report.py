@@ -1,4 +1,4 @@
-"""The report: eight sections from a run folder, summary.json, figures as PNG and SVG, a real
+"""The report: nine sections from a run folder, summary.json, figures as PNG and SVG, a real
 browser that loads every figure with nothing running off the page, and missing pieces named."""
 
 import json
@@ -18,7 +18,15 @@ from cxr_isi.cli.main import app  # noqa: E402
 from cxr_isi.experiments.runner import run_experiment  # noqa: E402
 from cxr_isi.report.browser import check_page, find_chromium, screenshot  # noqa: E402
 from cxr_isi.report.html import SECTIONS, write_report  # noqa: E402
-from cxr_isi.report.summary import CHANCE_AUC, NONE, PARTIAL, SHORTCUT, SHORTCUT_AUC, verdict_for  # noqa: E402
+from cxr_isi.report.summary import (  # noqa: E402
+    CHANCE_AUC,
+    KINDS,
+    NONE,
+    PARTIAL,
+    SHORTCUT,
+    SHORTCUT_AUC,
+    verdict_for,
+)
 from tests.grids import tiny, write_config  # noqa: E402
 
 
@@ -28,6 +36,8 @@ def run_dir(tmp_path_factory):
     cfg = tiny(explain={"enabled": True, "methods": ["gradcam", "lime"], "n_images": 4, "lime_images": 2,
                         "lime_samples": 60})
     cfg["cross"] = [{"train": "isi", "test": "bal"}, {"train": "bal", "test": "isi"}]
+    cfg["fixed_box"] = {"enabled": True, "variants": ["lungs_boxed_out"]}
+    cfg["probes"] = {"enabled": True, "swap_pairs": 6, "acquisition_block": 8}
     run_experiment(write_config(root / "tiny.yaml", cfg), root / "run", progress=False)
     return root / "run"
 
@@ -56,8 +66,15 @@ def test_summary_holds_the_verdict_numbers(run_dir, report):
         d = summary["datasets"][name]
         assert d["verdict"] in (SHORTCUT, PARTIAL, NONE)
         assert d["verdict"] == verdict_for(d["auc_lungs_boxed_out"])
-        assert {"auc_original", "auc_lungs_boxed_out", "sentence", "audit_verdict"} <= set(d)
-        assert f"{d['auc_lungs_boxed_out']:.2f}" in d["sentence"]
+        assert {"auc_original", "auc_lungs_boxed_out", "sentence", "audit_verdict", "verdict_kind"} <= set(d)
+        assert f"{d['auc_lungs_boxed_out']:.2f}" in d["strength"]
+        assert d["verdict_kind"] in KINDS and d["verdict_kind"] in d["sentence"]
+        low, high = d["auc_lungs_boxed_out_ci"]
+        assert low <= d["auc_lungs_boxed_out"] <= high  # every AUC carries its interval
+        probes = {e["probe"] for e in d["evidence"]}
+        assert {"lungs_boxed_out", "fixed_box", "geometry", "lung_swap", "acquisition", "source"} <= probes
+    probes = pd.read_csv(run_dir / "probes.csv")
+    assert set(probes["dataset"]) == {"isi", "bal"} and probes["sentence"].notna().all()
     # the original's deciding AUC is its cross-validation mean
     row = r[(r["train_dataset"] == "isi") & (r["test_dataset"] == "isi") & (r["variant"] == "original")]
     assert summary["datasets"]["isi"]["auc_original"] == pytest.approx(row["auc_mean"].iloc[0])
@@ -83,7 +100,7 @@ def test_a_run_with_missing_pieces_still_reports(run_dir, tmp_path):
     missing = " ".join(result["summary"]["missing"])
     assert "No cross-validation" in missing and "No explanations" in missing
     page = Path(result["report"]).read_text()
-    assert page.count('<section id="s') == 8 and "No explanations in this run" in page
+    assert page.count('<section id="s') == len(SECTIONS) and "No explanations in this run" in page
     assert result["summary"]["datasets"]["isi"]["auc_from"] == "test split"
 
 
@@ -99,10 +116,16 @@ def test_report_in_a_real_browser(report, width, tmp_path):
     seen = check_page(report["report"], width=width)
     assert seen["broken"] == 0 and seen["images"] >= 8
     assert seen["overflowing"] == [] and seen["page_width"] <= seen["window_width"]
-    assert len(seen["sections"]) == 8
+    assert len(seen["sections"]) == len(SECTIONS)
     shot = screenshot(report["report"], tmp_path / "first_screen.png", width=width, height=800)
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.shape == (800, width) and pixels.std() > 10  # text and colour, not a blank page
+
+
+def test_report_shows_what_the_model_reads(report):
+    page = Path(report["report"]).read_text()
+    assert "What the model reads" in page and "lungs_boxed_out_fixed_box" in page
+    assert "The verdict names what the model reads" in page  # the rule is written in the report
 
 
 def test_report_command_prints_the_verdicts(run_dir):
@@ -122,3 +145,11 @@ def test_a_balanced_dataset_with_a_shortcut_names_its_confounders():
     assert "orig_h (AUC 0.94)" in note and "view" not in note
     assert confounder_note(audit, NONE) == ""
     assert "no shortcut" in confounder_note({"verdict": "severely imbalanced", "acquisition": []}, NONE)
+
+
+def test_tables_print_folds_as_integers_and_missing_as_a_dash():
+    from cxr_isi.report.html import _table
+
+    frame = pd.DataFrame({"fold": pd.array([0, 1, None], dtype="Int64"), "p_value": [0.5, np.nan, 0.01]})
+    page = _table(frame, 4)
+    assert "<td>0</td>" in page and "<td>1</td>" in page and "0.0000" not in page and page.count("–") == 2

@@ -1,7 +1,7 @@
 """cxr-isi: did a chest X-ray classifier learn the disease, or where the images came from?
 
 The package follows the protocol's flow, one subpackage per stage, imports in one direction:
-``synth -> data -> audit -> lungs -> models -> train -> evaluate -> explain -> experiments ->
+``data -> synth -> audit -> lungs -> models -> train -> evaluate -> explain -> probes -> experiments ->
 report``, with ``cli`` on top.
 """
 

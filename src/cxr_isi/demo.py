@@ -50,8 +50,16 @@ def demo_config(real: bool, data: Path | None):
         raise CxrIsiError("real data not found at ../shared/data/cxr256; pass --data PATH")
     path = config_dir() / "cxr256.yaml"
     cfg = load_experiment(path)
-    datasets = [d.model_copy(update={"manifest": root / "manifest.csv"}) for d in cfg.datasets]
-    return path, cfg.model_copy(update={"datasets": datasets})
+    datasets = []
+    for d in cfg.datasets:  # each collection found beside cxr256 (nih256 is its sibling in ../shared/data)
+        where = root.parent / d.manifest.parent.name / "manifest.csv"
+        if where.is_file():
+            datasets.append(d.model_copy(update={"manifest": where}))
+        else:
+            Console(stderr=True).print(f"[yellow]{where} not found: dataset {d.name} left out of the demo")
+    names = {d.name for d in datasets}
+    cross = [c for c in cfg.cross if c.train in names and c.test in names]
+    return path, cfg.model_copy(update={"datasets": datasets, "cross": cross})
 
 
 def run_demo(out_dir: Path, *, real: bool = False, data: Path | None = None, jobs: int | None = None,

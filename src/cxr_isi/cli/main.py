@@ -637,17 +637,28 @@ def report(
 
 
 def print_verdicts(summary: dict) -> None:
-    table = Table(title="Verdicts: can a model read the label without the lungs?")
-    for c in ("dataset", "audit", "verdict", "AUC boxed-out", "AUC original", "from"):
+    table = Table(title="Verdicts: what does a model read?")
+    for c in ("dataset", "audit", "verdict", "AUC boxed-out (95% CI)", "fixed box", "AUC original", "from"):
         table.add_column(c)
     for name, d in summary["datasets"].items():
-        table.add_row(name, str(d.get("audit_verdict") or "-"), d["verdict"], _fmt(_num(d["auc_lungs_boxed_out"]), 3),
+        table.add_row(name, str(d.get("audit_verdict") or "-"), d.get("verdict_kind", d["verdict"]),
+                      _with_ci(d["auc_lungs_boxed_out"], d.get("auc_lungs_boxed_out_ci")),
+                      _with_ci(d.get("auc_lungs_boxed_out_fixed_box"), d.get("auc_lungs_boxed_out_fixed_box_ci")),
                       _fmt(_num(d["auc_original"]), 3), d["auc_from"])
     out.print(table)
     from cxr_isi.report.summary import cross_sentence
 
     for c in summary.get("cross", []):
         out.print(cross_sentence(c))
+
+
+def _with_ci(auc, ci) -> str:
+    auc = _num(auc)
+    if auc != auc:
+        return "-"
+    if ci and ci[0] is not None and ci[1] is not None:
+        return f"{auc:.3f} ({ci[0]:.2f}-{ci[1]:.2f})"
+    return f"{auc:.3f}"
 
 
 def _num(x) -> float:

@@ -116,3 +116,60 @@ def cv_summary(folds: list[tuple[np.ndarray, np.ndarray]], grid_points: int = 10
             "youden_fpr": float(np.mean([p["fpr"] for p in points])),
             "youden_tpr": float(np.mean([p["tpr"] for p in points])),
             "youden_accuracy": float(np.mean([p["accuracy"] for p in points]))}
+
+
+def mean_ci(values, confidence: float = 0.95) -> dict:
+    """Mean of per-fold figures with a t interval over the folds (clipped to [0, 1] for AUCs
+    and rates by the caller's choice of figure).
+
+    Parameters
+    ----------
+    values : sequence of float
+        One figure per fold; NaNs are ignored.
+    confidence : float
+
+    Returns
+    -------
+    dict
+        ``mean``, ``std``, ``n``, ``ci_low``, ``ci_high`` (NaN bounds with fewer than two values).
+    """
+    v = np.asarray([x for x in values if x == x], dtype=float)
+    k = len(v)
+    if k == 0:
+        return {"mean": float("nan"), "std": float("nan"), "n": 0, "ci_low": float("nan"), "ci_high": float("nan")}
+    mean = float(v.mean())
+    if k < 2:
+        return {"mean": mean, "std": float("nan"), "n": 1, "ci_low": float("nan"), "ci_high": float("nan")}
+    std = float(v.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + confidence / 2, k - 1) * std / np.sqrt(k))
+    return {"mean": mean, "std": std, "n": k, "ci_low": max(0.0, mean - half), "ci_high": min(1.0, mean + half)}
+
+
+def proportion_ci(k: int, n: int, confidence: float = 0.95) -> dict:
+    """A rate ``k / n`` with its Wilson score interval (scipy's ``binomtest``).
+
+    Returns
+    -------
+    dict
+        ``rate``, ``k``, ``n``, ``ci_low``, ``ci_high`` (NaN when ``n`` is 0).
+    """
+    if n == 0:
+        return {"rate": float("nan"), "k": 0, "n": 0, "ci_low": float("nan"), "ci_high": float("nan")}
+    ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return {"rate": k / n, "k": int(k), "n": int(n), "ci_low": float(ci.low), "ci_high": float(ci.high)}
+
+
+def expected_calibration_error(y: np.ndarray, s: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error: the image-weighted mean gap between the mean score and the
+    positive rate over equal-width score bins. Written here because scikit-learn's
+    ``calibration_curve`` returns the bins' rates without their counts, which the weighting needs.
+    """
+    y, s = np.asarray(y, float), np.asarray(s, float)
+    if not len(y):
+        return float("nan")
+    idx = np.minimum((s * bins).astype(int), bins - 1)
+    gap = 0.0
+    for b in np.unique(idx):
+        inside = idx == b
+        gap += inside.sum() * abs(s[inside].mean() - y[inside].mean())
+    return float(gap / len(y))

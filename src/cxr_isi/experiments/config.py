@@ -105,6 +105,47 @@ class ExplainConfig(StrictModel):
         return v
 
 
+class FixedBoxConfig(StrictModel):
+    """The control for the protocol's own leak: ``variants`` also run with one box for every image
+    of a dataset (edges at ``quantile`` of the per-image union boxes), on the single split and,
+    with ``cv``, in cross-validation (for those of ``cv.variants``)."""
+
+    enabled: bool = False
+    variants: list[str] = Field(default_factory=lambda: ["lungs_boxed_out", "lungs_framed"])
+    quantile: float = Field(0.95, gt=0.5, le=1.0)
+    cv: bool = True
+
+    @field_validator("variants")
+    @classmethod
+    def _boxed(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if name not in ("lungs_boxed_out", "lungs_framed"):
+                raise ValueError(f"a fixed box applies to lungs_boxed_out and lungs_framed, not {name!r}")
+        return v
+
+
+class ProbesConfig(StrictModel):
+    """What the model reads: the probes run after training (``cxr_isi.probes``), and their
+    settings. ``acquisition`` adds one training job per dataset (pixels shuffled within tiles of
+    ``acquisition_block`` pixels at the training size)."""
+
+    enabled: bool = False
+    names: list[str] = Field(default_factory=lambda: ["geometry", "lung_swap", "acquisition", "source",
+                                                      "per_source", "confounders"])
+    swap_pairs: int = Field(48, ge=4)
+    acquisition_block: int = Field(16, ge=2)
+
+    @field_validator("names")
+    @classmethod
+    def _names(cls, v: list[str]) -> list[str]:
+        from cxr_isi.probes import PROBES
+
+        for name in v:
+            if name not in PROBES:
+                raise ValueError(f"unknown probe {name!r}; one of {', '.join(PROBES)}")
+        return v
+
+
 class SegmentationConfig(StrictModel):
     """The lung segmenter run on every image before the image sets are derived."""
 
@@ -139,6 +180,8 @@ class ExperimentConfig(StrictModel):
     train: TrainConfig = Field(default_factory=_train_defaults)
     segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
     explain: ExplainConfig = Field(default_factory=ExplainConfig)
+    fixed_box: FixedBoxConfig = Field(default_factory=FixedBoxConfig)
+    probes: ProbesConfig = Field(default_factory=ProbesConfig)
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
 
     def to_json(self) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from cxr_isi.experiments.config import ExperimentConfig
-from cxr_isi.experiments.plan import Job, job_manifest
+from cxr_isi.experiments.plan import Job, fixed_box_of, job_manifest
 from cxr_isi.experiments.runfolder import RunFolder
 
 
@@ -74,7 +74,10 @@ def _run_job(run_dir: Path, job_data: dict, config_json: str, threads: int | Non
     if record is not None:
         trained = record["train_metrics"]
     else:
-        trained = fit(train_part, TrainConfig.model_validate(job.train), train_dir, progress=False)
+        train = dict(job.train)
+        if train.get("box_mode") == "dataset":
+            train["fixed_box"] = fixed_box_of(run.root, job.dataset, cfg)
+        trained = fit(train_part, TrainConfig.model_validate(train), train_dir, progress=False)
     for e in job.evaluations:
         if run.metrics(job.id, e.id) is not None:
             continue

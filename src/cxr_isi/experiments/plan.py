@@ -70,11 +70,19 @@ class Job:
     id: str
     protocol: str  # "split" (experiment 1) or "cv"
     dataset: str
-    variant: str
+    variant: str  # the hide-and-seek set
     model: str
     fold: int | None
     train: dict  # the TrainConfig as data, model and variant filled in
     evaluations: tuple[Evaluation, ...] = field(default_factory=tuple)
+
+    @property
+    def image_set(self) -> str:
+        """The variant's name in results: marked when its box is the dataset's fixed box or its
+        pixels are shuffled (the acquisition probe)."""
+        from cxr_isi.lungs.hideseek import image_set_name
+
+        return image_set_name(self.variant, self.train.get("box_mode", "union"), self.train.get("scramble_block"))
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -84,31 +92,50 @@ class Job:
         return cls(**{**d, "evaluations": tuple(Evaluation(**e) for e in d["evaluations"])})
 
 
-def _job_id(dataset: str, variant: str, model: str, fold: int | None, settings: dict) -> str:
+def _job_id(dataset: str, image_set: str, model: str, fold: int | None, settings: dict) -> str:
     part = SPLIT if fold is None else f"fold{fold}"
-    return f"{dataset}__{variant}__{model}__{part}__{stable_hash(settings, 8)}"
+    return f"{dataset}__{image_set}__{model}__{part}__{stable_hash(settings, 8)}"
+
+
+def _grid(cfg: ExperimentConfig) -> list[tuple[int | None, str, dict]]:
+    """(fold, variant, training overrides) of every job, experiment 1 first: the configured
+    variants, the fixed-box controls, the acquisition probe's shuffled images; then the folds."""
+    fixed = {"box_mode": "dataset"}
+    grid: list[tuple[int | None, str, dict]] = [(None, v, {}) for v in cfg.variants]
+    if cfg.fixed_box.enabled:
+        grid += [(None, v, fixed) for v in cfg.fixed_box.variants]
+    if cfg.probes.enabled and "acquisition" in cfg.probes.names:  # no lungs, no box shape: statistics only
+        grid.append((None, "lungs_boxed_out", {**fixed, "scramble_block": cfg.probes.acquisition_block}))
+    if cfg.cv.folds:
+        cv_sets = [(v, {}) for v in cfg.cv.variants]
+        if cfg.fixed_box.enabled and cfg.fixed_box.cv:
+            cv_sets += [(v, fixed) for v in cfg.fixed_box.variants if v in cfg.cv.variants]
+        grid += [(k, v, extra) for v, extra in cv_sets for k in range(cfg.cv.folds)]
+    return grid
 
 
 def plan_jobs(cfg: ExperimentConfig, identities: dict[str, dict]) -> list[Job]:
     """Every job of the grid in a fixed order: experiment 1 first, then cross-validation."""
+    from cxr_isi.lungs.hideseek import image_set_name
+
     cross_tests: dict[str, list[str]] = {}
     for pair in cfg.cross:
         cross_tests.setdefault(pair.train, []).append(pair.test)
     common = {"seed": cfg.seed, "split": cfg.split.model_dump(), "folds": cfg.cv.folds,
               "segmentation": cfg.segmentation.model_dump(mode="json")}
     jobs: list[Job] = []
-    grid = [(None, v) for v in cfg.variants]
-    if cfg.cv.folds:
-        grid += [(k, v) for v in cfg.cv.variants for k in range(cfg.cv.folds)]
-    for fold, variant in grid:
+    for fold, variant, extra in _grid(cfg):
         for d in cfg.datasets:
             for model in cfg.models:
                 train = json.loads(cfg.train.model_copy(update={"model": model, "variant": variant,
-                                                                "seed": cfg.seed}).model_dump_json())
+                                                                "seed": cfg.seed, **extra}).model_dump_json())
                 settings = {**common, "dataset": identities[d.name], "train": train, "fold": fold}
-                jid = _job_id(d.name, variant, model, fold, settings)
+                if train["box_mode"] == "dataset":
+                    settings["fixed_box_quantile"] = cfg.fixed_box.quantile
+                image_set = image_set_name(variant, train["box_mode"], train.get("scramble_block"))
+                jid = _job_id(d.name, image_set, model, fold, settings)
                 tests = [d.name]
-                if variant == "original" and (fold is None or cfg.cv.cross):
+                if image_set == "original" and (fold is None or cfg.cv.cross):
                     tests += cross_tests.get(d.name, [])
                 evals = tuple(Evaluation(id=f"{t}__{stable_hash([jid, identities[t]], 8)}", dataset=t,
                                          fold=fold) for t in tests)
@@ -202,6 +229,19 @@ def prepare_datasets(cfg: ExperimentConfig, run_dir: Path, progress: bool = True
         cache_pairs(frame["path"].tolist(), frame["mask_path"].tolist(), size=cfg.train.size,
                     resize=cfg.train.resize, progress=progress, origin=str(paths[d.name]))
     return paths
+
+
+def fixed_box_of(run_dir: Path, dataset: str, cfg: ExperimentConfig) -> tuple[float, float, float, float]:
+    """The dataset's fixed box (fractions of the side) from the union boxes of its predicted lung
+    masks (``lungs.csv``, on the segmentation grid)."""
+    from cxr_isi.lungs.hideseek import dataset_box
+
+    table = RunFolder(run_dir).lung_table(dataset)
+    boxes = table["union_box"].dropna().astype(str) if "union_box" in table.columns else []
+    rows = [[float(v) for v in b.split()] for b in boxes if b.strip()]
+    if not rows:
+        raise CxrIsiError(f"dataset {dataset}: no lung box to make the fixed box from (every mask empty)")
+    return dataset_box(np.array(rows) / cfg.segmentation.size, cfg.fixed_box.quantile)
 
 
 def job_manifest(prepared: Path, d: DatasetConfig, fold: int | None, part: str) -> Manifest:

@@ -2,8 +2,8 @@
 
 - ``results.csv`` / ``results.parquet``: one row per job and test set (``train_dataset,
   test_dataset, variant, model, fold, auc`` and every operating-point figure).
-- ``cv.csv``: per (train, test, variant, model) the cross-validation summary: AUC mean and
-  standard deviation over folds, the mean Youden point and its accuracy.
+- ``cv.csv``: per (train, test, variant, model) the cross-validation summary: AUC mean,
+  standard deviation and 95% t interval over folds, the mean Youden point and its accuracy.
 - ``delong.csv``: original vs lungs-boxed-out on the same images, by DeLong's paired test, on the
   single split's test set and on each cross-validation fold.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxr_isi.evaluate.metrics import cv_summary, delong_test
+from cxr_isi.evaluate.metrics import cv_summary, delong_test, mean_ci
 from cxr_isi.experiments.config import ExperimentConfig
 from cxr_isi.experiments.plan import Job
 from cxr_isi.experiments.runfolder import CV, CV_TABLE, DELONG_TABLE, RESULTS, SPLIT, RunFolder
@@ -33,7 +33,7 @@ def results_table(run: RunFolder, jobs: list[Job]) -> pd.DataFrame:
             m.pop("evaluation", None)
             m.pop("test_dataset", None)
             rows.append({"protocol": job.protocol, "train_dataset": job.dataset, "test_dataset": e.dataset,
-                         "variant": job.variant, "model": job.model, "fold": job.fold, **m,
+                         "variant": job.image_set, "model": job.model, "fold": job.fold, **m,
                          "val_auc": train.get("val_auc"), "epochs": train.get("epochs"),
                          "best_epoch": train.get("best_epoch"), "train_seconds": train.get("seconds"),
                          "images_per_second": train.get("images_per_second"),
@@ -56,8 +56,10 @@ def cv_table(run: RunFolder, results: pd.DataFrame) -> pd.DataFrame:
         if any(len(np.unique(y)) < 2 for y, _ in folds):
             continue
         s = cv_summary(folds)
+        ci = mean_ci(s["aucs"])
         rows.append({"train_dataset": train, "test_dataset": test, "variant": variant, "model": model,
                      "folds": len(folds), "auc_mean": s["auc_mean"], "auc_std": s["auc_std"],
+                     "auc_ci_low": ci["ci_low"], "auc_ci_high": ci["ci_high"],
                      "youden_fpr": s["youden_fpr"], "youden_tpr": s["youden_tpr"],
                      "youden_accuracy": s["youden_accuracy"],
                      "sensitivity_mean": float(g["sensitivity"].mean()),

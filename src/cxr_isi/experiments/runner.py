@@ -157,6 +157,12 @@ def _run(cfg: ExperimentConfig, config_path, run: RunFolder, executor: str, n_jo
 
         explain_models(cfg, run.root, jobs, paths)
     times["explain"] = time.perf_counter() - t
+    t = time.perf_counter()
+    if cfg.probes.enabled and cfg.probes.names:
+        from cxr_isi.experiments.probes import run_probes
+
+        run_probes(cfg, run.root, jobs)
+    times["probes"] = time.perf_counter() - t
     results = collect_results(cfg, run.root, jobs)
     record = {"config": str(config_path) if config_path else None, "executor": executor,
               "n_jobs": n_jobs, "address": address, "n_grid_jobs": len(jobs),

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 from cxr_isi.data.cache import ImageCache, cache_pairs
 from cxr_isi.data.manifest import Manifest
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.logs import get_logger
-from cxr_isi.lungs.hideseek import VARIANTS, apply_variant
+from cxr_isi.lungs.hideseek import VARIANTS, apply_variant, shuffle_blocks
 
 log = get_logger("lungs")
 
@@ -28,14 +30,20 @@ class HideSeekDataset:
         One of :data:`VARIANTS`.
     size, resize : int, str
         Cache geometry.
-    box_mode : {"union", "per_lung"}
+    box_mode : {"union", "per_lung", "dataset"}
+    box : tuple of 4 floats, optional
+        The dataset's fixed box (fractions) for ``box_mode="dataset"``.
+    scramble_block : int, optional
+        Shuffle the pixels within tiles of this size (the acquisition probe), a fixed draw per
+        image.
     """
 
     def __init__(self, manifest: Manifest, variant: str = "original", size: int = 256,
-                 resize: str = "pad", box_mode: str = "union", cache_root=None, progress: bool = False):
+                 resize: str = "pad", box_mode: str = "union", cache_root=None, progress: bool = False,
+                 box=None, scramble_block: int | None = None):
         if variant not in VARIANTS:
             raise CxrIsiError(f"unknown variant {variant!r}; one of {', '.join(VARIANTS)}")
-        self.variant, self.box_mode = variant, box_mode
+        self.variant, self.box_mode, self.box, self.scramble_block = variant, box_mode, box, scramble_block
         frame = manifest.frame
         paths = frame["path"].tolist()
         self._masks = None
@@ -71,6 +79,7 @@ class HideSeekDataset:
         self.slots, self.mask_slots = slots[keep], mslots[keep]
         self.labels = manifest.y[keep]
         self.paths = frame["path"][keep].tolist()
+        self._seeds = [zlib.crc32(p.encode()) for p in self.paths] if scramble_block else []
 
     def __len__(self) -> int:
         return len(self.slots)
@@ -79,5 +88,7 @@ class HideSeekDataset:
         image = self._images.array[self.slots[i]].astype(np.float32) * np.float32(1 / 255)
         if self._masks is not None:
             mask = self._masks.array[self.mask_slots[i]] > 127
-            image = apply_variant(self.variant, image, mask, box_mode=self.box_mode)
+            image = apply_variant(self.variant, image, mask, box_mode=self.box_mode, box=self.box)
+        if self.scramble_block:
+            image = shuffle_blocks(image, self.scramble_block, self._seeds[i])
         return image[None], self.labels[i]

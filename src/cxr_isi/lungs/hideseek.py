@@ -3,7 +3,10 @@
 ``original``; ``lungs_isolated`` (only lung pixels kept); ``lungs_framed`` (only the content of
 the lung box(es) kept); ``lungs_removed`` (lung pixels set to ``fill``); ``lungs_boxed_out``
 (box content set to ``fill``: no lungs, no lung borders). Boxes are one per lung (the two
-largest connected components) or their union.
+largest connected components) or their union; or, as a control for the protocol's own leak,
+one box for every image of a dataset (``box_mode="dataset"``, see :func:`dataset_box`): a
+per-image box has a size and place that follow the mask, and disease changes the mask, so the
+hidden region itself can tell the label; a fixed box carries no per-image information.
 
 Backends: numpy arrays and torch tensors (any device), a single image ``(H, W)`` or a batch
 ``(..., H, W)`` with a mask of the same trailing shape; outputs keep the input's shape, dtype
@@ -17,7 +20,8 @@ from scipy import ndimage
 
 BACKENDS = ("numpy", "torch")
 VARIANTS = ("original", "lungs_isolated", "lungs_framed", "lungs_removed", "lungs_boxed_out")
-BOX_MODES = ("union", "per_lung")
+BOX_MODES = ("union", "per_lung", "dataset")
+FixedBox = tuple[float, float, float, float]  # (y0, y1, x0, x1) as fractions of the image side
 
 
 def _is_torch(x) -> bool:
@@ -53,12 +57,52 @@ def lung_boxes(mask2d: np.ndarray, mode: str = "union") -> list[tuple[int, int, 
     return [tuple(int(v) for v in b) for b in boxes]
 
 
-def box_region(mask, mode: str = "union"):
-    """Boolean map of the lung box(es), same shape and backend as ``mask``."""
+def dataset_box(union_boxes: np.ndarray, quantile: float = 0.95) -> FixedBox:
+    """One box for a whole dataset from its images' union boxes ``(N, 4)`` given as fractions
+    ``(y0, y1, x0, x1)``: each edge at the ``quantile`` outward (top and left at the
+    ``1 - quantile`` quantile, bottom and right at ``quantile``), so it covers the lungs of
+    nearly every image while its size and place say nothing about any one of them.
+
+    Parameters
+    ----------
+    union_boxes : array of shape (N, 4)
+        Per-image union boxes as fractions of the image side; rows with NaN are ignored.
+    quantile : float
+        In (0.5, 1]; 1.0 gives the smallest box around every lung.
+
+    Returns
+    -------
+    tuple of 4 floats
+        ``(y0, y1, x0, x1)`` as fractions.
+    """
+    b = np.asarray(union_boxes, dtype=float).reshape(-1, 4)
+    b = b[~np.isnan(b).any(axis=1)]
+    if not len(b):
+        raise ValueError("no lung box to make a dataset box from (every mask empty)")
+    if not 0.5 < quantile <= 1.0:
+        raise ValueError(f"quantile {quantile} must be in (0.5, 1]")
+    lo, hi = 1 - quantile, quantile
+    return (float(np.quantile(b[:, 0], lo)), float(np.quantile(b[:, 1], hi)),
+            float(np.quantile(b[:, 2], lo)), float(np.quantile(b[:, 3], hi)))
+
+
+def _fixed_box_pixels(box: FixedBox, h: int, w: int) -> tuple[int, int, int, int]:
+    y0, y1, x0, x1 = box
+    return (int(np.floor(y0 * h)), int(np.ceil(y1 * h)), int(np.floor(x0 * w)), int(np.ceil(x1 * w)))
+
+
+def box_region(mask, mode: str = "union", box: FixedBox | None = None):
+    """Boolean map of the lung box(es), same shape and backend as ``mask``; with
+    ``mode="dataset"`` the fixed ``box`` (fractions) whatever the mask."""
     m = _to_numpy_bool(mask)
     flat = m.reshape(-1, *m.shape[-2:])
     out = np.zeros_like(flat)
-    for i, m2 in enumerate(flat):
+    if mode == "dataset":
+        if box is None:
+            raise ValueError("box_mode 'dataset' needs the dataset's box (see dataset_box)")
+        y0, y1, x0, x1 = _fixed_box_pixels(box, *flat.shape[-2:])
+        out[:, y0:y1, x0:x1] = True
+    for i, m2 in enumerate(flat if mode != "dataset" else []):
         for y0, y1, x0, x1 in lung_boxes(m2, mode):
             out[i, y0:y1, x0:x1] = True
     out = out.reshape(m.shape)
@@ -108,17 +152,16 @@ def lungs_removed(image, mask, fill: float = 0.0, **_):
     return _where(~_to_bool(mask), image, fill)
 
 
-def lungs_framed(image, mask, box_mode: str = "union", fill: float = 0.0, **_):
+def lungs_framed(image, mask, box_mode: str = "union", fill: float = 0.0, box: FixedBox | None = None, **_):
     """Only the pixels inside the lung box(es) kept."""
     _check(image, mask)
-    return _where(box_region(mask, box_mode), image, fill)
+    return _where(box_region(mask, box_mode, box), image, fill)
 
 
-def lungs_boxed_out(image, mask, box_mode: str = "union", fill: float = 0.0, **_):
+def lungs_boxed_out(image, mask, box_mode: str = "union", fill: float = 0.0, box: FixedBox | None = None, **_):
     """Everything inside the lung box(es) set to ``fill``: no lungs and no lung borders."""
     _check(image, mask)
-    box = box_region(mask, box_mode)
-    return _where(~box, image, fill)
+    return _where(~box_region(mask, box_mode, box), image, fill)
 
 
 def _to_bool(mask):
@@ -131,8 +174,44 @@ _FUNCTIONS = {"original": original, "lungs_isolated": lungs_isolated, "lungs_fra
               "lungs_removed": lungs_removed, "lungs_boxed_out": lungs_boxed_out}
 
 
-def apply_variant(variant: str, image, mask, box_mode: str = "union", fill: float = 0.0):
+def apply_variant(variant: str, image, mask, box_mode: str = "union", fill: float = 0.0,
+                  box: FixedBox | None = None):
     """Apply the set named ``variant``; an unknown name is a clear error."""
     if variant not in _FUNCTIONS:
         raise ValueError(f"unknown variant {variant!r}; one of {', '.join(VARIANTS)}")
-    return _FUNCTIONS[variant](image, mask, box_mode=box_mode, fill=fill)
+    return _FUNCTIONS[variant](image, mask, box_mode=box_mode, fill=fill, box=box)
+
+
+def image_set_name(variant: str, box_mode: str = "union", scramble_block: int | None = None) -> str:
+    """The name a result carries: the variant, marked when its box is the dataset's fixed box or
+    its pixels are shuffled within blocks (the acquisition probe)."""
+    name = variant + ("_fixed_box" if box_mode == "dataset" and variant in BOXED else "")
+    return name + (f"_blocks{scramble_block}" if scramble_block else "")
+
+
+BOXED = ("lungs_framed", "lungs_boxed_out")  # the sets a box decides
+
+
+def shuffle_blocks(image: np.ndarray, block: int, seed: int) -> np.ndarray:
+    """The pixels of each ``block`` x ``block`` tile shuffled among themselves (a fixed draw per
+    ``seed``): the spatial structure inside a tile is gone, its intensity statistics (exposure,
+    noise, texture energy) stay. The acquisition probe's image (Ong Ly et al., npj Digit Med 2024).
+    Edges that do not fill a tile are shuffled as one strip each."""
+    img = np.asarray(image)
+    h, w = img.shape[-2:]
+    hb, wb = h - h % block, w - w % block
+    rng = np.random.default_rng(seed)
+    out = img.copy()
+    core = out[..., :hb, :wb]
+    tiles = core.reshape(*core.shape[:-2], hb // block, block, wb // block, block)
+    tiles = np.moveaxis(tiles, -3, -2).reshape(*core.shape[:-2], hb // block, wb // block, block * block)
+    tiles = rng.permuted(tiles, axis=-1)
+    tiles = np.moveaxis(tiles.reshape(*core.shape[:-2], hb // block, wb // block, block, block), -2, -3)
+    out[..., :hb, :wb] = tiles.reshape(core.shape)
+    if hb < h:
+        out[..., hb:, :] = rng.permuted(out[..., hb:, :].reshape(*img.shape[:-2], -1), axis=-1).reshape(
+            out[..., hb:, :].shape)
+    if wb < w:
+        out[..., :hb, wb:] = rng.permuted(out[..., :hb, wb:].reshape(*img.shape[:-2], -1), axis=-1).reshape(
+            out[..., :hb, wb:].shape)
+    return out

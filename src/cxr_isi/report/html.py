@@ -2,8 +2,9 @@
 ``summary.json`` with the same numbers. A run with missing pieces gets a report that says what
 is missing.
 
-Sections: 1 verdicts, 2 audit, 3 image sets, 4 ROC per dataset and variant, 5 cross-dataset
-test, 6 cross-validation and DeLong, 7 explanations and lung attention, 8 how the run was made.
+Sections: 1 verdicts, 2 what the model reads (the probes), 3 audit, 4 image sets, 5 ROC per
+dataset and variant, 6 cross-dataset test, 7 cross-validation and DeLong, 8 explanations and lung
+attention, 9 how the run was made.
 """
 
 from __future__ import annotations
@@ -22,10 +23,20 @@ from cxr_isi.errors import CxrIsiError
 from cxr_isi.experiments.runfolder import CONFIG_JSON, CV, SPLIT, RunFolder
 from cxr_isi.logs import get_logger
 from cxr_isi.report import figures
-from cxr_isi.report.summary import SHORTCUT, cross_sentence, load_run, summarise
+from cxr_isi.report.summary import (
+    ACQUISITION,
+    GEOMETRY,
+    NONE,
+    RULE,
+    SHORTCUT,
+    SOURCE,
+    cross_sentence,
+    load_run,
+    summarise,
+)
 
 log = get_logger("report")
-SECTIONS = ("Verdict", "Audit: sources and labels", "The image sets", "ROC per dataset and image set",
+SECTIONS = ("Verdict", "What the model reads", "Audit: sources and labels", "The image sets", "ROC per dataset and image set",
             "Cross-dataset test", "Cross-validation", "Explanations", "How this run was made")
 
 CSS = """
@@ -46,7 +57,8 @@ figcaption{font-size:13px;color:#5a6475;margin-top:4px}
 .scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;font-size:13px;background:#fff;margin:6px 0}
 th,td{border:1px solid #dde2ea;padding:3px 7px;text-align:right;white-space:nowrap}
-th{background:#eef1f5}td:first-child,th:first-child{text-align:left}
+table.wrap td,table.wrap th{white-space:normal;text-align:left}table.wrap td:last-child{min-width:320px}
+th{background:#eef1f5;white-space:normal}td:first-child,th:first-child{text-align:left}
 pre{background:#fff;border:1px solid #dde2ea;padding:10px;font-size:12px;white-space:pre-wrap;word-break:break-all;max-width:100%}
 nav{font-size:13px;margin:0 0 10px}nav a{margin-right:10px}
 """
@@ -62,16 +74,21 @@ def _missing(text: str) -> str:
     return f'<p class="missing">{html.escape(text)}</p>'
 
 
-def _table(frame: pd.DataFrame, digits: int = 3) -> str:
+def _table(frame: pd.DataFrame, digits: int = 3, wrap: bool = False) -> str:
     def cell(v):
+        if v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and v != v):
+            return "–"
+        if isinstance(v, (bool, np.bool_)):
+            return "yes" if v else ""
         if isinstance(v, (float, np.floating)):
-            return "–" if v != v else f"{v:.{digits}f}"
+            return f"{v:.{digits}f}"
         return html.escape(str(v))
 
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>"
                    for row in frame.itertuples(index=False))
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    cls = ' class="wrap"' if wrap else ""
+    return f'<div class="scroll"><table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 class _Report:
@@ -97,17 +114,21 @@ class _Report:
     def verdicts(self) -> str:
         parts = []
         for d in self.summary["datasets"].values():
-            cls = {"shortcut": "shortcut", "no shortcut found": "none", "partial shortcut": "partial"}.get(d["verdict"], "")
+            kind = d.get("verdict_kind", d["verdict"])
+            cls = {SOURCE: "shortcut", ACQUISITION: "shortcut", GEOMETRY: "partial", NONE: "none"}.get(kind, "")
             audit = (f'<span class="tag">audit: {html.escape(str(d["audit_verdict"]))}, Cramér\'s V '
                      f'{d["cramers_v"]:.2f}</span>' if d.get("audit_verdict") and d.get("cramers_v") is not None else "")
-            parts.append(f'<div class="verdict {cls}"><b>{html.escape(d["verdict"])}</b>{audit}'
-                         f'<span class="tag">{html.escape(str(d["auc_from"]))}</span><br>{html.escape(d["sentence"])}'
+            parts.append(f'<div class="verdict {cls}"><b>{html.escape(d["title"])}: {html.escape(kind)}</b>{audit}'
+                         f'<span class="tag">{html.escape(str(d["auc_from"]))}</span><br>{html.escape(d["reason"])}.'
+                         f'<br><small>{html.escape(d["strength"])}</small>'
                          + (f'<br><i>{html.escape(d["note"])}</i>' if d.get("note") else "") + "</div>")
+        parts.append(f"<p><small>{html.escape(RULE)}</small></p>")
         for c in self.summary["cross"]:
             parts.append(f"<p>{html.escape(cross_sentence(c))}</p>")
         if not self.summary["cross"]:
             parts.append(_missing("No cross-dataset test in this run (config: cross)."))
-        shortcut = [n for n, d in self.summary["datasets"].items() if d["verdict"] == SHORTCUT]
+        shortcut = [n for n, d in self.summary["datasets"].items()
+                    if d.get("verdict_kind") in (SOURCE, ACQUISITION) or d["verdict"] == SHORTCUT]
         if shortcut:
             parts.append("<p>A dataset with a shortcut rewards a classifier for what it can read outside the "
                          "lungs; its test AUC says nothing about the disease. Balance the sources "
@@ -117,6 +138,27 @@ class _Report:
         return "".join(parts)
 
     # 2
+    def probes(self) -> str:
+        parts = []
+        for name, d in self.summary["datasets"].items():
+            parts.append(f"<h3>{html.escape(self.titles.get(name, name))}: {html.escape(d.get('verdict_kind', ''))}</h3>")
+            rows = [{"evidence": e["probe"], "figure": e.get("figure"),
+                     "95% CI": (f"{e['ci_low']:.2f}-{e['ci_high']:.2f}" if e.get("ci_low") is not None
+                                and e.get("ci_high") is not None else "–"),
+                     "explains the residual": {True: "yes", False: "no"}.get(e.get("explains"), "–"),
+                     "reading": e.get("sentence", "")} for e in d.get("evidence", [])]
+            if len(rows) <= 2:
+                parts.append(self.note_missing(f"No probes ran on {name} (config: probes.enabled)."))
+            parts.append(_table(pd.DataFrame(rows), 2, wrap=True))
+            swap = (self.run.get("probes", {}).get(name, {}).get("lung_swap") or {}).get("figure")
+            if swap and (self.dir / swap).is_file():
+                parts.append(_img(self.dir / swap, f"lung swap, {name}", "Top: the frame donor; middle: the lung "
+                                  "donor; bottom: the donor's lungs in the frame, scored by the model trained on "
+                                  "original images. A score that stays with the frame means the model reads "
+                                  "what is outside the lungs."))
+        return "".join(parts) or self.note_missing("No datasets in this run.")
+
+    # 3
     def audit(self) -> str:
         parts = []
         for name, a in self.run["audits"].items():
@@ -138,12 +180,15 @@ class _Report:
             parts.append(_table(stats, 2))
             acq = pd.DataFrame(a.get("acquisition", []))
             if len(acq):
-                cols = [c for c in ("property", "auc", "oof_auc", "flagged") if c in acq.columns]
+                constant = acq["note"].astype(str).eq("constant") if "note" in acq.columns else acq["auc"].isna()
+                cols = [c for c in ("property", "auc", "oof_auc", "flagged", "note") if c in acq.columns]
                 parts.append("<p>Acquisition properties and how well each alone predicts the label "
-                             "(AUC; far from 0.5 either way is a confounder):</p>" + _table(acq[cols], 2))
+                             "(AUC; far from 0.5 either way is a confounder):</p>" + _table(acq.loc[~constant, cols], 2))
+                if constant.any():
+                    parts.append(f"<p>constant: {html.escape(', '.join(acq.loc[constant, 'property'].astype(str)))}</p>")
         return "".join(parts) or self.note_missing("No datasets in this run.")
 
-    # 3
+    # 4
     def image_sets(self) -> str:
         from cxr_isi.data.cache import cache_pairs
         from cxr_isi.data.manifest import Manifest
@@ -170,7 +215,7 @@ class _Report:
                               "four modified sets (lung mask by the U-Net)."))
         return "".join(parts)
 
-    # 4
+    # 5
     def roc_split(self) -> str:
         if self.res.empty:
             return self.note_missing("No finished jobs: no ROC curves. Run cxr-isi run to make them.")
@@ -192,7 +237,7 @@ class _Report:
         return (_img(out, "ROC per dataset and image set", "Test-split ROC of every image set; "
                      "AUC in the legend (the paper's Figures 4 and 5).") + _table(pd.DataFrame(rows)))
 
-    # 5
+    # 6
     def cross(self) -> str:
         if self.res.empty:
             return self.note_missing("No cross-dataset results.")
@@ -217,7 +262,7 @@ class _Report:
         return (_img(out, "cross-dataset ROC", "Trained on one dataset's original images, tested on the "
                      "other's (the paper's Figure 6).") + _table(pd.DataFrame(rows)))
 
-    # 6
+    # 7
     def cv(self) -> str:
         if self.res.empty or not (self.res["protocol"] == CV).any():
             return self.note_missing("No cross-validation in this run (config: cv.folds is 0, or no fold finished).")
@@ -248,7 +293,7 @@ class _Report:
             parts.append(self.note_missing("No DeLong comparison (needs original and lungs_boxed_out)."))
         return "".join(parts)
 
-    # 7
+    # 8
     def explanations(self) -> str:
         att = self.run["attention"]
         panels = self.folder.explain_panels()
@@ -269,7 +314,7 @@ class _Report:
             parts.append(_table(att[cols]))
         return "".join(parts)
 
-    # 8
+    # 9
     def how(self) -> str:
         r = self.run["run"]
         env = r.get("environment", {})
@@ -290,7 +335,7 @@ class _Report:
         return table + f"<h3>Config</h3><pre>{html.escape(text)}</pre>"
 
     def build(self) -> str:
-        bodies = [self.verdicts(), self.audit(), self.image_sets(), self.roc_split(), self.cross(), self.cv(),
+        bodies = [self.verdicts(), self.probes(), self.audit(), self.image_sets(), self.roc_split(), self.cross(), self.cv(),
                   self.explanations(), self.how()]
         nav = "".join(f'<a href="#s{i + 1}">{i + 1}. {html.escape(t)}</a>' for i, t in enumerate(SECTIONS))
         sections = "".join(f'<section id="s{i + 1}"><h2>{i + 1}. {html.escape(t)}</h2>{b}</section>'

@@ -1,12 +1,23 @@
-"""The verdict per dataset, from the run's tables: can a model read the label without the lungs?
+"""The verdict per dataset, from the run's tables and probes: can a model read the label without
+the lungs, and if so, what does it read?
 
-The deciding number is the AUC of the lungs-boxed-out set (the cross-validation mean when the
-run has it, else the single split's test AUC). Thresholds, stated so a reader can disagree:
+The deciding number is the AUC of the lungs-boxed-out set with its 95% interval (the
+cross-validation mean with a t interval over folds when the run has it, else the single split's
+test AUC with DeLong's interval). Its strength (``verdict``), with cut-offs stated so a reader can
+disagree: ``shortcut`` at >= 0.80, ``no shortcut found`` at <= 0.65, ``partial shortcut`` between.
 
-- ``shortcut``: boxed-out AUC >= 0.80. The labels are readable from outside the lungs, which
-  cannot be the disease; a dataset whose sources split by class (intra-source imbalance) does this.
-- ``no shortcut found``: boxed-out AUC <= 0.65 (near chance): without the lungs the model fails.
-- ``partial shortcut``: in between.
+What it is (``verdict_kind``), decided in this order (:data:`RULE`):
+
+1. no lungs-boxed-out result: ``inconclusive``;
+2. boxed-out AUC <= 0.65: ``no shortcut found``; its interval reaching 0.55: ``inconclusive``;
+3. the audit finds the sources split by class and the boxed-out AUC with the *fixed* box (one
+   box for every image) stays >= 0.75 (the per-image box's AUC where the run has no fixed box):
+   ``source shortcut``;
+4. the lung geometry alone predicts the label (probe ``geometry`` >= 0.70) and the fixed box
+   brings the boxed-out AUC to <= 0.65: ``protocol leak: lung geometry``;
+5. the tile-shuffled model reads the label (probe ``acquisition``) or the residual vanishes
+   within levels of a flagged property (probe ``confounders``): ``acquisition shortcut``;
+6. otherwise: ``inconclusive`` (readable outside the lungs, explained by no probe).
 """
 
 from __future__ import annotations
@@ -16,10 +27,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cxr_isi.evaluate.metrics import mean_ci
+from cxr_isi.experiments.probes import read_probe_results
 from cxr_isi.experiments.runfolder import ATTENTION, CV, CV_TABLE, DELONG_TABLE, RESULTS, SPLIT, RunFolder
 
 SHORTCUT, PARTIAL, NONE, INCOMPLETE = "shortcut", "partial shortcut", "no shortcut found", "incomplete"
 SHORTCUT_AUC, CHANCE_AUC = 0.80, 0.65
+SOURCE, ACQUISITION, GEOMETRY, INCONCLUSIVE = ("source shortcut", "acquisition shortcut",
+                                               "protocol leak: lung geometry", "inconclusive")
+KINDS = (SOURCE, ACQUISITION, GEOMETRY, NONE, INCONCLUSIVE)
+SOURCE_FIXED_AUC, CHANCE_LOW = 0.75, 0.55
+RULE = ("The verdict names what the model reads, in this order: (1) no lungs-boxed-out result: inconclusive; "
+        f"(2) boxed-out AUC <= {CHANCE_AUC}: no shortcut found, or its 95% interval reaching {CHANCE_LOW}: "
+        "inconclusive; (3) the audit finds the sources split by class and the boxed-out AUC with the fixed box "
+        f"(one box for every image) stays >= {SOURCE_FIXED_AUC}: source shortcut; (4) the lung mask's geometry "
+        f"alone predicts the label (AUC >= 0.70) and the fixed box brings the boxed-out AUC to <= {CHANCE_AUC}: "
+        "protocol leak: lung geometry; (5) a model on tile-shuffled images reads the label, or the residual "
+        "vanishes within levels of a flagged acquisition property: acquisition shortcut; (6) otherwise: "
+        "inconclusive (readable outside the lungs, explained by no probe).")
+FIXED = "lungs_boxed_out_fixed_box"
 
 
 def load_run(run_dir: Path) -> dict:
@@ -29,7 +55,8 @@ def load_run(run_dir: Path) -> dict:
     return {"dir": run.root, "folder": run, "config": config, "run": run.run_record(),
             "results": run.table(RESULTS), "cv": run.table(CV_TABLE), "delong": run.table(DELONG_TABLE),
             "attention": run.table(ATTENTION),
-            "audits": {d["name"]: run.audit(d["name"]) for d in config.get("datasets", [])}}
+            "audits": {d["name"]: run.audit(d["name"]) for d in config.get("datasets", [])},
+            "probes": read_probe_results(run.root)}
 
 
 def _own(results: pd.DataFrame, dataset: str, variant: str, protocol: str, model: str | None = None) -> pd.DataFrame:
@@ -40,18 +67,30 @@ def _own(results: pd.DataFrame, dataset: str, variant: str, protocol: str, model
     return r[r["model"] == model] if model else r
 
 
-def _auc(run: dict, dataset: str, variant: str, model: str) -> tuple[float, str]:
-    """The deciding AUC of a variant and where it comes from."""
+def _auc(run: dict, dataset: str, variant: str, model: str) -> dict:
+    """The deciding AUC of a variant with its 95% interval and where it comes from."""
     cv = run["cv"]
     if not cv.empty:
         row = cv[(cv["train_dataset"] == dataset) & (cv["test_dataset"] == dataset)
                  & (cv["variant"] == variant) & (cv["model"] == model)]
         if len(row):
-            return float(row["auc_mean"].iloc[0]), f"{int(row['folds'].iloc[0])}-fold mean"
+            r = row.iloc[0]
+            return {"auc": float(r["auc_mean"]), "ci_low": _num(r.get("auc_ci_low")),
+                    "ci_high": _num(r.get("auc_ci_high")), "from": f"{int(r['folds'])}-fold mean"}
     row = _own(run["results"], dataset, variant, SPLIT, model)
     if len(row):
-        return float(row["auc"].iloc[0]), "test split"
-    return float("nan"), "not run"
+        r = row.iloc[0]
+        return {"auc": float(r["auc"]), "ci_low": _num(r.get("auc_ci_low")), "ci_high": _num(r.get("auc_ci_high")),
+                "from": "test split"}
+    return {"auc": float("nan"), "ci_low": None, "ci_high": None, "from": "not run"}
+
+
+def _num(v) -> float | None:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return v if v == v else None
 
 
 def verdict_for(boxed_out: float) -> str:
@@ -62,6 +101,56 @@ def verdict_for(boxed_out: float) -> str:
     if boxed_out <= CHANCE_AUC:
         return NONE
     return PARTIAL
+
+
+def _ci_text(a: dict) -> str:
+    if a["ci_low"] is None or a["ci_high"] is None:
+        return f"{a['auc']:.2f}"
+    return f"{a['auc']:.2f} (95% CI {a['ci_low']:.2f}-{a['ci_high']:.2f})"
+
+
+def verdict_kind(boxed: dict, fixed: dict, audit: dict | None, probes: dict[str, dict]) -> tuple[str, str]:
+    """What the model reads, by :data:`RULE`; the kind and the reason in one sentence."""
+    b, f = boxed["auc"], fixed["auc"]
+    if b != b:
+        return INCONCLUSIVE, "no lungs-boxed-out result in this run"
+    if b <= CHANCE_AUC:
+        return NONE, f"without the lungs a model scores AUC {_ci_text(boxed)}, near chance"
+    if boxed["ci_low"] is not None and boxed["ci_low"] <= CHANCE_LOW:
+        return INCONCLUSIVE, f"the boxed-out AUC {_ci_text(boxed)} has an interval that reaches chance"
+    split_by_class = bool(audit) and audit.get("verdict") not in (None, "balanced")
+    geometry, acquisition, confounders = (probes.get(k) or {} for k in ("geometry", "acquisition", "confounders"))
+    decisive = f if f == f else b
+    if split_by_class and decisive >= SOURCE_FIXED_AUC:
+        where = (f"with one fixed box for every image it stays at {_ci_text(fixed)}" if f == f
+                 else "no fixed-box control ran")
+        return SOURCE, (f"the sources split by class (audit: {audit.get('verdict')}) and a model without the lungs "
+                        f"scores AUC {_ci_text(boxed)}; {where}")
+    if geometry.get("explains") and f == f and f <= CHANCE_AUC:
+        return GEOMETRY, (f"the lung mask alone predicts the label (AUC {geometry['estimate']:.2f}) and with one fixed "
+                          f"box for every image the boxed-out AUC falls from {b:.2f} to {_ci_text(fixed)}: the "
+                          "per-image box, not the image, carried the label")
+    if acquisition.get("explains") or confounders.get("explains"):
+        why = [p["sentence"] for p in (acquisition, confounders) if p.get("explains")]
+        return ACQUISITION, f"boxed-out AUC {_ci_text(boxed)}; " + " ".join(why)
+    return INCONCLUSIVE, (f"the label is readable outside the lungs (boxed-out AUC {_ci_text(boxed)}"
+                          + (f", fixed box {_ci_text(fixed)}" if f == f else "")
+                          + ") and no probe of this run explains it")
+
+
+def evidence(boxed: dict, fixed: dict, probes: dict[str, dict]) -> list[dict]:
+    """The figures behind a verdict: the boxed-out AUCs and every probe, each with its interval
+    and one sentence."""
+    out = [{"probe": "lungs_boxed_out", "figure": boxed["auc"], "ci_low": boxed["ci_low"],
+            "ci_high": boxed["ci_high"], "sentence": f"lungs-boxed-out AUC ({boxed['from']})"}]
+    if fixed["auc"] == fixed["auc"]:
+        out.append({"probe": "fixed_box", "figure": fixed["auc"], "ci_low": fixed["ci_low"],
+                    "ci_high": fixed["ci_high"], "sentence": f"lungs-boxed-out AUC with one box for every image "
+                    f"({fixed['from']})"})
+    for name, p in probes.items():
+        out.append({"probe": name, "figure": p.get("estimate"), "ci_low": p.get("ci_low"), "ci_high": p.get("ci_high"),
+                    "explains": p.get("explains"), "sentence": p.get("sentence", "")})
+    return out
 
 
 def sentence(title: str, verdict: str, boxed: float, original: float) -> str:
@@ -87,19 +176,30 @@ def summarise(run: dict) -> dict:
     for d in cfg.get("datasets", []):
         name = d["name"]
         title = d.get("title") or name
-        boxed, boxed_from = _auc(run, name, "lungs_boxed_out", model)
-        original, original_from = _auc(run, name, "original", model)
+        boxed_ci = _auc(run, name, "lungs_boxed_out", model)
+        fixed_ci = _auc(run, name, FIXED, model)
+        original_ci = _auc(run, name, "original", model)
+        boxed, original = boxed_ci["auc"], original_ci["auc"]
         v = verdict_for(boxed)
         audit = run["audits"].get(name) or {}
+        probes = run.get("probes", {}).get(name, {})
+        kind, reason = verdict_kind(boxed_ci, fixed_ci, audit, probes)
         split_aucs = {}
         for variant in cfg.get("variants", []):
             row = _own(run["results"], name, variant, SPLIT, model)
             split_aucs[variant] = float(row["auc"].iloc[0]) if len(row) else None
         out["datasets"][name] = {
-            "title": title, "verdict": v, "sentence": sentence(title, v, boxed, original),
-            "note": confounder_note(audit, v),
-            "auc_original": original, "auc_lungs_boxed_out": boxed, "auc_from": boxed_from,
-            "auc_original_from": original_from, "test_auc_by_variant": split_aucs,
+            "title": title, "verdict": v, "verdict_kind": kind, "reason": reason,
+            "sentence": f"{title}: {kind}: {reason}.",
+            "strength": sentence(title, v, boxed, original),
+            "note": confounder_note(audit, v) if not probes else "",
+            "auc_original": original, "auc_original_ci": [original_ci["ci_low"], original_ci["ci_high"]],
+            "auc_lungs_boxed_out": boxed, "auc_lungs_boxed_out_ci": [boxed_ci["ci_low"], boxed_ci["ci_high"]],
+            "auc_lungs_boxed_out_fixed_box": fixed_ci["auc"],
+            "auc_lungs_boxed_out_fixed_box_ci": [fixed_ci["ci_low"], fixed_ci["ci_high"]],
+            "auc_from": boxed_ci["from"], "auc_original_from": original_ci["from"],
+            "test_auc_by_variant": split_aucs,
+            "evidence": evidence(boxed_ci, fixed_ci, probes),
             "audit_verdict": audit.get("verdict"), "cramers_v": audit.get("cramers_v"),
             "source_only_auc": audit.get("source_only_auc"),
             "flagged_properties": audit.get("flagged_properties", []),
@@ -110,9 +210,13 @@ def summarise(run: dict) -> dict:
         for (a, b), g in cross.groupby(["train_dataset", "test_dataset"]):
             split = g[g["protocol"] == SPLIT]
             folds = g[g["protocol"] == CV]
+            ci = mean_ci(folds["auc"].to_numpy()) if len(folds) else {}
             out["cross"].append({
                 "train": a, "test": b,
                 "auc": float(split["auc"].iloc[0]) if len(split) else None,
+                "auc_ci": [_num(split["auc_ci_low"].iloc[0]), _num(split["auc_ci_high"].iloc[0])]
+                if len(split) and "auc_ci_low" in split.columns else [None, None],
+                "cv_auc_ci": [ci.get("ci_low"), ci.get("ci_high")],
                 "sensitivity": float(split["sensitivity_at_05"].iloc[0]) if len(split) else None,
                 "specificity": float(split["specificity_at_05"].iloc[0]) if len(split) else None,
                 "cv_auc_mean": float(folds["auc"].mean()) if len(folds) else None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from cxr_isi.config import StrictModel
 
@@ -25,11 +25,22 @@ class AugmentConfig(StrictModel):
 class TrainConfig(StrictModel):
     """Everything that decides a training run (stored in the checkpoint and metrics.json)."""
 
+    @model_validator(mode="after")
+    def _fixed_box(self) -> TrainConfig:
+        if self.box_mode == "dataset" and self.fixed_box is None and self.variant in ("lungs_framed",
+                                                                                      "lungs_boxed_out"):
+            raise ValueError("box_mode 'dataset' needs fixed_box (the experiment runner sets it)")
+        return self
+
     model: str = "small_cnn"
     variant: str = "original"
     size: int = Field(128, ge=32, le=1024)
     resize: Literal["pad", "squeeze", "crop"] = "pad"
-    box_mode: Literal["union", "per_lung"] = "union"
+    box_mode: Literal["union", "per_lung", "dataset"] = "union"
+    # box_mode "dataset": one box for every image, (y0, y1, x0, x1) as fractions of the side
+    fixed_box: tuple[float, float, float, float] | None = None
+    # the acquisition probe: pixels shuffled within tiles of this many pixels (None: off)
+    scramble_block: int | None = Field(None, ge=2)
     weights: str = "none"
     epochs: int = Field(20, ge=1, le=1000)
     batch_size: int = Field(32, ge=2, le=4096)

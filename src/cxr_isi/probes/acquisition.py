@@ -1,0 +1,41 @@
+"""Probe 4: can the label be read from intensity statistics alone (acquisition bias)?
+
+The same classifier, trained on images with the lungs boxed out by the dataset's fixed box (no
+lung pixel, no per-image box shape) and the pixels of every tile shuffled among themselves
+(``cxr_isi.lungs.hideseek.shuffle_blocks``; tile size ``acquisition_block`` at the training
+size): anatomy, the disease, markers' shapes are gone; exposure, noise, contrast and texture
+energy outside the lungs stay (the data-acquisition-bias probe of Ong Ly et al., npj Digit Med
+2024, here with the lungs hidden so that a lesion's brightness cannot pass for acquisition).
+The runner trains it as one more single-split job; this module reads its test AUC
+(DeLong interval). It explains a residual boxed-out AUC when the AUC is at least 0.75 with the
+interval's low end above 0.60.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cxr_isi.evaluate.metrics import auc_ci
+from cxr_isi.probes.base import ProbeInput, ProbeResult, fmt_ci
+
+NAME = "acquisition"
+MEASURE = "AUC of a model trained on tile-shuffled images without the lungs (no spatial structure)"
+
+
+def run(inp: ProbeInput) -> ProbeResult:
+    block = int(inp.settings.get("acquisition_block", 16))
+    key = f"lungs_boxed_out_fixed_box_blocks{block}"
+    pred = inp.predictions.get(key)
+    if pred is None or len(np.unique(pred["label"])) < 2:
+        return ProbeResult.not_applicable(NAME, inp.dataset, MEASURE, "The tile-shuffled model did not run "
+                                          "(config: probes.names includes acquisition).")
+    ci = auc_ci(pred["label"].to_numpy(), pred["score"].to_numpy())
+    explains = ci["auc"] >= 0.75 and ci["ci_low"] > 0.60
+    text = fmt_ci(ci["auc"], ci["ci_low"], ci["ci_high"])
+    sentence = (f"With the lungs boxed out and every {block} x {block}-pixel tile shuffled (no anatomy, only "
+                "intensity statistics outside the lungs), "
+                f"a model scores AUC {text}: "
+                + ("how the classes were imaged (exposure, noise, contrast) tells them apart."
+                   if explains else "intensity statistics alone do not tell the classes apart."))
+    return ProbeResult(NAME, inp.dataset, MEASURE, ci["auc"], ci["ci_low"], ci["ci_high"], len(pred), explains,
+                       sentence, details={"block": block, "image_set": key})

@@ -1,0 +1,168 @@
+"""What every probe takes and gives, and the helpers they share.
+
+A probe asks one question of a prepared dataset and its trained models ("can the lung mask's
+geometry alone tell the label?", "does the model follow the frame or the lungs?") and answers
+with a :class:`ProbeResult`: an estimate with its 95% interval, one sentence, whether it
+explains a residual lungs-boxed-out AUC, a figure, and its details. The runner builds one
+:class:`ProbeInput` per dataset and loops over the registry; the report renders every result the
+same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cxr_isi.data.manifest import Manifest
+
+
+@dataclass
+class ProbeInput:
+    """A prepared dataset and what its jobs wrote, as plain data.
+
+    Attributes
+    ----------
+    dataset, title : str
+        The dataset's name and title in the config.
+    manifest : Manifest
+        Its prepared rows (``mask_path``, ``split``, ``fold``, ``image_id``, ``lung_qc``), label
+        mapping attached.
+    lungs : DataFrame
+        The segmenter's ``lungs.csv`` (union box, lung area share, left/right ratio, components).
+    segmentation_size : int
+        The square grid the boxes in ``lungs`` are measured on.
+    audit : dict or None
+        The dataset's audit (``audit.json``).
+    checkpoints : dict
+        Image set -> the single-split model trained on it (the first model of the config).
+    predictions : dict
+        Image set -> that model's predictions on the dataset's own test split.
+    fold_predictions : dict
+        Image set -> one predictions table per cross-validation fold (own dataset).
+    size, resize : int, str
+        The training geometry.
+    out_dir : Path
+        Where the probe writes its figure.
+    seed : int
+    settings : dict
+        The config's ``probes`` block.
+    """
+
+    dataset: str
+    title: str
+    manifest: Manifest
+    lungs: pd.DataFrame
+    segmentation_size: int
+    audit: dict | None
+    checkpoints: dict[str, Path]
+    predictions: dict[str, pd.DataFrame]
+    fold_predictions: dict[str, list[pd.DataFrame]]
+    size: int
+    resize: str
+    out_dir: Path
+    seed: int = 0
+    settings: dict = field(default_factory=dict)
+
+
+@dataclass
+class ProbeResult:
+    """One probe's answer for one dataset.
+
+    Attributes
+    ----------
+    probe, dataset : str
+    measure : str
+        What ``estimate`` is, in words (e.g. "AUC of the label from lung geometry alone").
+    estimate, ci_low, ci_high : float or None
+        The figure and its 95% interval; None where the probe does not apply.
+    n : int
+        Images (or pairs) behind the estimate.
+    explains : bool or None
+        Whether this probe explains a residual lungs-boxed-out AUC (None: does not apply).
+    sentence : str
+        The reading, in one sentence.
+    figure : str or None
+        A PNG the report embeds.
+    details : dict
+        The probe's tables and secondary figures.
+    """
+
+    probe: str
+    dataset: str
+    measure: str
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    explains: bool | None
+    sentence: str
+    figure: str | None = None
+    details: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def not_applicable(cls, probe: str, dataset: str, measure: str, why: str) -> ProbeResult:
+        return cls(probe, dataset, measure, None, None, None, 0, None, why)
+
+
+def fmt_ci(estimate: float | None, low: float | None, high: float | None) -> str:
+    """``0.91 (95% CI 0.85-0.96)``, or the estimate alone when the interval is unknown."""
+    if estimate is None or estimate != estimate:
+        return "n/a"
+    if low is None or high is None or low != low or high != high:
+        return f"{estimate:.2f}"
+    return f"{estimate:.2f} (95% CI {low:.2f}-{high:.2f})"
+
+
+def oof_probabilities(x: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int = 0,
+                      n_splits: int = 5) -> np.ndarray | None:
+    """Out-of-fold probabilities of a standardised logistic regression, patient-grouped folds
+    (scikit-learn's ``StratifiedGroupKFold``); the positive class for a binary ``y``, one column
+    per class otherwise. None when a class has fewer than two patients."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedGroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    y = np.asarray(y)
+    classes = np.unique(y)
+    k = int(min(n_splits, pd.DataFrame({"y": y, "g": groups}).groupby("y")["g"].nunique().min()))
+    if k < 2 or len(classes) < 2:
+        return None
+    out = np.zeros((len(y), len(classes)))
+    folds = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    for train, test in folds.split(x, y, groups):
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+        model.fit(x[train], y[train])
+        cols = np.searchsorted(classes, model.classes_)
+        out[np.ix_(test, cols)] = model.predict_proba(x[test])
+    return out[:, 1] if len(classes) == 2 else out
+
+
+def images_and_masks(manifest: Manifest, size: int, resize: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Images (float32 in [0, 1]) and boolean lung masks of the rows with a non-empty mask, at
+    the training geometry, from the shared cache; with their paths."""
+    from cxr_isi.data.cache import cache_pairs
+
+    frame = manifest.frame
+    frame = frame[frame["mask_path"].astype(str) != ""]
+    if frame.empty:
+        return [], np.empty((0, size, size), np.float32), np.empty((0, size, size), bool)
+    images, masks, slots, mslots = cache_pairs(frame["path"].tolist(), frame["mask_path"].tolist(), size=size,
+                                               resize=resize, origin=manifest.origin)
+    keep = [i for i in range(len(frame)) if slots[i] >= 0 and mslots[i] >= 0]
+    paths, xs, ms = [], [], []
+    for i in keep:
+        m = masks.array[mslots[i]] > 127
+        if m.any():
+            paths.append(frame["path"].iloc[i])
+            xs.append(images.array[slots[i]].astype(np.float32) / 255)
+            ms.append(m)
+    if not paths:
+        return [], np.empty((0, size, size), np.float32), np.empty((0, size, size), bool)
+    return paths, np.stack(xs), np.stack(ms)

@@ -1,0 +1,88 @@
+"""Probe 7: is the residual boxed-out AUC one acquisition property?
+
+For each property the audit flags (view, image size, aspect ratio, a manifest column such as the
+device), the lungs-boxed-out model's AUC within each level of it (PA only, AP only; numeric
+properties in tertiles), pooled as the image-weighted mean over levels with both classes. Folds
+are scored separately (their scores are not on one scale) and summarised by a t interval; a
+single split stands alone. A shortcut that vanishes within levels (the within-level AUC 0.15
+below the overall one and at most 0.70) is that property.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from cxr_isi.evaluate.metrics import mean_ci
+from cxr_isi.probes.base import ProbeInput, ProbeResult, fmt_ci
+
+NAME = "confounders"
+MEASURE = "lungs-boxed-out AUC within levels of the flagged property that explains most"
+DROP, CEILING = 0.15, 0.70
+
+
+def _levels(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(values) and values.nunique() > 3:
+        return pd.qcut(values, 3, labels=False, duplicates="drop").astype("Int64").astype(str)
+    return values.astype(str)
+
+
+def within_level_auc(pred: pd.DataFrame, level: pd.Series) -> tuple[float, float]:
+    """(overall AUC, image-weighted mean AUC within levels with at least two of each class)."""
+    y, s = pred["label"].to_numpy(), pred["score"].to_numpy()
+    overall = float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else np.nan
+    total, weight = 0.0, 0
+    for _, idx in pred.groupby(level.to_numpy()).groups.items():
+        g = pred.loc[idx]
+        if min((g["label"] == 1).sum(), (g["label"] == 0).sum()) >= 2:
+            total += len(g) * roc_auc_score(g["label"], g["score"])
+            weight += len(g)
+    return overall, (total / weight if weight else np.nan)
+
+
+def run(inp: ProbeInput) -> ProbeResult:
+    from cxr_isi.audit.acquisition import acquisition_properties
+
+    flagged = [a["property"] for a in (inp.audit or {}).get("acquisition", []) if a.get("flagged")]
+    if not flagged:
+        return ProbeResult.not_applicable(NAME, inp.dataset, MEASURE, "The audit flags no acquisition property "
+                                          "that predicts the label.")
+    folds = inp.fold_predictions.get("lungs_boxed_out") or (
+        [inp.predictions["lungs_boxed_out"]] if "lungs_boxed_out" in inp.predictions else [])
+    if not folds:
+        return ProbeResult.not_applicable(NAME, inp.dataset, MEASURE, "No lungs-boxed-out predictions.")
+    props, _ = acquisition_properties(inp.manifest, read_files=True)
+    props.index = inp.manifest.frame["image_id"].astype(str).to_numpy()
+    rows = []
+    for prop in [p for p in flagged if p in props.columns]:
+        levels = _levels(props[prop])
+        per_fold = []
+        for pred in folds:
+            pred = pred[pred["id"].astype(str).isin(levels.index)].reset_index(drop=True)
+            overall, within = within_level_auc(pred, levels.loc[pred["id"].astype(str)].reset_index(drop=True))
+            per_fold.append((overall, within))
+        o = mean_ci([a for a, _ in per_fold])
+        w = mean_ci([b for _, b in per_fold])
+        explains = bool(o["mean"] == o["mean"] and w["mean"] == w["mean"] and o["mean"] - w["mean"] >= DROP
+                        and w["mean"] <= CEILING)
+        rows.append({"property": prop, "levels": int(levels.nunique()), "auc_overall": o["mean"],
+                     "auc_within_levels": w["mean"], "ci_low": w["ci_low"], "ci_high": w["ci_high"],
+                     "explains": explains})
+    table = pd.DataFrame(rows)
+    usable = table.dropna(subset=["auc_within_levels"]) if len(table) else table
+    if usable.empty:
+        return ProbeResult.not_applicable(NAME, inp.dataset, MEASURE, "No level of a flagged property holds both "
+                                          "classes in the test images.")
+    best = usable.sort_values("auc_within_levels").iloc[0]
+    text = fmt_ci(best["auc_within_levels"], best["ci_low"], best["ci_high"])
+    if best["explains"]:
+        sentence = (f"Within levels of {best['property']} the boxed-out AUC falls from {best['auc_overall']:.2f} to "
+                    f"{text}: the shortcut outside the lungs is {best['property']}.")
+    else:
+        sentence = (f"Within levels of each flagged property ({', '.join(usable['property'])}) the boxed-out AUC "
+                    f"stays (lowest: {best['property']}, {text}, overall {best['auc_overall']:.2f}): none of them "
+                    "alone explains it.")
+    return ProbeResult(NAME, inp.dataset, MEASURE, float(best["auc_within_levels"]), best["ci_low"],
+                       best["ci_high"], int(sum(len(f) for f in folds)), bool(best["explains"]), sentence,
+                       details={"properties": table.to_dict("records"), "folds": len(folds)})
