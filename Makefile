@@ -19,8 +19,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/cxr-isi demo --out demo_out
 
-test: $(STAMP)
-	$(VENV)/bin/ruff check -q src tests benchmarks
+test: $(STAMP) lint
 	$(PY) -m pytest -n 2 --dist loadfile -q
 
 test-fast: $(STAMP)
@@ -29,8 +28,11 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
+# ruff; the layer contract (import-linter, pyproject.toml); the type checker over src/
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check -q src tests benchmarks
+	$(VENV)/bin/lint-imports --no-cache > /dev/null || $(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/mypy src/cxr_isi
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

@@ -1,6 +1,7 @@
 """The command line as a user meets it: help, version, one-line errors, JSON outputs."""
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -13,11 +14,21 @@ runner = CliRunner()
 COMMANDS = ("audit", "balance", "duplicates", "split", "cache", "import", "demo")
 
 
+def _registered() -> list[str]:
+    names = [c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands]
+    return names + [g.name for g in app.registered_groups]
+
+
 def test_help_lists_every_command_and_version():
-    r = runner.invoke(app, ["--help"])
+    r = runner.invoke(app, ["--help"], terminal_width=200)
     assert r.exit_code == 0
-    for c in COMMANDS:
-        assert c in r.output
+    names = _registered()
+    assert set(COMMANDS) <= set(names) and len(names) >= 15
+    listed = {m.group(1) for m in re.finditer(r"^│ ([a-z][a-z-]*) ", r.output, re.M)}
+    assert listed == set(names), (listed ^ set(names))
+    for name in names:  # every command answers its own --help
+        h = runner.invoke(app, [name, "--help"], terminal_width=200)
+        assert h.exit_code == 0 and "Usage" in h.output, name
     v = runner.invoke(app, ["--version"])
     assert v.exit_code == 0 and v.output.startswith("cxr-isi ")
 

@@ -78,3 +78,14 @@ def test_cv_summary():
     assert (summary["tpr_mean"] <= summary["tpr_high"] + 1e-12).all()
     assert summary["tpr_mean"][0] == 0 and summary["tpr_mean"][-1] == 1
     assert 0 < summary["youden_fpr"] < summary["youden_tpr"] < 1
+
+
+def test_delong_against_a_value_worked_by_hand():
+    """y = [1, 1, 0, 0], s = [0.9, 0.4, 0.5, 0.1]: AUC 0.75; structural components
+    V10 = [1, 0.5], V01 = [0.5, 1], variance 0.125/2 + 0.125/2 = 0.125 (DeLong et al. 1988)."""
+    from cxr_isi.evaluate.metrics import auc_ci
+
+    ci = auc_ci(np.array([1, 1, 0, 0]), np.array([0.9, 0.4, 0.5, 0.1]))
+    assert ci["auc"] == pytest.approx(0.75) and ci["se"] == pytest.approx(0.125 ** 0.5)
+    tied = auc_ci(np.array([1, 1, 0, 0]), np.array([0.5, 0.9, 0.5, 0.1]))  # a tie counts one half
+    assert tied["auc"] == pytest.approx(0.875)

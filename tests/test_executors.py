@@ -46,3 +46,20 @@ def test_unknown_executor_is_one_line(tmp_path):
 
     with pytest.raises(CxrIsiError, match="unknown executor 'dask'"):
         run_experiment(write_config(tmp_path / "t.yaml", tiny()), tmp_path / "run", executor="dask")
+
+
+@pytest.mark.slow
+def test_same_seed_same_numbers_with_one_job_or_two_and_twice(tmp_path):
+    """No ``train.threads`` in the config: the runner pins the thread count per job
+    (``resources.threads_per_job``), so one job at a time, two at a time and a second run agree
+    to the last digit."""
+    data = tiny(cv={"folds": 0}, cross=[])
+    data["train"].pop("threads")
+    cfg = write_config(tmp_path / "t.yaml", data)
+    run_experiment(cfg, tmp_path / "one", progress=False)
+    run_experiment(cfg, tmp_path / "two", executor="process", n_jobs=2, progress=False)
+    run_experiment(cfg, tmp_path / "again", progress=False)
+    ref = numbers(tmp_path / "one")
+    for other in ("two", "again"):
+        pd.testing.assert_frame_equal(ref[NUMBERS], numbers(tmp_path / other)[NUMBERS])
+    assert json.loads((tmp_path / "two" / "run.json").read_text())["threads_per_job"] == 1

@@ -153,10 +153,10 @@ def test_a_failing_job_is_named_and_the_others_kept(tmp_path, monkeypatch):
 
     real = jobs_mod._run_job
 
-    def flaky(run_dir, job_data, config_json, threads):
+    def flaky(run_dir, job_data, config_json):
         if job_data["dataset"] == "bal":
             raise RuntimeError("disk full")
-        return real(run_dir, job_data, config_json, threads)
+        return real(run_dir, job_data, config_json)
 
     monkeypatch.setattr(jobs_mod, "_run_job", flaky)
     with pytest.raises(Exception, match=r"1 of 2 jobs failed.*bal__original.*disk full"):

@@ -5,11 +5,25 @@ The package follows the protocol's flow, one subpackage per stage, imports in on
 report``, with ``cli`` on top.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from cxr_isi._version import __version__
 
-try:
-    __version__ = version("cxr-isi")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+# The Python API (cxr_isi.api), exported lazily so that ``import cxr_isi`` stays fast.
+_API = ("audit", "synth", "read_manifest", "run_experiment", "load_run", "write_report", "RunResult",
+        "Report", "DatasetVerdict")
+__all__ = ["__version__", "AuditResult", *_API]
 
-__all__ = ["__version__"]
+
+def __getattr__(name: str):
+    if name == "audit":  # the stage package, callable as the API's audit() (see cxr_isi.audit)
+        import importlib
+
+        return importlib.import_module("cxr_isi.audit")
+    if name in _API:
+        from cxr_isi import api
+
+        return getattr(api, name)
+    if name == "AuditResult":
+        from cxr_isi.audit import AuditResult
+
+        return AuditResult
+    raise AttributeError(f"module 'cxr_isi' has no attribute {name!r}")

@@ -50,10 +50,8 @@ def load_resume(ck: dict, net, opt, sched, gen) -> dict:
 
 
 def cosine_schedule(opt, epochs: int):
-    """Cosine decay of the learning rate to zero over ``epochs`` (per-epoch steps)."""
-    import math
-
+    """Cosine decay of the learning rate to zero over ``epochs`` (per-epoch steps): torch's
+    ``CosineAnnealingLR``."""
     import torch
 
-    return torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda e: 0.5 * (1 + math.cos(math.pi * min(e, epochs) / epochs)))
+    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=0.0)

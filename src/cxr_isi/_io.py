@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,25 +61,27 @@ def _json_default(obj: object) -> object:
 
 @contextmanager
 def file_lock(path: str | Path, busy: str | None = None) -> Iterator[None]:
-    """An advisory lock across processes on ``path`` (POSIX ``flock``; elsewhere no lock),
-    released when the block ends or the process dies. With ``busy``, a lock held elsewhere is
-    an error with that message instead of a wait."""
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        yield
-        return
-    with open(path, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (fcntl.LOCK_NB if busy else 0))
-        except BlockingIOError:
-            from cxr_isi.errors import CxrIsiError
+    """A lock across processes on ``path`` (the ``filelock`` package: portable, released when the
+    block ends or the process dies). With ``busy``, a lock held elsewhere is an error with that
+    message instead of a wait."""
+    from filelock import FileLock, Timeout
 
-            raise CxrIsiError(busy) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0 if busy else -1)
+    except Timeout:
+        from cxr_isi.errors import CxrIsiError
+
+        raise CxrIsiError(busy) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def write_csv(path: str | Path, frame) -> Path:
+    """A DataFrame as CSV (no index), atomically."""
+    return atomic_write(path, lambda p: frame.to_csv(p, index=False))
 
 
 def read_csv_or_empty(path: str | Path):

@@ -31,11 +31,11 @@ def find_cxr256(data: Path | None = None) -> Path | None:
 
 
 def config_dir() -> Path:
-    """The shipped experiment configs (``configs/`` of the source tree)."""
-    path = Path(__file__).resolve().parents[2] / "configs"
+    """The shipped experiment configs: package data (``cxr_isi/configs``; ``configs/`` of the
+    source tree links there), so an installed package finds them from any folder."""
+    path = Path(__file__).resolve().parent / "configs"
     if not (path / "demo.yaml").is_file():
-        raise CxrIsiError(f"{path}: the shipped configs are not there; run the demo from a source "
-                          "checkout (pip install -e .)")
+        raise CxrIsiError(f"{path}: the shipped configs are missing from this installation; reinstall cxr-isi")
     return path
 
 
@@ -52,6 +52,8 @@ def demo_config(real: bool, data: Path | None):
     cfg = load_experiment(path)
     datasets = []
     for d in cfg.datasets:  # each collection found beside cxr256 (nih256 is its sibling in ../shared/data)
+        if d.manifest is None:
+            continue
         where = root.parent / d.manifest.parent.name / "manifest.csv"
         if where.is_file():
             datasets.append(d.model_copy(update={"manifest": where}))

@@ -235,6 +235,6 @@ def audit_manifest(manifest: Manifest, *, n_splits: int = 5, seed: int = 0,
         single_class_fraction=figures["single_class_fraction"],
         source_only_auc=figures["source_only_auc"], verdict=figures["verdict"],
         verdict_reason=figures["verdict_reason"], acquisition=acquisition,
-        label_mapping=manifest.label_mapping.as_record(), row_filter=row_filter or [],
+        label_mapping=manifest.label_mapping.as_record() if manifest.label_mapping else {}, row_filter=row_filter or [],
         warnings=warnings,
     )

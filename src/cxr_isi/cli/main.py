@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cxr_isi import __version__
+from cxr_isi.choices import check_choice
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.logs import setup_logging
 
@@ -178,7 +179,7 @@ def audit(
 @friendly
 def balance(
     manifest: ManifestArg = None,
-    out_path: Annotated[Path, typer.Option("--out", "-o", help="Where to write the balanced manifest.")] = ...,
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Where to write the balanced manifest.")] = ...,  # type: ignore[assignment]  # typer: required
     config: ConfigOpt = None,
     positive: PositiveOpt = None,
     negative: NegativeOpt = None,
@@ -307,7 +308,7 @@ def import_(
     list_: Annotated[bool, typer.Option("--list", help="List the importers and their layouts.")] = False,
 ) -> None:
     """Turn a public dataset's own layout into a manifest (Kermany, BIMCV, QaTa, ...)."""
-    from cxr_isi.data.importers import IMPORTERS, describe, run_importer
+    from cxr_isi.data.importers import IMPORTERS, describe, parse_options, run_importer
 
     if list_ or not name:
         t = Table(title="importers")
@@ -319,13 +320,7 @@ def import_(
         return
     if root is None or out_path is None:
         raise CxrIsiError("usage: cxr-isi import NAME ROOT --out MANIFEST.csv [--opt key=value]")
-    options = {}
-    for o in opt or []:
-        if "=" not in o:
-            raise CxrIsiError(f"--opt {o!r}: expected key=value")
-        k, _, v = o.partition("=")
-        options[k.strip()] = v.strip()
-    m = run_importer(name, root, **options)
+    m = run_importer(name, root, **parse_options(opt))
     m.write(out_path)
     counts = m.frame["label"].value_counts().to_dict()
     out.print(f"{len(m)} images, {m.frame['patient_id'].nunique()} patients, labels {counts} -> {out_path}")
@@ -367,24 +362,14 @@ def lungs_eval(
     """Dice and IoU of the segmenter against the manifest's masks, per image and overall."""
     from cxr_isi._io import write_json
     from cxr_isi.data import Manifest
-    from cxr_isi.lungs.segmentation import evaluate, get_segmenter, load_pairs
+    from cxr_isi.lungs.export import evaluate_manifest
 
-    m = Manifest.read(manifest)
-    if split:
-        if "split" not in m.frame.columns:
-            raise CxrIsiError(f"{manifest}: no split column; drop --split or run cxr-isi split")
-        m = m.with_frame(m.frame[m.frame["split"] == split])
-    x, y, kept = load_pairs(m, size=size, progress=sys.stderr.isatty())
-    seg = get_segmenter("unet", checkpoint)
-    scores = evaluate(seg, x, y)
-    scores.insert(0, "path", kept.paths)
-    out.print(f"{len(scores)} images: mean Dice {scores['dice'].mean():.4f}, mean IoU "
-              f"{scores['iou'].mean():.4f}, lowest Dice {scores['dice'].min():.4f}")
+    scores, summary = evaluate_manifest(Manifest.read(manifest), checkpoint, split=split, size=size,
+                                        progress=sys.stderr.isatty())
+    out.print(f"{summary['n_images']} images: mean Dice {summary['mean_dice']:.4f}, mean IoU "
+              f"{summary['mean_iou']:.4f}, lowest Dice {summary['min_dice']:.4f}")
     if json_out:
-        write_json(json_out, {"manifest": str(manifest), "checkpoint": str(seg.path_),
-                              "n_images": len(scores), "mean_dice": float(scores["dice"].mean()),
-                              "mean_iou": float(scores["iou"].mean()),
-                              "images": scores.to_dict("records")})
+        write_json(json_out, {"manifest": str(manifest), **summary, "images": scores.to_dict("records")})
 
 
 @lungs_app.command("segment")
@@ -402,8 +387,7 @@ def lungs_segment(
     from cxr_isi.lungs.postprocess import QCThresholds
     from cxr_isi.lungs.segmentation import get_segmenter, segment_manifest
 
-    if policy not in ("keep", "drop", "union"):
-        raise CxrIsiError(f"--policy {policy!r}: use keep, drop or union")
+    check_choice("QC policy", policy, "--policy")
     m = segment_manifest(Manifest.read(manifest), out_dir, segmenter=get_segmenter("unet", checkpoint),
                          size=size, resize=resize, thresholds=QCThresholds(policy=policy),
                          progress=sys.stderr.isatty())
@@ -419,44 +403,15 @@ def hideseek(
     variant: Annotated[list[str], typer.Option(help="original | lungs_isolated | lungs_framed | lungs_removed | lungs_boxed_out (repeat).")] = ["lungs_boxed_out"],
     size: Annotated[int, typer.Option(help="Cache size.")] = 256,
     resize: Annotated[str, typer.Option(help="pad | squeeze | crop.")] = "pad",
-    box_mode: Annotated[str, typer.Option(help="union | per_lung.")] = "union",
+    box_mode: Annotated[str, typer.Option(help="union | per_lung | dataset (one box for every image).")] = "union",
     figure: Annotated[Path | None, typer.Option(help="Also save the five sets of the first image (Figure 3).")] = None,
 ) -> None:
     """Write the ROI hide-and-seek image sets as PNG folders (the training reads them on the fly)."""
-    import numpy as np
-    from PIL import Image
-
     from cxr_isi.data import Manifest
-    from cxr_isi.data.cache import cache_pairs
-    from cxr_isi.lungs.hideseek import VARIANTS, apply_variant
+    from cxr_isi.lungs.export import write_image_sets
 
-    for v in variant:
-        if v not in VARIANTS:
-            raise CxrIsiError(f"unknown variant {v!r}; one of {', '.join(VARIANTS)}")
-    if box_mode not in ("union", "per_lung"):
-        raise CxrIsiError(f"--box-mode {box_mode!r}: use union or per_lung")
-    m = Manifest.read(manifest)
-    if not m.has("mask_path"):
-        raise CxrIsiError(f"{manifest}: no mask_path; run cxr-isi lungs segment first")
-    frame = m.frame[m.frame["mask_path"] != ""]
-    im, mk, _, _ = cache_pairs(frame["path"].tolist(), frame["mask_path"].tolist(), size=size,
-                               resize=resize, progress=sys.stderr.isatty(), origin=str(manifest))
-    qc = frame["lung_qc"] if "lung_qc" in frame.columns else None
-    written = 0
-    for i, (path, mpath) in enumerate(zip(frame["path"], frame["mask_path"], strict=True)):
-        if path not in im or mpath not in mk:
-            continue
-        image, mask = np.asarray(im.get(path)), np.asarray(mk.get(mpath)) > 127
-        mode = "union" if (qc is not None and qc.iloc[i]) else box_mode
-        for v in variant:
-            target = out_dir / v / f"{i:06d}_{Path(path).stem}.png"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(apply_variant(v, image, mask, box_mode=mode)).save(target)
-        if figure and written == 0:
-            from cxr_isi.lungs.figure import hide_and_seek_figure
-
-            hide_and_seek_figure(image, mask, figure, box_mode=mode)
-        written += 1
+    written = write_image_sets(Manifest.read(manifest), out_dir, variant, size=size, resize=resize,
+                               box_mode=box_mode, figure=figure, progress=sys.stderr.isatty())
     out.print(f"{written} images x {len(variant)} variant(s) -> {out_dir}")
 
 
@@ -609,6 +564,7 @@ def run(
 
     if jobs > 1 and executor == "sequential":
         executor = "process"
+        out.print(f"--jobs {jobs}: running on a process pool of {jobs} workers (--executor process)")
     if check:
         jobs_ = check_experiment(config, out_dir)
         out.print(f"{config}: valid; {len(jobs_)} jobs "
@@ -618,7 +574,9 @@ def run(
     result = run_experiment(config, out_dir, executor=executor, n_jobs=jobs, address=address,
                             progress=sys.stderr.isatty())
     print_results(result["results"])
-    out.print(f"results: {out_dir / 'results.csv'}; the report: cxr-isi report {out_dir}")
+    from cxr_isi.experiments.runfolder import RESULTS
+
+    out.print(f"results: {out_dir / RESULTS}; the report: cxr-isi report {out_dir}")
 
 
 @app.command()

@@ -8,7 +8,7 @@ from __future__ import annotations
 def random_affine(images, gen, *, rotate: float = 0.17, scale: tuple[float, float] = (0.85, 1.15),
                   aspect: float = 0.15, shift: float = 0.08, masks=None, hflip: bool = False):
     """Rotate (radians), scale, stretch and shift every image of an (N, C, H, W) batch by its
-    own random draw; ``masks`` (same N, H, W) follow the same geometry and stay binary.
+    own random draw; ``masks`` (N, 1, H, W) follow the same geometry and stay binary.
     Horizontal flips only when asked: a flip moves a laterality marker to the other side."""
     import torch
     import torch.nn.functional as F

@@ -34,7 +34,8 @@ class RowFilter:
     clauses: tuple[tuple[tuple[str, tuple[str, ...]], ...], ...] = ()
 
     @classmethod
-    def from_data(cls, data: list[dict[str, list[str] | str]] | dict | None) -> RowFilter:
+    def from_data(cls, data: list[dict[str, list[str]]] | list[dict[str, list[str] | str]] | dict | None
+                  ) -> RowFilter:
         if not data:
             return cls()
         if isinstance(data, dict):

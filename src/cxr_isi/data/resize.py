@@ -7,21 +7,18 @@ pixels (a confounder when classes differ in original size); ``crop`` cuts the ce
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 from PIL import Image
 
-ResizeMode = Literal["pad", "squeeze", "crop"]
-RESIZE_MODES: tuple[str, ...] = ("pad", "squeeze", "crop")
+from cxr_isi.choices import RESIZE_MODES, ResizeMode, check_choice  # noqa: F401 (re-exported)
+
 # Backends this array function supports (MONAI-style declaration); the cache runs on numpy.
 BACKENDS = ("numpy",)
 
 
 def square_geometry(height: int, width: int, size: int, mode: str) -> dict:
     """Where the source lands in the square: crop box in the source, placement in the output."""
-    if mode not in RESIZE_MODES:
-        raise ValueError(f"unknown resize mode {mode!r}; use one of {RESIZE_MODES}")
+    check_choice("resize mode", mode)
     crop = (0, 0, height, width)
     if mode == "squeeze":
         return {"crop": crop, "out_hw": (size, size), "offset": (0, 0)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -20,7 +21,8 @@ class DatasetSpec(StrictModel):
     labels: LabelMapping | None = None
 
     def resolve(self, base: Path) -> DatasetSpec:
-        path = self.manifest if self.manifest.is_absolute() else (base / self.manifest)
+        # lexically: configs/ may be a link, and ".." in a config means the link's parent
+        path = self.manifest if self.manifest.is_absolute() else Path(os.path.normpath(base / self.manifest))
         return self.model_copy(update={"manifest": path})
 
     def load(self) -> Manifest:

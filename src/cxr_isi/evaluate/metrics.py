@@ -36,32 +36,15 @@ def youden(y: np.ndarray, s: np.ndarray) -> dict:
     return {**point, "youden_index": float(tpr[k] - fpr[k]), "fpr": float(fpr[k]), "tpr": float(tpr[k])}
 
 
-def _midrank(x: np.ndarray) -> np.ndarray:
-    order = np.argsort(x, kind="mergesort")
-    xs = x[order]
-    n = len(x)
-    ranks = np.empty(n)
-    i = 0
-    while i < n:
-        j = i
-        while j < n and xs[j] == xs[i]:
-            j += 1
-        ranks[i:j] = 0.5 * (i + j - 1) + 1
-        i = j
-    out = np.empty(n)
-    out[order] = ranks
-    return out
-
-
 def _delong(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """AUCs and their covariance for ``scores`` (k, n) on labels ``y`` (Sun & Xu 2014)."""
     y = np.asarray(y).astype(bool)
     pos, neg = scores[:, y], scores[:, ~y]
     m, n = pos.shape[1], neg.shape[1]
     k = scores.shape[0]
-    tx = np.stack([_midrank(pos[r]) for r in range(k)])
-    ty = np.stack([_midrank(neg[r]) for r in range(k)])
-    tz = np.stack([_midrank(np.concatenate([pos[r], neg[r]])) for r in range(k)])
+    tx = np.stack([stats.rankdata(pos[r]) for r in range(k)])
+    ty = np.stack([stats.rankdata(neg[r]) for r in range(k)])
+    tz = np.stack([stats.rankdata(np.concatenate([pos[r], neg[r]])) for r in range(k)])
     aucs = tz[:, :m].sum(axis=1) / m / n - (m + 1.0) / 2.0 / n
     v01 = (tz[:, :m] - tx) / n
     v10 = 1.0 - (tz[:, m:] - ty) / m
@@ -104,11 +87,11 @@ def cv_summary(folds: list[tuple[np.ndarray, np.ndarray]], grid_points: int = 10
         tprs.append(t)
         aucs.append(roc_auc_score(y, s))
         points.append(youden(y, s))
-    tprs = np.array(tprs)
+    curves = np.array(tprs)
     k = len(folds)
-    mean = tprs.mean(axis=0)
+    mean = curves.mean(axis=0)
     mean[-1] = 1.0
-    half = (stats.t.ppf(0.5 + confidence / 2, k - 1) * tprs.std(axis=0, ddof=1) / np.sqrt(k)
+    half = (stats.t.ppf(0.5 + confidence / 2, k - 1) * curves.std(axis=0, ddof=1) / np.sqrt(k)
             if k > 1 else np.zeros_like(mean))
     return {"fpr": grid, "tpr_mean": mean, "tpr_low": np.clip(mean - half, 0, 1),
             "tpr_high": np.clip(mean + half, 0, 1), "auc_mean": float(np.mean(aucs)),

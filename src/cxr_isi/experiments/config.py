@@ -7,13 +7,14 @@ is checked by :func:`cxr_isi.experiments.plan.check_datasets` before any trainin
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
+from cxr_isi.choices import VARIANTS, check_variant
 from cxr_isi.config import StrictModel, load_config
 from cxr_isi.data.labels import LabelMapping
-from cxr_isi.lungs.hideseek import VARIANTS
 from cxr_isi.synth.generate import SynthConfig
 from cxr_isi.train.config import TrainConfig
 
@@ -40,7 +41,8 @@ class DatasetConfig(StrictModel):
     def resolve(self, base: Path) -> DatasetConfig:
         if self.manifest is None or self.manifest.is_absolute():
             return self
-        return self.model_copy(update={"manifest": (base / self.manifest).resolve()})
+        # lexically, not resolve(): configs/ may be a link and ".." means the link's parent
+        return self.model_copy(update={"manifest": Path(os.path.normpath(base / self.manifest))})
 
     @property
     def label_mapping(self) -> LabelMapping:
@@ -154,10 +156,14 @@ class SegmentationConfig(StrictModel):
 
 
 class ResourcesConfig(StrictModel):
-    """What one job asks of the executor (Ray schedules on it)."""
+    """What one job asks of the executor (Ray schedules on it), and the CPU threads it computes
+    with. The thread count is pinned, never derived from the machine or its load: different
+    thread counts round differently, and the same seed must give the same numbers with one job
+    at a time or many (``train.threads``, when set, wins)."""
 
     cpus_per_job: float = Field(1.0, gt=0)
     gpus_per_job: float = Field(0.0, ge=0)
+    threads_per_job: int = Field(1, ge=1)
 
 
 def _train_defaults() -> TrainConfig:
@@ -231,17 +237,15 @@ class ExperimentConfig(StrictModel):
 
 def _known_variants(v: list[str], key: str = "") -> list[str]:
     for name in v:
-        if name not in VARIANTS:
-            where = f"{key}: " if key else ""
-            raise ValueError(f"{where}unknown variant {name!r}; one of {', '.join(VARIANTS)}")
+        check_variant(name, key)
     return v
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:
     """Read and validate an experiment YAML; manifests resolve against its folder."""
     cfg = load_config(ExperimentConfig, path)
-    base = Path(path).resolve().parent
+    base = Path(path).absolute().parent  # not resolve(): configs/ may be a link, its relative paths are its own
     seg = cfg.segmentation
     if seg.checkpoint is not None and not seg.checkpoint.is_absolute():
-        seg = seg.model_copy(update={"checkpoint": (base / seg.checkpoint).resolve()})
+        seg = seg.model_copy(update={"checkpoint": Path(os.path.normpath(base / seg.checkpoint))})
     return cfg.model_copy(update={"datasets": [d.resolve(base) for d in cfg.datasets], "segmentation": seg})

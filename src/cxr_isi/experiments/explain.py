@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cxr_isi._io import atomic_write, read_csv_or_empty
+from cxr_isi._io import read_csv_or_empty, write_csv
 from cxr_isi.experiments.config import ExperimentConfig
 from cxr_isi.experiments.plan import Job, job_manifest, stable_hash
 from cxr_isi.experiments.runfolder import ATTENTION, SPLIT, UNIT_STAMP, RunFolder, stamp_matches, write_stamp
@@ -42,7 +42,7 @@ def explain_models(cfg: ExperimentConfig, run_dir: Path, jobs: list[Job], prepar
                     if not stamp_matches(stamp, identity):
                         table = explain_run(checkpoints, manifest, out, [method], n_images=n, seed=cfg.seed,
                                             num_samples=cfg.explain.lime_samples)
-                        atomic_write(out / ATTENTION, lambda p, t=table: t.to_csv(p, index=False))
+                        write_csv(out / ATTENTION, table)
                         write_stamp(stamp, identity)
                     table = read_csv_or_empty(out / ATTENTION)
                     if len(table):

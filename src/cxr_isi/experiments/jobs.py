@@ -38,7 +38,7 @@ def score_metrics(y: np.ndarray, s: np.ndarray) -> dict:
             "accuracy_at_05": half["accuracy"]}
 
 
-def run_job(run_dir: str, job_data: dict, config_json: str, threads: int | None = None) -> dict:
+def run_job(run_dir: str, job_data: dict, config_json: str) -> dict:
     """Train the job's model unless finished, then score every test set not yet scored.
 
     A failure is returned (and written to ``jobs/<id>/error.txt``), not raised, so one bad job
@@ -48,23 +48,22 @@ def run_job(run_dir: str, job_data: dict, config_json: str, threads: int | None 
     from cxr_isi.errors import CxrIsiError
 
     try:
-        return _run_job(Path(run_dir), job_data, config_json, threads)
+        return _run_job(Path(run_dir), job_data, config_json)
     except Exception as exc:  # noqa: BLE001 (reported to the driver, which names the job)
         RunFolder(Path(run_dir)).write_job_error(job_data["id"], traceback.format_exc())
         msg = str(exc) if isinstance(exc, CxrIsiError) else f"{type(exc).__name__}: {exc}"
         return {"id": job_data["id"], "error": msg.splitlines()[0] if msg else type(exc).__name__}
 
 
-def _run_job(run_dir: Path, job_data: dict, config_json: str, threads: int | None) -> dict:
+def _run_job(run_dir: Path, job_data: dict, config_json: str) -> dict:
     import torch
 
     from cxr_isi.train.config import TrainConfig
     from cxr_isi.train.loop import fit, predict
 
-    if threads:
-        torch.set_num_threads(threads)
     job = Job.from_dict(job_data)
     cfg = ExperimentConfig.model_validate_json(config_json)
+    torch.set_num_threads(cfg.train.threads or cfg.resources.threads_per_job)  # pinned: same numbers anywhere
     datasets = {d.name: d for d in cfg.datasets}
     run = RunFolder(run_dir)
     train_dir = run.train_dir(job.id)

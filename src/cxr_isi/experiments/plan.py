@@ -48,7 +48,7 @@ def dataset_identity(d: DatasetConfig) -> dict:
     phantom settings)."""
     if d.synthetic is not None:
         return {"synthetic": d.synthetic.model_dump()}
-    if not d.manifest.is_file():
+    if d.manifest is None or not d.manifest.is_file():
         raise ConfigError(f"dataset {d.name}: manifest {d.manifest} not found")
     return {"manifest_sha256": file_sha256(d.manifest), "filter": d.filter,
             "labels": d.label_mapping.model_dump()}
@@ -107,7 +107,7 @@ def _grid(cfg: ExperimentConfig) -> list[tuple[int | None, str, dict]]:
     if cfg.probes.enabled and "acquisition" in cfg.probes.names:  # no lungs, no box shape: statistics only
         grid.append((None, "lungs_boxed_out", {**fixed, "scramble_block": cfg.probes.acquisition_block}))
     if cfg.cv.folds:
-        cv_sets = [(v, {}) for v in cfg.cv.variants]
+        cv_sets: list[tuple[str, dict]] = [(v, {}) for v in cfg.cv.variants]
         if cfg.fixed_box.enabled and cfg.fixed_box.cv:
             cv_sets += [(v, fixed) for v in cfg.fixed_box.variants if v in cfg.cv.variants]
         grid += [(k, v, extra) for v, extra in cv_sets for k in range(cfg.cv.folds)]
@@ -160,6 +160,7 @@ def load_dataset(d: DatasetConfig, run_dir: Path) -> Manifest:
                     else generate(d.synthetic, out, jobs=1))
         root = out
     else:
+        assert d.manifest is not None  # a config gives a manifest or a phantom (validated)
         manifest = Manifest.read(d.manifest)
         if d.filter:
             manifest = manifest.filter(RowFilter.from_data(d.filter))

@@ -36,7 +36,9 @@ def probe_inputs(cfg: ExperimentConfig, run: RunFolder, jobs: list[Job]) -> dict
     out = {}
     for d in cfg.datasets:
         own = [j for j in jobs if j.dataset == d.name and j.model == model and run.job_record(j.id) is not None]
-        checkpoints, predictions, folds = {}, {}, {}
+        checkpoints: dict[str, Path] = {}
+        predictions: dict[str, pd.DataFrame] = {}
+        folds: dict[str, list[tuple[int, pd.DataFrame]]] = {}
         for j in own:
             ev = next((e for e in j.evaluations if e.dataset == d.name), None)
             if ev is None or run.metrics(j.id, ev.id) is None:
@@ -45,7 +47,7 @@ def probe_inputs(cfg: ExperimentConfig, run: RunFolder, jobs: list[Job]) -> dict
             if j.protocol == SPLIT:
                 checkpoints[j.image_set] = run.checkpoint(j.id)
                 predictions[j.image_set] = pred
-            elif j.protocol == CV:
+            elif j.protocol == CV and j.fold is not None:
                 folds.setdefault(j.image_set, []).append((j.fold, pred))
         manifest = Manifest.read(run.prepared_manifest(d.name)).with_labels(d.label_mapping)
         inp = ProbeInput(dataset=d.name, title=d.title or d.name, manifest=manifest, lungs=run.lung_table(d.name),

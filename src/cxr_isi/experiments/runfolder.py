@@ -23,13 +23,13 @@ layout is a change of this file only::
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from cxr_isi._io import atomic_write, read_csv_or_empty, write_json
+from cxr_isi._io import atomic_write, read_csv_or_empty, write_csv, write_json
 
 SPLIT = "split"  # the single split of experiment 1
 CV = "cv"  # k-fold cross-validation
@@ -44,7 +44,7 @@ JOB_DONE, JOB_ERROR, PREDICTIONS, METRICS = "job.json", "error.txt", "prediction
 UNIT_STAMP, PROBE_RESULT, CHECKPOINT = "unit.json", "result.json", "best.pt"
 
 
-def read_json(path: Path) -> dict | list | None:
+def read_json(path: Path) -> Any:
     """A JSON file's content; None when it is absent, empty or damaged (a killed writer)."""
     try:
         return json.loads(Path(path).read_text())
@@ -63,14 +63,14 @@ def write_stamp(path: Path, identity: object, **extra) -> None:
     write_json(path, {"identity": identity, **extra})
 
 
-@dataclass(frozen=True)
 class RunFolder:
     """Paths, readers and writers of one run folder (see the module docstring)."""
 
-    root: Path
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
 
-    def __post_init__(self):
-        object.__setattr__(self, "root", Path(self.root))
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.root)!r})"
 
     # -- the study --------------------------------------------------------------------------
     @property
@@ -175,7 +175,7 @@ class RunFolder:
     def write_evaluation(self, job_id: str, evaluation: str, predictions: pd.DataFrame, metrics: dict) -> None:
         """Predictions first, metrics last: metrics mark the evaluation as done."""
         d = self.eval_dir(job_id, evaluation)
-        atomic_write(d / PREDICTIONS, lambda p: predictions.to_csv(p, index=False))
+        write_csv(d / PREDICTIONS, predictions)
         write_json(d / METRICS, metrics)
 
     def is_done(self, job) -> bool:
@@ -215,7 +215,7 @@ class RunFolder:
         path = self.root / name
         if name == RESULTS and len(frame):
             atomic_write(self.root / RESULTS_PARQUET, lambda p: frame.to_parquet(p, index=False))
-        return atomic_write(path, lambda p: frame.to_csv(p, index=False))
+        return write_csv(path, frame)
 
     def table(self, name: str) -> pd.DataFrame:
         frame = read_csv_or_empty(self.root / name)

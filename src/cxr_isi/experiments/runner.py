@@ -44,9 +44,8 @@ def _process_pool(run_dir: Path, jobs: list[Job], config_json: str, n_jobs: int,
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
 
-    threads = max(1, (os.cpu_count() or 1) // n_jobs)
     with ProcessPoolExecutor(n_jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_job, str(run_dir), j.as_dict(), config_json, threads) for j in jobs]
+        futures = [pool.submit(run_job, str(run_dir), j.as_dict(), config_json) for j in jobs]
         for f in as_completed(futures):
             yield f.result()
 
@@ -65,8 +64,7 @@ def _ray(run_dir: Path, jobs: list[Job], config_json: str, n_jobs: int, address:
         cpus = resources.cpus_per_job if resources else 1.0
         gpus = resources.gpus_per_job if resources else 0.0
         task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=2)(run_job)
-        threads = max(1, int(cpus))
-        pending = [task.remote(str(run_dir), j.as_dict(), config_json, threads) for j in jobs]
+        pending = [task.remote(str(run_dir), j.as_dict(), config_json) for j in jobs]
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             yield ray.get(done[0])
@@ -84,10 +82,10 @@ def environment() -> dict:
     import numpy
     import sklearn
 
-    import cxr_isi
+    from cxr_isi._version import __version__
 
     info = {"python": sys.version.split()[0], "platform": platform.platform(),
-            "machine": platform.machine(), "cpus": os.cpu_count(), "cxr_isi": cxr_isi.__version__,
+            "machine": platform.machine(), "cpus": os.cpu_count(), "cxr_isi": __version__,
             "numpy": numpy.__version__, "scikit_learn": sklearn.__version__}
     try:
         import torch
@@ -164,14 +162,14 @@ def _run(cfg: ExperimentConfig, config_path, run: RunFolder, executor: str, n_jo
         run_probes(cfg, run.root, jobs)
     times["probes"] = time.perf_counter() - t
     results = collect_results(cfg, run.root, jobs)
-    record = {"config": str(config_path) if config_path else None, "executor": executor,
-              "n_jobs": n_jobs, "address": address, "n_grid_jobs": len(jobs),
+    record: dict = {"config": str(config_path) if config_path else None, "executor": executor,
+              "n_jobs": n_jobs, "threads_per_job": cfg.train.threads or cfg.resources.threads_per_job,
+              "address": address, "n_grid_jobs": len(jobs),
               "n_run_now": len(todo), "started": started, "finished": time.time(),
               "seconds": {k: round(v, 1) for k, v in times.items()}, "environment": environment()}
     history = run.run_record().get("history", [])
-    record["history"] = [*history, {k: record[k] for k in ("executor", "n_run_now", "started", "finished",
-                                                            "seconds")}]
-    run.write_run_record(record)
+    session = {k: record[k] for k in ("executor", "n_run_now", "started", "finished", "seconds")}
+    run.write_run_record({**record, "history": [*history, session]})
     if failed:
         first = failed[0]
         raise CxrIsiError(f"{len(failed)} of {len(todo)} jobs failed, the others are kept; first: "

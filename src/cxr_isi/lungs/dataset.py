@@ -10,7 +10,7 @@ from cxr_isi.data.cache import ImageCache, cache_pairs
 from cxr_isi.data.manifest import Manifest
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.logs import get_logger
-from cxr_isi.lungs.hideseek import VARIANTS, apply_variant, shuffle_blocks
+from cxr_isi.lungs.hideseek import apply_variant, check_variant, shuffle_blocks
 
 log = get_logger("lungs")
 
@@ -41,8 +41,7 @@ class HideSeekDataset:
     def __init__(self, manifest: Manifest, variant: str = "original", size: int = 256,
                  resize: str = "pad", box_mode: str = "union", cache_root=None, progress: bool = False,
                  box=None, scramble_block: int | None = None):
-        if variant not in VARIANTS:
-            raise CxrIsiError(f"unknown variant {variant!r}; one of {', '.join(VARIANTS)}")
+        check_variant(variant, manifest.origin)
         self.variant, self.box_mode, self.box, self.scramble_block = variant, box_mode, box, scramble_block
         frame = manifest.frame
         paths = frame["path"].tolist()
@@ -68,7 +67,7 @@ class HideSeekDataset:
         keep = (slots >= 0) & (mslots >= 0)
         reasons = {p: "image or mask could not be cached" for p in frame["path"][~keep]}
         if self._masks is not None:  # an empty mask would silently give an empty image
-            for i in np.flatnonzero(keep):
+            for i in map(int, np.flatnonzero(keep)):
                 if not (self._masks.array[mslots[i]] > 127).any():
                     keep[i] = False
                     reasons[frame["path"].iloc[i]] = "empty lung mask"

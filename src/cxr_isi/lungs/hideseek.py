@@ -15,12 +15,15 @@ and backend.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from scipy import ndimage
 
+from cxr_isi.choices import BOX_MODES, VARIANTS, check_choice, check_variant  # noqa: F401 (re-exported)
+
 BACKENDS = ("numpy", "torch")
-VARIANTS = ("original", "lungs_isolated", "lungs_framed", "lungs_removed", "lungs_boxed_out")
-BOX_MODES = ("union", "per_lung", "dataset")
 FixedBox = tuple[float, float, float, float]  # (y0, y1, x0, x1) as fractions of the image side
 
 
@@ -40,8 +43,7 @@ def lung_boxes(mask2d: np.ndarray, mode: str = "union") -> list[tuple[int, int, 
     ``per_lung`` uses the two largest connected components (scipy); a single component gives a
     single box; an empty mask gives none.
     """
-    if mode not in BOX_MODES:
-        raise ValueError(f"unknown box mode {mode!r}; use one of {BOX_MODES}")
+    check_choice("box mode", mode)
     m = np.asarray(mask2d, dtype=bool)
     if not m.any():
         return []
@@ -54,7 +56,7 @@ def lung_boxes(mask2d: np.ndarray, mode: str = "union") -> list[tuple[int, int, 
     slices = ndimage.find_objects(labels)
     boxes = [(slices[k - 1][0].start, slices[k - 1][0].stop, slices[k - 1][1].start,
               slices[k - 1][1].stop) for k in sorted(keep)]
-    return [tuple(int(v) for v in b) for b in boxes]
+    return [(int(b[0]), int(b[1]), int(b[2]), int(b[3])) for b in boxes]
 
 
 def dataset_box(union_boxes: np.ndarray, quantile: float = 0.95) -> FixedBox:
@@ -170,15 +172,15 @@ def _to_bool(mask):
     return np.asarray(mask).astype(bool)
 
 
-_FUNCTIONS = {"original": original, "lungs_isolated": lungs_isolated, "lungs_framed": lungs_framed,
-              "lungs_removed": lungs_removed, "lungs_boxed_out": lungs_boxed_out}
+_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "original": original, "lungs_isolated": lungs_isolated, "lungs_framed": lungs_framed,
+    "lungs_removed": lungs_removed, "lungs_boxed_out": lungs_boxed_out}
 
 
 def apply_variant(variant: str, image, mask, box_mode: str = "union", fill: float = 0.0,
                   box: FixedBox | None = None):
     """Apply the set named ``variant``; an unknown name is a clear error."""
-    if variant not in _FUNCTIONS:
-        raise ValueError(f"unknown variant {variant!r}; one of {', '.join(VARIANTS)}")
+    check_variant(variant)
     return _FUNCTIONS[variant](image, mask, box_mode=box_mode, fill=fill, box=box)
 
 

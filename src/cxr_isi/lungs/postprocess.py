@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from cxr_isi.choices import QCPolicy
 from cxr_isi.config import StrictModel
 
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (end-exclusive)
@@ -24,7 +25,7 @@ class QCThresholds(StrictModel):
     max_area_share: float = 0.6
     min_lr_ratio: float = 0.35  # smaller lung area / larger lung area
     min_box_share: float = 0.1  # union box area / image area
-    policy: str = "keep"  # drop | keep | union: what a flagged image becomes
+    policy: QCPolicy = "keep"  # what a flagged image becomes
 
 
 @dataclass

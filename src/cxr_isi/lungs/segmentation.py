@@ -180,7 +180,7 @@ def segment_manifest(manifest: Manifest, out_dir: str | Path, *, segmenter: Segm
             for p, raw in zip(chunk, seg.predict(batch), strict=True):
                 mask, n = clean_mask(raw)
                 geo = lung_geometry(mask, n, t)
-                w, h = images.original_size(p)
+                w, h = images.original_size(p) or mask.shape[::-1]
                 full = restore_mask(mask, h, w, resize) if (h, w) != mask.shape else mask
                 Image.fromarray(full.astype(np.uint8) * 255).save(mask_file[p])
                 rows = [r for r in rows if r["path"] != p]

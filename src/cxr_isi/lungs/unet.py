@@ -57,15 +57,6 @@ def _to_tensor(arr: np.ndarray, is_mask: bool = False):
     return x.unsqueeze(1)
 
 
-def soft_dice_loss(logits, target):
-    import torch
-
-    p = torch.sigmoid(logits)
-    inter = (p * target).sum(dim=(1, 2, 3))
-    denom = p.sum(dim=(1, 2, 3)) + target.sum(dim=(1, 2, 3))
-    return (1 - (2 * inter + 1) / (denom + 1)).mean()
-
-
 def train_unet(train_images: np.ndarray, train_masks: np.ndarray, val_images: np.ndarray,
                val_masks: np.ndarray, out_dir: str | Path, *, epochs: int = 40, batch_size: int = 8,
                lr: float = 2e-3, patience: int = 8, seed: int = 0, progress: bool = True,
@@ -77,10 +68,13 @@ def train_unet(train_images: np.ndarray, train_masks: np.ndarray, val_images: np
     ``out_dir`` resumes from ``last.pt``.
     """
     import torch
-    import torch.nn.functional as F
+    from monai.losses import DiceCELoss
 
     from cxr_isi._checkpoints import cosine_schedule
     from cxr_isi._engine import TrainingEngine
+
+    # Dice + binary cross-entropy on one logit channel (sigmoid), Dice per image with smoothing 1
+    loss_fn = DiceCELoss(sigmoid=True, smooth_nr=1.0, smooth_dr=1.0, batch=False)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -107,8 +101,7 @@ def train_unet(train_images: np.ndarray, train_masks: np.ndarray, val_images: np
             if len(idx) < 2:
                 continue
             x, y = augment(xt[idx], yt[idx], gen)
-            logits = model(standardise(x))
-            loss = F.binary_cross_entropy_with_logits(logits, y) + soft_dice_loss(logits, y)
+            loss = loss_fn(model(standardise(x)), y)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -68,7 +68,7 @@ def _pairs(a: np.ndarray, b: np.ndarray, n: int, rng: np.random.Generator, disti
     """Up to ``n`` index pairs (i from ``a``, j from ``b``), each image used about equally."""
     if not len(a) or not len(b):
         return []
-    out = []
+    out: list[tuple[int, int]] = []
     ia, ib = rng.permutation(a), rng.permutation(b)
     k = 0
     while len(out) < n and k < 4 * n:

@@ -26,12 +26,14 @@ window.addEventListener('load', () => {
     const r = e.getBoundingClientRect();
     return r.width > 0 && r.right > W + 1 && !e.closest('.scroll');
   }).map(e => e.tagName + (e.id ? '#' + e.id : '')).slice(0, 8);
-  const scrolled = [...document.querySelectorAll('.scroll')].filter(e => e.scrollWidth > e.clientWidth + 1).length;
+  const wide = [...document.querySelectorAll('.scroll')].filter(e => e.scrollWidth > e.clientWidth + 1);
+  const scrolled = wide.length;
+  const scrolledHeads = wide.map(e => [...e.querySelectorAll('th')].slice(0, 3).map(t => t.textContent).join('|'));
   document.body.setAttribute('data-check', JSON.stringify({
     images: imgs.length, broken: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).length,
     overflowing: over, page_width: document.documentElement.scrollWidth, window_width: W,
     sections: [...document.querySelectorAll('section > h2')].map(h => h.textContent),
-    scrolled_tables: scrolled}));
+    scrolled_tables: scrolled, scrolled_heads: scrolledHeads}));
 });
 </script>"""
 

@@ -56,7 +56,7 @@ figure img{max-width:100%;height:auto;display:block;margin:0 auto}
 figcaption{font-size:13px;color:#5a6475;margin-top:4px}
 .scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;font-size:13px;background:#fff;margin:6px 0}
-th,td{border:1px solid #dde2ea;padding:3px 7px;text-align:right;white-space:nowrap}
+th,td{border:1px solid #dde2ea;padding:3px 7px;text-align:right;white-space:normal;overflow-wrap:anywhere}
 table.wrap td,table.wrap th{white-space:normal;text-align:left}table.wrap td:last-child{min-width:320px}
 th{background:#eef1f5;white-space:normal}td:first-child,th:first-child{text-align:left}
 pre{background:#fff;border:1px solid #dde2ea;padding:10px;font-size:12px;white-space:pre-wrap;word-break:break-all;max-width:100%}
@@ -143,7 +143,7 @@ class _Report:
         for name, d in self.summary["datasets"].items():
             parts.append(f"<h3>{html.escape(self.titles.get(name, name))}: {html.escape(d.get('verdict_kind', ''))}</h3>")
             rows = [{"evidence": e["probe"], "figure": e.get("figure"),
-                     "95% CI": (f"{e['ci_low']:.2f}-{e['ci_high']:.2f}" if e.get("ci_low") is not None
+                     "95% CI": (f"{e['ci_low']:.2f}‑{e['ci_high']:.2f}" if e.get("ci_low") is not None
                                 and e.get("ci_high") is not None else "–"),
                      "explains the residual": {True: "yes", False: "no"}.get(e.get("explains"), "–"),
                      "reading": e.get("sentence", "")} for e in d.get("evidence", [])]
@@ -281,7 +281,9 @@ class _Report:
                               "band; dots: mean Youden point (the paper's Figures 7 to 9)."))
         cv = self.run["cv"]
         if not cv.empty:
-            parts.append(_table(cv.rename(columns={"train_dataset": "trained on", "test_dataset": "tested on"})))
+            shown = cv.drop(columns=[c for c in ("youden_fpr", "youden_tpr", "auc_std") if c in cv.columns])
+            parts.append(_table(shown.rename(columns={"train_dataset": "trained on", "test_dataset": "tested on",
+                                                      "auc_ci_low": "AUC 95% CI low", "auc_ci_high": "high"})))
         d = self.run["delong"]
         if not d.empty:
             parts.append("<h3>Original vs lungs-boxed-out (DeLong's paired test)</h3>")
@@ -319,7 +321,7 @@ class _Report:
         r = self.run["run"]
         env = r.get("environment", {})
         hist = r.get("history", [])
-        seconds = {}
+        seconds: dict[str, float] = {}
         for h in hist:
             for k, v in (h.get("seconds") or {}).items():
                 seconds[k] = seconds.get(k, 0) + v

@@ -67,7 +67,7 @@ def _own(results: pd.DataFrame, dataset: str, variant: str, protocol: str, model
     return r[r["model"] == model] if model else r
 
 
-def _auc(run: dict, dataset: str, variant: str, model: str) -> dict:
+def _auc(run: dict, dataset: str, variant: str, model: str | None) -> dict:
     """The deciding AUC of a variant with its 95% interval and where it comes from."""
     cv = run["cv"]
     if not cv.empty:
@@ -118,7 +118,8 @@ def verdict_kind(boxed: dict, fixed: dict, audit: dict | None, probes: dict[str,
         return NONE, f"without the lungs a model scores AUC {_ci_text(boxed)}, near chance"
     if boxed["ci_low"] is not None and boxed["ci_low"] <= CHANCE_LOW:
         return INCONCLUSIVE, f"the boxed-out AUC {_ci_text(boxed)} has an interval that reaches chance"
-    split_by_class = bool(audit) and audit.get("verdict") not in (None, "balanced")
+    audit = audit or {}
+    split_by_class = audit.get("verdict") not in (None, "balanced")
     geometry, acquisition, confounders = (probes.get(k) or {} for k in ("geometry", "acquisition", "confounders"))
     decisive = f if f == f else b
     if split_by_class and decisive >= SOURCE_FIXED_AUC:

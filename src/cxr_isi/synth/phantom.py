@@ -12,6 +12,7 @@ no maintained package draws radiograph phantoms with a ground-truth mask and a l
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -70,7 +71,7 @@ def render_chest(size: int, rng: np.random.Generator, disease: float = 0.0,
     img += 0.08 * body * _soft(np.abs(u) / half_w - 0.85, 0.04)  # arms beside the chest wall
 
     # lungs: tall fields widening downwards, cut by the mediastinum and the diaphragm
-    params = {}
+    params: dict[str, Any] = {}
     mask = np.zeros_like(x, dtype=bool)
     lung_soft = np.zeros_like(x)
     med = rng.uniform(0.08, 0.12)

@@ -50,7 +50,8 @@ def make_styles(n_sources: int, seed: int) -> list[SourceStyle]:
     styles = []
     for i in range(n_sources):
         k = order[i]
-        border = tuple(float(rng.uniform(0.03, 0.09)) if rng.random() < 0.5 else 0.0 for _ in range(4))
+        b = [float(rng.uniform(0.03, 0.09)) if rng.random() < 0.5 else 0.0 for _ in range(4)]
+        border = (b[0], b[1], b[2], b[3])
         styles.append(SourceStyle(
             name=f"source_{chr(65 + i)}" if i < 26 else f"source_{i}",
             marker=MARKERS[i % len(MARKERS)], corner=CORNERS[(i + int(rng.integers(4))) % 4],
@@ -77,7 +78,7 @@ def field_of_view(style: SourceStyle, strength: float) -> tuple[float, float]:
 def _marker_mask(text: str, size: int) -> np.ndarray:
     font = ImageFont.load_default(size=max(8, round(size * 0.065)))
     left, top, right, bottom = font.getbbox(text)
-    img = Image.new("L", (right - left + 4, bottom - top + 4), 0)
+    img = Image.new("L", (int(right - left + 4), int(bottom - top + 4)), 0)
     ImageDraw.Draw(img).text((2 - left, 2 - top), text, fill=255, font=font)
     return np.asarray(img, dtype=np.float32) / 255.0
 

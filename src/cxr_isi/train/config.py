@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from cxr_isi.choices import BoxMode, ResizeMode
 from cxr_isi.config import StrictModel
 
 
@@ -35,8 +36,8 @@ class TrainConfig(StrictModel):
     model: str = "small_cnn"
     variant: str = "original"
     size: int = Field(128, ge=32, le=1024)
-    resize: Literal["pad", "squeeze", "crop"] = "pad"
-    box_mode: Literal["union", "per_lung", "dataset"] = "union"
+    resize: ResizeMode = "pad"
+    box_mode: BoxMode = "union"
     # box_mode "dataset": one box for every image, (y0, y1, x0, x1) as fractions of the side
     fixed_box: tuple[float, float, float, float] | None = None
     # the acquisition probe: pixels shuffled within tiles of this many pixels (None: off)

@@ -15,6 +15,7 @@ import math
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,13 +26,13 @@ from sklearn.metrics import roc_auc_score
 from cxr_isi._checkpoints import cosine_schedule, read_checkpoint
 from cxr_isi._engine import TrainingEngine
 from cxr_isi._io import atomic_write, write_json
+from cxr_isi.choices import check_variant
 from cxr_isi.data.augment import random_affine, random_intensity
 from cxr_isi.data.manifest import Manifest
 from cxr_isi.data.splits import assign_split, check_split
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.logs import get_logger
 from cxr_isi.lungs.dataset import HideSeekDataset
-from cxr_isi.lungs.hideseek import VARIANTS
 from cxr_isi.models import create_model
 from cxr_isi.models.weights import CHECKPOINT_FORMAT
 from cxr_isi.train.config import TrainConfig
@@ -129,8 +130,7 @@ def _unwrap(model):
 
 def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict:
     """Train ``cfg.model`` on ``cfg.variant`` of ``manifest`` (label mapping attached)."""
-    if cfg.variant not in VARIANTS:
-        raise CxrIsiError(f"unknown variant {cfg.variant!r}; one of {', '.join(VARIANTS)}")
+    check_variant(cfg.variant)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -147,6 +147,8 @@ def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: boo
             torch.set_num_threads(cfg.threads)
         torch.use_deterministic_algorithms(True, warn_only=True)
     torch.manual_seed(cfg.seed)
+    if manifest.label_mapping is None:
+        raise CxrIsiError(f"{manifest.origin}: no label mapping; say which labels are positive")
     mapping = manifest.label_mapping.as_record()
     manifest = prepare_splits(manifest, cfg)
     if rank == 0:
@@ -179,16 +181,14 @@ def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: boo
                             extra={"format": CHECKPOINT_FORMAT, "model": cfg.model},
                             progress=progress, description=f"{cfg.model} on {cfg.variant}", score_name="val AUC")
     engine.resume()
-    train_model = model
-    if cfg.compile:
-        train_model = torch.compile(model)
-    sampler = None
+    train_model: Any = torch.compile(model) if cfg.compile else model
+    sampler: Any = None
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
         from torch.utils.data.distributed import DistributedSampler
 
         train_model = DistributedDataParallel(train_model, device_ids=[device.index] if device.type == "cuda" else None)
-        sampler = DistributedSampler(data["train"], seed=cfg.seed)
+        sampler = DistributedSampler(data["train"], seed=cfg.seed)  # type: ignore[arg-type]  # a Dataset by duck typing
     y_train = data["train"].labels
     pos_weight = torch.tensor(float((y_train == 0).sum() / max((y_train == 1).sum(), 1))
                               if cfg.class_weighting else 1.0, device=device)
@@ -272,9 +272,10 @@ def _tensorboard(out: Path):
 def load_classifier(checkpoint: str | Path):
     """Model, config and label mapping from a ``best.pt``; clear errors for any other file."""
     ck = read_checkpoint(checkpoint)
-    if ck.get("format") != CHECKPOINT_FORMAT or "state_dict" not in ck:
+    settings = ck.get("config") or ck.get("settings")  # best.pt, or the engine's last.pt
+    if ck.get("format") != CHECKPOINT_FORMAT or "state_dict" not in ck or not settings:
         raise CxrIsiError(f"{checkpoint}: not a cxr-isi classifier checkpoint")
-    cfg = TrainConfig.model_validate_json(ck["config"])
+    cfg = TrainConfig.model_validate_json(settings)
     model = create_model(ck["model"])
     try:
         model.load_state_dict(ck["state_dict"])
@@ -291,8 +292,7 @@ def predict(checkpoint: str | Path, manifest: Manifest, variant: str | None = No
 
     model, cfg, mapping = load_classifier(checkpoint)
     variant = variant or cfg.variant
-    if variant not in VARIANTS:
-        raise CxrIsiError(f"unknown variant {variant!r}; one of {', '.join(VARIANTS)}")
+    check_variant(variant)
     if manifest.label_mapping is None:
         manifest = manifest.with_labels(LabelMapping(**mapping) if mapping else None)
     cfg = cfg.model_copy(update={"variant": variant, "batch_size": batch_size, "workers": 0})

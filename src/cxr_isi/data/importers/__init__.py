@@ -64,3 +64,15 @@ def require(path: Path, what: str, importer: str) -> Path:
 from cxr_isi.data.importers import covid, generic, public  # noqa: E402,F401
 
 __all__ = ["IMPORTERS", "describe", "register", "run_importer"]
+
+
+def parse_options(pairs: list[str] | None) -> dict[str, str]:
+    """``["key=value", ...]`` (the CLI's repeated ``--opt``) as a dict; anything else is a
+    one-line error naming it."""
+    options: dict[str, str] = {}
+    for o in pairs or []:
+        if "=" not in o:
+            raise ImporterError(f"--opt {o!r}: expected key=value")
+        k, _, v = o.partition("=")
+        options[k.strip()] = v.strip()
+    return options

@@ -1,0 +1,251 @@
+"""The Python API: what the command line does, from a notebook, with typed results.
+
+    import cxr_isi as ci
+    audit = ci.audit("manifest.csv", positive=["covid"])
+    run = ci.run_experiment("configs/demo.yaml", out="runs/demo")
+    report = ci.write_report(run)
+    report.verdicts["isi"].kind          # 'source shortcut'
+
+Everything here is exported lazily from the package (``import cxr_isi`` stays fast: torch is
+imported only by the calls that train or explain).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from cxr_isi.audit.imbalance import AuditResult
+from cxr_isi.data.labels import LabelMapping
+from cxr_isi.data.manifest import Manifest, RowFilter
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A run folder and the tables its study wrote.
+
+    Attributes
+    ----------
+    path : Path
+        The run folder.
+    results : DataFrame
+        One row per job and test set (``results.csv``): AUC with its DeLong interval, operating
+        points, the image set, the fold.
+    cv : DataFrame
+        The cross-validation summary (``cv.csv``): AUC mean, standard deviation, t interval.
+    delong : DataFrame
+        Original against lungs-boxed-out on the same images (``delong.csv``).
+    probes : DataFrame
+        One row per probe and dataset (``probes.csv``): estimate, interval, sentence.
+    record : dict
+        ``run.json``: executor, times per stage, versions, hardware.
+    """
+
+    path: Path
+    results: pd.DataFrame
+    cv: pd.DataFrame
+    delong: pd.DataFrame
+    probes: pd.DataFrame
+    record: dict
+
+
+@dataclass(frozen=True)
+class DatasetVerdict:
+    """What a model trained on one dataset reads, and the evidence.
+
+    Attributes
+    ----------
+    name, title : str
+    kind : str
+        ``source shortcut``, ``acquisition shortcut``, ``protocol leak: lung geometry``,
+        ``no shortcut found`` or ``inconclusive`` (the rule: ``cxr_isi.report.summary.RULE``).
+    strength : str
+        ``shortcut``, ``partial shortcut``, ``no shortcut found`` or ``incomplete``: the
+        lungs-boxed-out AUC against the fixed cut-offs 0.80 and 0.65.
+    reason : str
+        The kind's reason in one sentence.
+    auc_lungs_boxed_out, auc_original, auc_lungs_boxed_out_fixed_box : float
+        The deciding AUCs (NaN where not run), each with its 95% interval in ``*_ci``.
+    evidence : list of dict
+        Every figure behind the verdict (probe, figure, interval, sentence).
+    """
+
+    name: str
+    title: str
+    kind: str
+    strength: str
+    reason: str
+    auc_lungs_boxed_out: float
+    auc_lungs_boxed_out_ci: tuple[float | None, float | None]
+    auc_lungs_boxed_out_fixed_box: float
+    auc_lungs_boxed_out_fixed_box_ci: tuple[float | None, float | None]
+    auc_original: float
+    evidence: list[dict] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Report:
+    """The written report and its verdicts.
+
+    Attributes
+    ----------
+    path : Path
+        ``report.html``.
+    summary_path : Path
+        ``summary.json`` (the same numbers as data).
+    verdicts : dict
+        Dataset name -> :class:`DatasetVerdict`.
+    missing : list of str
+        What the run did not have (each a sentence naming the config key that adds it).
+    """
+
+    path: Path
+    summary_path: Path
+    verdicts: dict[str, DatasetVerdict]
+    missing: list[str]
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    """A manifest (CSV or Parquet; ``path, label, source, patient_id`` and any other columns).
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    Manifest
+    """
+    return Manifest.read(path)
+
+
+def synth(preset: str = "isi", *, n: int = 240, size: int = 128, seed: int = 0, out: str | Path,
+          **settings) -> Manifest:
+    """Synthetic phantoms with a known answer (see ``cxr-isi synth``), written under ``out``.
+
+    Parameters
+    ----------
+    preset : {"isi", "balanced", "mild", "strong"}
+    n, size, seed : int
+    out : str or Path
+        The folder for the images, masks and ``manifest.csv``.
+    **settings
+        Further :class:`cxr_isi.synth.SynthConfig` fields (``fingerprint_strength``...).
+
+    Returns
+    -------
+    Manifest
+    """
+    from cxr_isi.synth import SynthConfig, generate
+
+    return generate(SynthConfig(preset=preset, n=n, size=size, seed=seed, **settings), Path(out))
+
+
+def audit(manifest: str | Path | Manifest, *, positive: list[str], negative: list[str] | None = None,
+          where: list[dict] | None = None, seed: int = 0, folds: int = 5, read_files: bool = True) -> AuditResult:
+    """Audit the source-by-label structure of a dataset before any training.
+
+    Parameters
+    ----------
+    manifest : path or Manifest
+    positive : list of str
+        Labels of the positive class.
+    negative : list of str, optional
+        Labels of the negative class (default: every other label).
+    where : list of dict, optional
+        Rows kept: an OR of clauses, each an AND of ``column: [values]``.
+    seed, folds : int
+        For the out-of-fold AUCs.
+    read_files : bool
+        Read image headers (size, bit depth, format) as acquisition properties.
+
+    Returns
+    -------
+    AuditResult
+        Table 1, Cramér's V, NMI, single-class share, source-only AUC, acquisition confounders
+        and the verdict (``as_dict()`` for JSON).
+    """
+    from cxr_isi.audit import audit_manifest
+
+    m = manifest if isinstance(manifest, Manifest) else Manifest.read(manifest)
+    row_filter = RowFilter.from_data(where or [])
+    if where:
+        m = m.filter(row_filter)
+    m = m.with_labels(LabelMapping(positive=positive, negative=negative))
+    return audit_manifest(m, n_splits=folds, seed=seed, read_files=read_files, row_filter=where or [])
+
+
+def load_run(path: str | Path) -> RunResult:
+    """The tables of a run folder (finished or not).
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    RunResult
+    """
+    from cxr_isi.experiments.runfolder import CV_TABLE, DELONG_TABLE, PROBES, RESULTS, RunFolder
+
+    run = RunFolder(path)
+    return RunResult(path=run.root, results=run.table(RESULTS), cv=run.table(CV_TABLE),
+                     delong=run.table(DELONG_TABLE), probes=run.table(PROBES), record=run.run_record())
+
+
+def run_experiment(config: str | Path, *, out: str | Path, executor: str = "sequential", jobs: int = 1,
+                   address: str | None = None, progress: bool = False) -> RunResult:
+    """Run (or resume) the whole study of an experiment YAML into a run folder.
+
+    Parameters
+    ----------
+    config : str or Path
+        An experiment config (``configs/demo.yaml``...).
+    out : str or Path
+        The run folder; a rerun skips what is finished.
+    executor : {"sequential", "process", "ray"}
+    jobs : int
+        Jobs at once (the process pool's size).
+    address : str, optional
+        A Ray cluster to join.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    RunResult
+    """
+    from cxr_isi.experiments.runner import run_experiment as _run
+
+    _run(config, out, executor=executor, n_jobs=jobs, address=address, progress=progress)
+    return load_run(out)
+
+
+def write_report(run: RunResult | str | Path) -> Report:
+    """Write ``report.html`` and ``summary.json`` of a run folder.
+
+    Parameters
+    ----------
+    run : RunResult or path
+
+    Returns
+    -------
+    Report
+    """
+    from cxr_isi.report.html import write_report as _write
+
+    path = run.path if isinstance(run, RunResult) else Path(run)
+    written = _write(path)
+    s = written["summary"]
+    verdicts = {name: DatasetVerdict(
+        name=name, title=d["title"], kind=d["verdict_kind"], strength=d["verdict"], reason=d["reason"],
+        auc_lungs_boxed_out=d["auc_lungs_boxed_out"], auc_lungs_boxed_out_ci=tuple(d["auc_lungs_boxed_out_ci"]),
+        auc_lungs_boxed_out_fixed_box=d["auc_lungs_boxed_out_fixed_box"],
+        auc_lungs_boxed_out_fixed_box_ci=tuple(d["auc_lungs_boxed_out_fixed_box_ci"]),
+        auc_original=d["auc_original"], evidence=d["evidence"]) for name, d in s["datasets"].items()}
+    from cxr_isi.experiments.runfolder import RunFolder
+
+    return Report(path=Path(written["report"]), summary_path=RunFolder(path).summary_path, verdicts=verdicts,
+                  missing=list(s.get("missing", [])))

@@ -1,0 +1,116 @@
+"""The hide-and-seek image sets as PNG folders, for users who want files (training derives them on
+the fly and needs none of this), and the segmenter's Dice against a manifest's own masks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cxr_isi.choices import check_choice, check_variant
+from cxr_isi.data.cache import cache_pairs
+from cxr_isi.data.manifest import Manifest
+from cxr_isi.errors import CxrIsiError
+from cxr_isi.lungs.hideseek import apply_variant, dataset_box, lung_boxes
+
+
+def write_image_sets(manifest: Manifest, out_dir: str | Path, variants: list[str], *, size: int = 256,
+                     resize: str = "pad", box_mode: str = "union", quantile: float = 0.95,
+                     figure: str | Path | None = None, progress: bool = False) -> int:
+    """Write ``out_dir/<variant>/<n>_<name>.png`` for every image with a lung mask.
+
+    An image flagged by lung QC (``lung_qc``) gets the union box whatever ``box_mode`` says (a
+    per-lung box of a one-lung mask would hide one lung); ``box_mode="dataset"`` draws one box
+    for all (edges at ``quantile`` of the union boxes). ``figure`` also saves the five sets of the
+    first image (the paper's Figure 3).
+
+    Parameters
+    ----------
+    manifest : Manifest
+        With ``mask_path`` (from ``cxr-isi lungs segment``).
+    out_dir : path
+    variants : list of str
+    size, resize : int, str
+        The cache geometry.
+    box_mode : {"union", "per_lung", "dataset"}
+    quantile : float
+        For ``box_mode="dataset"``.
+    figure : path, optional
+    progress : bool
+
+    Returns
+    -------
+    int
+        Images written (per variant).
+    """
+    from PIL import Image
+
+    for v in variants:
+        check_variant(v, "--variant")
+    check_choice("box mode", box_mode, "--box-mode")
+    if not manifest.has("mask_path"):
+        raise CxrIsiError(f"{manifest.origin}: no mask_path; run cxr-isi lungs segment first")
+    frame = manifest.frame[manifest.frame["mask_path"] != ""]
+    im, mk, _, _ = cache_pairs(frame["path"].tolist(), frame["mask_path"].tolist(), size=size, resize=resize,
+                               progress=progress, origin=manifest.origin)
+    pairs = [(i, p, m) for i, (p, m) in enumerate(zip(frame["path"], frame["mask_path"], strict=True))
+             if p in im and m in mk]
+    box = None
+    if box_mode == "dataset":
+        boxes = [b[0] for _, _, m in pairs if (b := lung_boxes(np.asarray(mk.get(m)) > 127))]
+        box = dataset_box(np.array(boxes, dtype=float) / size, quantile)
+    qc = frame["lung_qc"] if "lung_qc" in frame.columns else None
+    out = Path(out_dir)
+    written = 0
+    for i, path, mpath in pairs:
+        image, mask = np.asarray(im.get(path)), np.asarray(mk.get(mpath)) > 127
+        mode = "union" if (qc is not None and qc.iloc[i] and box_mode == "per_lung") else box_mode
+        for v in variants:
+            target = out / v / f"{i:06d}_{Path(path).stem}.png"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(apply_variant(v, image, mask, box_mode=mode, box=box)).save(target)
+        if figure and written == 0:
+            from cxr_isi.lungs.figure import hide_and_seek_figure
+
+            hide_and_seek_figure(image, mask, Path(figure), box_mode=mode if mode != "dataset" else "union")
+        written += 1
+    return written
+
+
+def evaluate_manifest(manifest: Manifest, checkpoint: str | Path | None = None, *, split: str | None = None,
+                      size: int = 256, progress: bool = False) -> tuple[pd.DataFrame, dict]:
+    """Dice and IoU of the lung segmenter against the manifest's own masks.
+
+    Parameters
+    ----------
+    manifest : Manifest
+        With ``mask_path``.
+    checkpoint : path, optional
+        A U-Net checkpoint (default: the shipped one).
+    split : str, optional
+        Only the rows of this split.
+    size : int
+        The cache size the images are read at.
+    progress : bool
+
+    Returns
+    -------
+    (DataFrame, dict)
+        Per image ``path, dice, iou``; the summary (``n_images, mean_dice, mean_iou, min_dice,
+        checkpoint``).
+    """
+    from cxr_isi.lungs.segmentation import evaluate, get_segmenter, load_pairs
+
+    if split:
+        if "split" not in manifest.frame.columns:
+            raise CxrIsiError(f"{manifest.origin}: no split column; drop --split or run cxr-isi split")
+        manifest = manifest.with_frame(manifest.frame[manifest.frame["split"] == split])
+    x, y, kept = load_pairs(manifest, size=size, progress=progress)
+    seg = get_segmenter("unet", checkpoint)
+    scores = evaluate(seg, x, y)
+    scores.insert(0, "path", kept.paths)
+    summary = {"checkpoint": str(getattr(seg, "path_", "")), "n_images": len(scores),
+               "mean_dice": float(scores["dice"].mean()), "mean_iou": float(scores["iou"].mean()),
+               "min_dice": float(scores["dice"].min())}
+    return scores, summary

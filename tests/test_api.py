@@ -1,0 +1,44 @@
+"""The Python API: the README's example runs as written (on a tiny config), results are typed,
+and ``import cxr_isi`` does not import torch."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.grids import REPO, tiny, write_config
+
+torch = pytest.importorskip("torch")
+
+
+def readme_example() -> str:
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Python API", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_the_readme_example_runs(tmp_path, monkeypatch, capsys):
+    code = readme_example()
+    assert 'CONFIG = "configs/demo.yaml"' in code
+    cfg = tiny(variants=["original", "lungs_boxed_out"], cv={"folds": 0}, cross=[])
+    code = code.replace('CONFIG = "configs/demo.yaml"', f'CONFIG = r"{write_config(tmp_path / "t.yaml", cfg)}"')
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    out = capsys.readouterr().out
+    import cxr_isi as ci
+
+    assert isinstance(namespace["audit"], ci.AuditResult) and namespace["audit"].verdict == "severely imbalanced"
+    report = namespace["report"]
+    assert isinstance(report, ci.Report) and report.path.is_file()
+    assert set(report.verdicts) == {"isi", "bal"}
+    v = report.verdicts["isi"]
+    assert isinstance(v, ci.DatasetVerdict) and v.kind in out and v.auc_lungs_boxed_out == v.auc_lungs_boxed_out
+    assert isinstance(namespace["run"], ci.RunResult) and len(namespace["run"].results) == 4
+
+
+def test_import_stays_light():
+    code = "import sys, cxr_isi; cxr_isi.audit; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
