@@ -42,3 +42,23 @@ def test_import_stays_light():
     code = "import sys, cxr_isi; cxr_isi.audit; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
+
+
+@pytest.mark.slow
+def test_an_installed_package_finds_its_configs_and_templates(tmp_path):
+    """``pip install .`` (here into a target folder, dependencies from this environment), then the
+    shipped demo config is found and checked from a folder outside the source tree."""
+    target = tmp_path / "site"
+    built = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
+                            str(REPO)], capture_output=True, text=True, timeout=600)
+    if built.returncode != 0:
+        pytest.skip(f"could not build the package here: {built.stderr.strip().splitlines()[-1:]}")
+    code = ("import sys, cxr_isi; from cxr_isi.demo import demo_config; from cxr_isi.cli.main import app; "
+            "p, _ = demo_config(False, None); assert str(p).startswith(sys.argv[1]), p; "
+            "sys.argv = ['cxr-isi', 'run', str(p), '--check']; app()")
+    env = {"PYTHONPATH": str(target), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([sys.executable, "-c", code, str(target)], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "valid;" in r.stdout
+    assert (target / "cxr_isi" / "report" / "templates" / "page.html.j2").is_file()

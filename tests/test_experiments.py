@@ -122,6 +122,15 @@ def test_rerun_skips_finished_jobs(reference):
     assert {p: p.stat().st_mtime_ns for p in best} == before
 
 
+def _wait_for(condition, proc, limit: float = 600) -> None:
+    """Poll the run folder until ``condition`` holds; the run must still be going."""
+    start = time.monotonic()
+    while not condition():
+        assert proc.poll() is None, "the run ended before reaching the state to kill it in"
+        assert time.monotonic() - start < limit, "the run never reached the state to kill it in"
+        time.sleep(0.05)
+
+
 @pytest.mark.slow
 def test_sigkill_then_resume_gives_the_same_numbers(reference, tmp_path):
     ref, _ = reference
@@ -130,13 +139,10 @@ def test_sigkill_then_resume_gives_the_same_numbers(reference, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-    deadline = time.time() + 300
-    # kill in the middle of the grid: after the first job finished, while the next trains
-    while time.time() < deadline and not list((tmp_path / "run").glob("jobs/*/job.json")):
-        time.sleep(0.2)
-    while time.time() < deadline and not list((tmp_path / "run").glob("jobs/*/train/last.pt"))[1:]:
-        time.sleep(0.05)
-    time.sleep(0.5)
+    # kill in the middle of the grid: after the first job finished, while the next trains (an
+    # epoch of it saved): a state the run reaches, whatever the machine's speed
+    _wait_for(lambda: list((tmp_path / "run").glob("jobs/*/job.json")), proc)
+    _wait_for(lambda: list((tmp_path / "run").glob("jobs/*/train/last.pt"))[1:], proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (tmp_path / "run" / "results.csv").exists()

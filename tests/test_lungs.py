@@ -191,6 +191,20 @@ def test_cli_eval_segment_and_hideseek(phantoms, tmp_path):
     assert (tmp_path / "fig3.png").stat().st_size > 5000
     bad = runner.invoke(app, ["hideseek", str(man), "--out", str(tmp_path / "x"), "--variant", "lungs"])
     assert bad.exit_code == 2 and "unknown variant 'lungs'" in bad.output
+    # an empty mask hides nothing: that image is left out, never written as "boxed out"; the
+    # dataset's fixed box hides the same region of every image
+    seg = pd.read_csv(tmp_path / "seg/manifest.csv")
+    size = Image.open(Manifest.read(tmp_path / "seg/manifest.csv").frame["path"].iloc[0]).size
+    Image.fromarray(np.zeros(size[::-1], np.uint8)).save(tmp_path / "empty.png")
+    seg.loc[0, "mask_path"] = str(tmp_path / "empty.png")
+    seg.to_csv(tmp_path / "seg/with_empty.csv", index=False)  # beside the original: its relative paths hold
+    r = runner.invoke(app, ["hideseek", str(tmp_path / "seg/with_empty.csv"), "--out", str(tmp_path / "hs2"),
+                            "--variant", "lungs_boxed_out", "--box-mode", "dataset"])
+    assert r.exit_code == 0, r.output
+    written = sorted((tmp_path / "hs2/lungs_boxed_out").glob("*.png"))
+    assert len(written) == 39 and not any(p.name.startswith("000000_") for p in written)
+    hidden = [np.asarray(Image.open(p)) == 0 for p in written[:5]]
+    assert all(h[32, 32] for h in hidden) and all((h == hidden[0]).mean() > 0.9 for h in hidden)
 
 
 def test_lungs_train_smoke_and_resume(tmp_path):

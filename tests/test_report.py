@@ -160,3 +160,27 @@ def test_tables_print_folds_as_integers_and_missing_as_a_dash():
     frame = pd.DataFrame({"fold": pd.array([0, 1, None], dtype="Int64"), "p_value": [0.5, np.nan, 0.01]})
     page = _table(frame, 4)
     assert "<td>0</td>" in page and "<td>1</td>" in page and "0.0000" not in page and page.count("–") == 2
+
+
+def test_text_from_the_config_is_escaped(run_dir, tmp_path):
+    """A run named with markup: the page shows the text, the browser never runs it."""
+    part = tmp_path / "hostile"
+    shutil.copytree(run_dir, part, ignore=shutil.ignore_patterns("figures", "report.html", "summary.json"))
+    cfg = json.loads((part / "config.json").read_text())
+    cfg["name"] = "<script>alert(1)</script>"
+    cfg["datasets"][0]["title"] = "isi <b>bold</b> & co"
+    (part / "config.json").write_text(json.dumps(cfg))
+    page = Path(write_report(part)["report"]).read_text()
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<b>bold</b>" not in page and "isi &lt;b&gt;bold&lt;/b&gt; &amp; co" in page
+
+
+def test_a_run_killed_before_its_tables_reports_its_finished_jobs(run_dir, tmp_path):
+    part = tmp_path / "killed"
+    shutil.copytree(run_dir, part, ignore=shutil.ignore_patterns("figures", "report.html", "summary.json",
+                                                                  "results.*", "cv.csv", "delong.csv"))
+    result = write_report(part)
+    assert not any("No finished jobs" in m for m in result["summary"]["missing"])
+    page = Path(result["report"]).read_text()
+    assert "No finished jobs" not in page and "ROC per dataset" in page
+    assert result["summary"]["datasets"]["isi"]["auc_from"] == "test split"

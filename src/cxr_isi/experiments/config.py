@@ -99,12 +99,9 @@ class ExplainConfig(StrictModel):
     @field_validator("methods")
     @classmethod
     def _methods(cls, v: list[str]) -> list[str]:
-        from cxr_isi.explain.run import METHODS as known
+        from cxr_isi.explain.run import METHODS
 
-        for m in v:
-            if m not in known:
-                raise ValueError(f"unknown method {m!r}; one of {', '.join(known)}")
-        return v
+        return _one_of(v, METHODS, "method")
 
 
 class FixedBoxConfig(StrictModel):
@@ -120,10 +117,9 @@ class FixedBoxConfig(StrictModel):
     @field_validator("variants")
     @classmethod
     def _boxed(cls, v: list[str]) -> list[str]:
-        for name in v:
-            if name not in ("lungs_boxed_out", "lungs_framed"):
-                raise ValueError(f"a fixed box applies to lungs_boxed_out and lungs_framed, not {name!r}")
-        return v
+        from cxr_isi.lungs.hideseek import BOXED
+
+        return _one_of(v, BOXED, "image set with a box")
 
 
 class ProbesConfig(StrictModel):
@@ -142,10 +138,7 @@ class ProbesConfig(StrictModel):
     def _names(cls, v: list[str]) -> list[str]:
         from cxr_isi.probes import PROBES
 
-        for name in v:
-            if name not in PROBES:
-                raise ValueError(f"unknown probe {name!r}; one of {', '.join(PROBES)}")
-        return v
+        return _one_of(v, PROBES, "probe")
 
 
 class SegmentationConfig(StrictModel):
@@ -233,6 +226,13 @@ class ExperimentConfig(StrictModel):
         _known_variants(self.cv.variants, "cv.variants")
         _known_variants(self.explain.variants, "explain.variants")
         return self
+
+
+def _one_of(values: list[str], known: tuple[str, ...], what: str) -> list[str]:
+    for v in values:
+        if v not in known:
+            raise ValueError(f"unknown {what} {v!r}; one of {', '.join(known)}")
+    return values
 
 
 def _known_variants(v: list[str], key: str = "") -> list[str]:

@@ -104,6 +104,11 @@ class RunFolder:
     def write_job_list(self, jobs: list[dict]) -> None:
         write_json(self.root / JOB_LIST, jobs)
 
+    def job_list(self) -> list[dict]:
+        """The grid as planned (``jobs.json``); empty before the run planned it."""
+        jobs = read_json(self.root / JOB_LIST)
+        return jobs if isinstance(jobs, list) else []
+
     # -- datasets ---------------------------------------------------------------------------
     def synth_dir(self, dataset: str) -> Path:
         return self.root / "data" / dataset

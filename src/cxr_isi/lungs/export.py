@@ -12,7 +12,10 @@ from cxr_isi.choices import check_choice, check_variant
 from cxr_isi.data.cache import cache_pairs
 from cxr_isi.data.manifest import Manifest
 from cxr_isi.errors import CxrIsiError
+from cxr_isi.logs import get_logger
 from cxr_isi.lungs.hideseek import apply_variant, dataset_box, lung_boxes
+
+log = get_logger("lungs")
 
 
 def write_image_sets(manifest: Manifest, out_dir: str | Path, variants: list[str], *, size: int = 256,
@@ -56,6 +59,10 @@ def write_image_sets(manifest: Manifest, out_dir: str | Path, variants: list[str
                                progress=progress, origin=manifest.origin)
     pairs = [(i, p, m) for i, (p, m) in enumerate(zip(frame["path"], frame["mask_path"], strict=True))
              if p in im and m in mk]
+    empty = [p for _, p, m in pairs if not (np.asarray(mk.get(m)) > 127).any()]
+    if empty:  # an empty mask hides nothing: never write a "boxed-out" image that still shows the lungs
+        log.warning("%d images left out: empty lung mask (first: %s)", len(empty), empty[0])
+        pairs = [t for t in pairs if t[1] not in set(empty)]
     box = None
     if box_mode == "dataset":
         boxes = [b[0] for _, _, m in pairs if (b := lung_boxes(np.asarray(mk.get(m)) > 127))]

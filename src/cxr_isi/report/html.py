@@ -10,13 +10,13 @@ attention, 9 how the run was made.
 from __future__ import annotations
 
 import base64
-import html
 from math import nan
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
+from markupsafe import Markup
 
 from cxr_isi._io import atomic_write, write_json
 from cxr_isi.errors import CxrIsiError
@@ -39,56 +39,50 @@ log = get_logger("report")
 SECTIONS = ("Verdict", "What the model reads", "Audit: sources and labels", "The image sets", "ROC per dataset and image set",
             "Cross-dataset test", "Cross-validation", "Explanations", "How this run was made")
 
-CSS = """
-*{box-sizing:border-box}
-body{font:15px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
-main{max-width:1080px;margin:0 auto;padding:24px 20px 60px}
-h1{font-size:26px;margin:0 0 4px}h2{font-size:20px;margin:34px 0 10px;border-bottom:2px solid #dde2ea;padding-bottom:4px}
-h3{font-size:16px;margin:18px 0 6px}
-.sub{color:#5a6475;margin:0 0 18px}
-.verdict{border-left:6px solid #888;background:#fff;padding:12px 16px;margin:10px 0;border-radius:4px;box-shadow:0 1px 2px #0001}
-.verdict.shortcut{border-color:#c62828}.verdict.none{border-color:#2e7d32}.verdict.partial{border-color:#ef6c00}
-.verdict b{font-size:17px}
-.tag{display:inline-block;font-size:12px;padding:1px 8px;border-radius:10px;background:#e8ebf0;margin-left:6px}
-.missing{background:#fff8e1;border:1px solid #ffe082;padding:8px 12px;border-radius:4px}
-figure{margin:12px 0;background:#fff;padding:8px;border-radius:4px}
-figure img{max-width:100%;height:auto;display:block;margin:0 auto}
-figcaption{font-size:13px;color:#5a6475;margin-top:4px}
-.scroll{overflow-x:auto;max-width:100%}
-table{border-collapse:collapse;font-size:13px;background:#fff;margin:6px 0}
-th,td{border:1px solid #dde2ea;padding:3px 7px;text-align:right;white-space:normal;overflow-wrap:anywhere}
-table.wrap td,table.wrap th{white-space:normal;text-align:left}table.wrap td:last-child{min-width:320px}
-th{background:#eef1f5;white-space:normal}td:first-child,th:first-child{text-align:left}
-pre{background:#fff;border:1px solid #dde2ea;padding:10px;font-size:12px;white-space:pre-wrap;word-break:break-all;max-width:100%}
-nav{font-size:13px;margin:0 0 10px}nav a{margin-right:10px}
-"""
+_ENV = None
 
 
-def _img(path: Path, alt: str, caption: str = "") -> str:
-    data = base64.b64encode(Path(path).read_bytes()).decode()
-    cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-    return f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">{cap}</figure>'
+def _env():
+    """jinja2 with autoescape: every text that reaches the page is escaped by the engine."""
+    global _ENV
+    if _ENV is None:
+        from jinja2 import Environment, PackageLoader, select_autoescape
+
+        _ENV = Environment(loader=PackageLoader("cxr_isi.report", "templates"),
+                           autoescape=select_autoescape(["html", "j2"]), trim_blocks=False)
+    return _ENV
 
 
-def _missing(text: str) -> str:
-    return f'<p class="missing">{html.escape(text)}</p>'
+def _parts():
+    """The template macros (figure, missing, table, verdict, para, heading, pre) as functions."""
+    return _env().get_template("parts.html.j2").module
 
 
-def _table(frame: pd.DataFrame, digits: int = 3, wrap: bool = False) -> str:
-    def cell(v):
-        if v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and v != v):
-            return "–"
-        if isinstance(v, (bool, np.bool_)):
-            return "yes" if v else ""
-        if isinstance(v, (float, np.floating)):
-            return f"{v:.{digits}f}"
-        return html.escape(str(v))
+def _join(parts) -> Markup:
+    return Markup("").join(parts)  # Markup.join escapes anything that is not already markup
 
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>"
-                   for row in frame.itertuples(index=False))
-    cls = ' class="wrap"' if wrap else ""
-    return f'<div class="scroll"><table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+def _img(path: Path, alt: str, caption: str = "") -> Markup:
+    return _parts().figure(base64.b64encode(Path(path).read_bytes()).decode(), alt, caption)
+
+
+def _missing(text: str) -> Markup:
+    return _parts().missing(text)
+
+
+def _cell(v, digits: int) -> str:
+    if v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and v != v):
+        return "–"
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else ""
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _table(frame: pd.DataFrame, digits: int = 3, wrap: bool = False) -> Markup:
+    rows = [[_cell(v, digits) for v in row] for row in frame.itertuples(index=False)]
+    return _parts().table([str(c) for c in frame.columns], rows, wrap)
 
 
 class _Report:
@@ -106,7 +100,7 @@ class _Report:
         self.summary = summarise(self.run)
         self.missing: list[str] = []
 
-    def note_missing(self, what: str) -> str:
+    def note_missing(self, what: str) -> Markup:
         self.missing.append(what)
         return _missing(what)
 
@@ -116,32 +110,30 @@ class _Report:
         for d in self.summary["datasets"].values():
             kind = d.get("verdict_kind", d["verdict"])
             cls = {SOURCE: "shortcut", ACQUISITION: "shortcut", GEOMETRY: "partial", NONE: "none"}.get(kind, "")
-            audit = (f'<span class="tag">audit: {html.escape(str(d["audit_verdict"]))}, Cramér\'s V '
-                     f'{d["cramers_v"]:.2f}</span>' if d.get("audit_verdict") and d.get("cramers_v") is not None else "")
-            parts.append(f'<div class="verdict {cls}"><b>{html.escape(d["title"])}: {html.escape(kind)}</b>{audit}'
-                         f'<span class="tag">{html.escape(str(d["auc_from"]))}</span><br>{html.escape(d["reason"])}.'
-                         f'<br><small>{html.escape(d["strength"])}</small>'
-                         + (f'<br><i>{html.escape(d["note"])}</i>' if d.get("note") else "") + "</div>")
-        parts.append(f"<p><small>{html.escape(RULE)}</small></p>")
+            tags = ([f"audit: {d['audit_verdict']}, Cramér's V {d['cramers_v']:.2f}"]
+                    if d.get("audit_verdict") and d.get("cramers_v") is not None else []) + [str(d["auc_from"])]
+            parts.append(_parts().verdict(cls, f"{d['title']}: {kind}", tags, d["reason"], d["strength"],
+                                          d.get("note") or ""))
+        parts.append(_parts().para(RULE, True))
         for c in self.summary["cross"]:
-            parts.append(f"<p>{html.escape(cross_sentence(c))}</p>")
+            parts.append(_parts().para(cross_sentence(c)))
         if not self.summary["cross"]:
             parts.append(_missing("No cross-dataset test in this run (config: cross)."))
         shortcut = [n for n, d in self.summary["datasets"].items()
                     if d.get("verdict_kind") in (SOURCE, ACQUISITION) or d["verdict"] == SHORTCUT]
         if shortcut:
-            parts.append("<p>A dataset with a shortcut rewards a classifier for what it can read outside the "
-                         "lungs; its test AUC says nothing about the disease. Balance the sources "
-                         "(<code>cxr-isi balance</code>) where the audit finds them split by class, match "
-                         "the acquisition where it differs by class, and test on data from other "
-                         "sources.</p>")
-        return "".join(parts)
+            parts.append(_parts().para("A dataset with a shortcut rewards a classifier for what it can read outside "
+                                       "the lungs; its test AUC says nothing about the disease. Balance the sources "
+                                       "(cxr-isi balance) where the audit finds them split by class, match the "
+                                       "acquisition where it differs by class, and test on data from other "
+                                       "sources."))
+        return _join(parts)
 
     # 2
     def probes(self) -> str:
         parts = []
         for name, d in self.summary["datasets"].items():
-            parts.append(f"<h3>{html.escape(self.titles.get(name, name))}: {html.escape(d.get('verdict_kind', ''))}</h3>")
+            parts.append(_parts().heading(f"{self.titles.get(name, name)}: {d.get('verdict_kind', '')}"))
             rows = [{"evidence": e["probe"], "figure": e.get("figure"),
                      "95% CI": (f"{e['ci_low']:.2f}‑{e['ci_high']:.2f}" if e.get("ci_low") is not None
                                 and e.get("ci_high") is not None else "–"),
@@ -156,17 +148,17 @@ class _Report:
                                   "donor; bottom: the donor's lungs in the frame, scored by the model trained on "
                                   "original images. A score that stays with the frame means the model reads "
                                   "what is outside the lungs."))
-        return "".join(parts) or self.note_missing("No datasets in this run.")
+        return _join(parts) or self.note_missing("No datasets in this run.")
 
     # 3
     def audit(self) -> str:
         parts = []
         for name, a in self.run["audits"].items():
-            parts.append(f"<h3>{html.escape(self.titles[name])}</h3>")
+            parts.append(_parts().heading(self.titles[name]))
             if not a:
                 parts.append(self.note_missing(f"No audit for {name}."))
                 continue
-            parts.append(f"<p>{html.escape(a['headline'])}</p>")
+            parts.append(_parts().para(a["headline"]))
             rows = pd.DataFrame([{"source": s["source"], "positive": s["n_positive"], "negative": s["n_negative"],
                                   "positive share": s["positive_share"], "single class": "yes" if s["single_class"] else ""}
                                  for s in a["sources"]])
@@ -182,11 +174,12 @@ class _Report:
             if len(acq):
                 constant = acq["note"].astype(str).eq("constant") if "note" in acq.columns else acq["auc"].isna()
                 cols = [c for c in ("property", "auc", "oof_auc", "flagged", "note") if c in acq.columns]
-                parts.append("<p>Acquisition properties and how well each alone predicts the label "
-                             "(AUC; far from 0.5 either way is a confounder):</p>" + _table(acq.loc[~constant, cols], 2))
+                parts.append(_parts().para("Acquisition properties and how well each alone predicts the label "
+                                           "(AUC; far from 0.5 either way is a confounder):"))
+                parts.append(_table(acq.loc[~constant, cols], 2))
                 if constant.any():
-                    parts.append(f"<p>constant: {html.escape(', '.join(acq.loc[constant, 'property'].astype(str)))}</p>")
-        return "".join(parts) or self.note_missing("No datasets in this run.")
+                    parts.append(_parts().para(f"constant: {', '.join(acq.loc[constant, 'property'].astype(str))}"))
+        return _join(parts) or self.note_missing("No datasets in this run.")
 
     # 4
     def image_sets(self) -> str:
@@ -213,7 +206,7 @@ class _Report:
                                            self.fig_dir / f"image_sets_{name}{suffix}")
             parts.append(_img(out, f"five image sets, {name}", f"{self.titles[name]}: one image and its "
                               "four modified sets (lung mask by the U-Net)."))
-        return "".join(parts)
+        return _join(parts)
 
     # 5
     def roc_split(self) -> str:
@@ -286,14 +279,14 @@ class _Report:
                                                       "auc_ci_low": "AUC 95% CI low", "auc_ci_high": "high"})))
         d = self.run["delong"]
         if not d.empty:
-            parts.append("<h3>Original vs lungs-boxed-out (DeLong's paired test)</h3>")
-            parts.append("<p>Are the two AUCs different on the same images? Significant means hiding the "
-                         "lungs changed what the model can do; not significant on a high AUC means the "
-                         "lungs were not needed.</p>")
+            parts.append(_parts().heading("Original vs lungs-boxed-out (DeLong's paired test)"))
+            parts.append(_parts().para("Are the two AUCs different on the same images? Significant means hiding the "
+                                       "lungs changed what the model can do; not significant on a high AUC means the "
+                                       "lungs were not needed."))
             parts.append(_table(d.drop(columns=[c for c in ("protocol",) if c in d.columns]), 4))
         else:
             parts.append(self.note_missing("No DeLong comparison (needs original and lungs_boxed_out)."))
-        return "".join(parts)
+        return _join(parts)
 
     # 8
     def explanations(self) -> str:
@@ -314,7 +307,7 @@ class _Report:
             cols = [c for c in ("train_dataset", "test_dataset", "variant", "model", "method", "n", "inside_share",
                                 "ci_low", "ci_high", "lung_area_share", "pointing_game", "n_empty") if c in att.columns]
             parts.append(_table(att[cols]))
-        return "".join(parts)
+        return _join(parts)
 
     # 9
     def how(self) -> str:
@@ -334,22 +327,17 @@ class _Report:
             rows.append(("training time summed over jobs", f"{self.res.drop_duplicates('job_id')['train_seconds'].sum() / 60:.1f} min"))
         table = _table(pd.DataFrame(rows, columns=["what", "value"]).astype(str))
         text = yaml.safe_dump(self.cfg, sort_keys=False)
-        return table + f"<h3>Config</h3><pre>{html.escape(text)}</pre>"
+        return _join([table, _parts().heading("Config"), _parts().pre(text)])
 
     def build(self) -> str:
-        bodies = [self.verdicts(), self.probes(), self.audit(), self.image_sets(), self.roc_split(), self.cross(), self.cv(),
-                  self.explanations(), self.how()]
-        nav = "".join(f'<a href="#s{i + 1}">{i + 1}. {html.escape(t)}</a>' for i, t in enumerate(SECTIONS))
-        sections = "".join(f'<section id="s{i + 1}"><h2>{i + 1}. {html.escape(t)}</h2>{b}</section>'
-                           for i, (t, b) in enumerate(zip(SECTIONS, bodies, strict=True)))
-        name = html.escape(self.cfg.get("name", "run"))
-        desc = html.escape(self.cfg.get("description", ""))
-        return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
-                f'<meta name="viewport" content="width=device-width,initial-scale=1">'
-                f"<title>cxr-isi report: {name}</title><style>{CSS}</style></head><body><main>"
-                f"<h1>Did the classifier learn the disease, or the source?</h1>"
-                f'<p class="sub">cxr-isi report of <b>{name}</b>{": " + desc if desc else ""}. Model: '
-                f"{html.escape(str(self.model))}.</p><nav>{nav}</nav>{sections}</main></body></html>")
+        from importlib.resources import files
+
+        bodies = [self.verdicts(), self.probes(), self.audit(), self.image_sets(), self.roc_split(), self.cross(),
+                  self.cv(), self.explanations(), self.how()]
+        css = (files("cxr_isi.report") / "templates" / "report.css").read_text(encoding="utf-8")
+        return _env().get_template("page.html.j2").render(
+            name=self.cfg.get("name", "run"), description=self.cfg.get("description", ""), model=str(self.model),
+            css=Markup(css), sections=list(zip(SECTIONS, [Markup(b) for b in bodies], strict=True)))
 
 
 def write_report(run_dir: str | Path) -> dict:

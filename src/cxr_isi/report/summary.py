@@ -52,8 +52,14 @@ def load_run(run_dir: Path) -> dict:
     """Every table and record of a run folder; a missing piece is an empty table or None."""
     run = RunFolder(run_dir)
     config = run.config()
+    results = run.table(RESULTS)
+    if results.empty:  # a run killed before its tables were written: read its finished jobs
+        from cxr_isi.experiments.plan import Job
+        from cxr_isi.experiments.results import results_table
+
+        results = results_table(run, [Job.from_dict(j) for j in run.job_list()])
     return {"dir": run.root, "folder": run, "config": config, "run": run.run_record(),
-            "results": run.table(RESULTS), "cv": run.table(CV_TABLE), "delong": run.table(DELONG_TABLE),
+            "results": results, "cv": run.table(CV_TABLE), "delong": run.table(DELONG_TABLE),
             "attention": run.table(ATTENTION),
             "audits": {d["name"]: run.audit(d["name"]) for d in config.get("datasets", [])},
             "probes": read_probe_results(run.root)}
