@@ -173,7 +173,7 @@ def audit(manifest: str | Path | Manifest, *, positive: list[str], negative: lis
     row_filter = RowFilter.from_data(where or [])
     if where:
         m = m.filter(row_filter)
-    m = m.with_labels(LabelMapping(positive=positive, negative=negative))
+    m = m.with_labels(LabelMapping(positive=positive, negative=negative).check_present(m.frame["label"], m.origin))
     return audit_manifest(m, n_splits=folds, seed=seed, read_files=read_files, row_filter=where or [])
 
 

@@ -61,11 +61,25 @@ def friendly(fn):
         except CxrIsiError as exc:
             err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
+        except OSError as exc:  # an output path that is a folder, a file, under a file, not writable...
+            err.print(f"[bold red]error:[/] {_os_message(exc)}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("interrupted; what was finished is kept, run the same command to resume")
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def _os_message(exc: OSError) -> str:
+    """One line for a file-system error: the path and what is wrong with it."""
+    where = exc.filename or ""
+    if isinstance(exc, FileExistsError) and where and Path(where).is_file():
+        return f"{where}: is a file, not a folder (a part of this path is a file)"
+    what = {IsADirectoryError: "is a folder, not a file", NotADirectoryError: "a part of this path is a file, "
+            "not a folder", FileExistsError: "already exists", PermissionError: "cannot be written (permission "
+            "denied)", FileNotFoundError: "not found"}.get(type(exc), (exc.strerror or str(exc)).lower())
+    return f"{where}: {what}" if where else what
 
 
 def label_mapping(positive: list[str] | None, negative: list[str] | None):
@@ -99,7 +113,10 @@ def load_dataset(manifest: Path | None, config: Path | None, positive: list[str]
     row_filter = parse_where(where)
     if row_filter.clauses:
         m = m.filter(row_filter)
-    return m.with_labels(label_mapping(positive, negative)), row_filter.to_data()
+    mapping = label_mapping(positive, negative)
+    if mapping is not None:
+        mapping.check_present(m.frame["label"], str(manifest))
+    return m.with_labels(mapping), row_filter.to_data()
 
 
 def _fmt(x: float, nd: int = 3) -> str:

@@ -8,6 +8,10 @@ from pydantic import field_validator, model_validator
 
 from cxr_isi.config import StrictModel
 from cxr_isi.errors import ManifestError
+from cxr_isi.logs import get_logger
+
+CONVENTIONAL_NEGATIVES = ("normal", "negative", "no finding", "control", "healthy", "0")
+log = get_logger("data")
 
 
 class LabelMapping(StrictModel):
@@ -52,6 +56,15 @@ class LabelMapping(StrictModel):
                 )
         return pos.astype(np.int64)
 
+    def check_present(self, labels: pd.Series, where: str = "manifest") -> LabelMapping:
+        """Refuse a positive list that matches no label of the data (``-p COVID`` where the label
+        is ``covid``), naming it and the labels there are."""
+        present = set(labels.astype(str))
+        if not present & set(self.positive):
+            raise ManifestError(f"{where}: no row has the positive label(s) {self.positive}; the labels here are "
+                                f"{sorted(present)[:8]} (labels are case-sensitive)")
+        return self
+
     def as_record(self) -> dict:
         """The mapping as plain data, stored beside every result."""
         return {"positive": list(self.positive), "negative": self.negative}
@@ -60,9 +73,10 @@ class LabelMapping(StrictModel):
     def from_labels(cls, labels: pd.Series, where: str = "manifest") -> LabelMapping:
         """Infer a mapping when the manifest is already binary.
 
-        Accepts ``0/1``, ``negative/positive`` and ``false/true`` (any case); anything else
-        needs an explicit mapping, because guessing which class is positive is how results
-        end up inverted.
+        Accepts ``0/1``, ``negative/positive`` and ``false/true`` (any case), and two labels of
+        which exactly one is a conventional negative (normal, negative, no finding, control,
+        healthy; said in a warning); anything else needs an explicit mapping, because guessing
+        which class is positive is how results end up inverted.
         """
         values = sorted(set(labels.astype(str)))
         known = [("0", "1"), ("negative", "positive"), ("false", "true")]
@@ -75,6 +89,12 @@ class LabelMapping(StrictModel):
                     positive=[v for v in values if v.lower() == pos],
                     negative=[v for v in values if v.lower() == neg],
                 )
+        conventional = [v for v in values if v.lower().replace("_", " ") in CONVENTIONAL_NEGATIVES]
+        if len(values) == 2 and len(conventional) == 1:
+            negative = conventional[0]
+            log.warning("%s: labels %s: taking %r as negative and %r as positive (say --positive to choose)",
+                        where, values, negative, next(v for v in values if v != negative))
+            return cls(positive=[v for v in values if v != negative], negative=[negative])
         raise ManifestError(
             f"{where}: labels {values[:8]} are not binary; say which are positive "
             "(e.g. --positive covid, or `labels: {positive: [covid]}` in the config)"

@@ -147,10 +147,10 @@ class Manifest:
                 frame[col] = [_resolve(v, base) for v in frame[col]]
         dup = frame["path"].duplicated(keep=False)
         if dup.any():
-            rows = np.flatnonzero(dup.to_numpy())[:2] + 1
-            raise ManifestError(
-                f"{origin} rows {rows[0]} and {rows[1]}: duplicate path {frame['path'].iloc[rows[0] - 1]}"
-            )
+            first = int(np.flatnonzero(dup.to_numpy())[0])
+            path = frame["path"].iloc[first]
+            twin = int(np.flatnonzero((frame["path"] == path).to_numpy())[1])
+            raise ManifestError(f"{origin} rows {first + 1} and {twin + 1}: duplicate path {path}")
         if "split" in frame.columns:
             frame["split"] = frame["split"].fillna("").astype(str).str.strip().str.lower()
             bad = ~frame["split"].isin((*SPLITS, ""))
