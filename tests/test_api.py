@@ -62,3 +62,25 @@ def test_an_installed_package_finds_its_configs_and_templates(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert "valid;" in r.stdout
     assert (target / "cxr_isi" / "report" / "templates" / "page.html.j2").is_file()
+
+
+PUBLIC = ["cxr_isi.evaluate.metrics", "cxr_isi.audit.imbalance", "cxr_isi.audit.acquisition", "cxr_isi.audit.balance",
+          "cxr_isi.audit.duplicates", "cxr_isi.lungs.hideseek", "cxr_isi.experiments.runner",
+          "cxr_isi.experiments.config", "cxr_isi.api"]
+
+
+@pytest.mark.parametrize("module", PUBLIC)
+def test_public_functions_document_parameters_and_returns(module):
+    import importlib
+    import inspect
+
+    mod = importlib.import_module(module)
+    for name, fn in vars(mod).items():
+        if name.startswith("_") or not inspect.isfunction(fn) or fn.__module__ != module:
+            continue
+        doc = inspect.getdoc(fn) or ""
+        takes = [p for p in inspect.signature(fn).parameters if p not in ("_", "kwargs")]
+        assert "Returns\n-------" in doc, f"{module}.{name}: no Returns section"
+        if takes:
+            assert "Parameters\n----------" in doc, f"{module}.{name}: no Parameters section"
+            assert doc.index("Parameters\n---") < doc.index("Returns\n---"), f"{module}.{name}: numpydoc order"

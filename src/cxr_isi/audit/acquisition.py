@@ -38,7 +38,20 @@ FILE_CATEGORICAL = ("bit_depth", "photometric", "format")
 
 def acquisition_properties(manifest: Manifest, read_files: bool = True,
                            progress: bool = False) -> tuple[pd.DataFrame, list[str]]:
-    """A table of acquisition properties per image, and warnings for files that cannot be read."""
+    """A table of acquisition properties per image, and warnings for files that cannot be read.
+
+    Parameters
+    ----------
+    manifest : Manifest
+    read_files : bool
+        Read each file's header (width, height, bit depth, photometric, format).
+    progress : bool
+
+    Returns
+    -------
+    (DataFrame, list of str)
+        One row per image, one column per property; warnings.
+    """
     frame = manifest.frame
     props = pd.DataFrame(index=frame.index)
     for col in MANIFEST_CATEGORICAL:
@@ -84,7 +97,22 @@ def _is_numeric(series: pd.Series) -> bool:
 
 def property_aucs(props: pd.DataFrame, y: np.ndarray, groups: np.ndarray, n_splits: int = 5,
                   seed: int = 0) -> pd.DataFrame:
-    """How well each property predicts the label (see the module docstring)."""
+    """How well each property predicts the label (see the module docstring).
+
+    Parameters
+    ----------
+    props : DataFrame
+        From :func:`acquisition_properties`.
+    y : array of 0/1
+    groups : array
+        Patient ids.
+    n_splits, seed : int
+
+    Returns
+    -------
+    DataFrame
+        ``property, kind, n_values, n_images, auc, oof_auc, flagged, note``.
+    """
     rows = []
     for name in props.columns:
         col = props[name]

@@ -13,6 +13,17 @@ def balance_sources(manifest: Manifest, seed: int = 0) -> Manifest:
 
     Single-class sources are dropped (nothing in them can be balanced). The draw is seeded, and
     the result's audit is ``balanced`` by construction (Cramér's V 0, no single-class source).
+
+    Parameters
+    ----------
+    manifest : Manifest
+        With a label mapping attached.
+    seed : int
+
+    Returns
+    -------
+    Manifest
+        The intra-source balanced subset (sources with one class are left out).
     """
     y = manifest.y
     frame = manifest.frame

@@ -22,7 +22,16 @@ THUMB = 16
 
 
 def fingerprints(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Packed 64-bit perceptual hashes and unit-norm centred thumbnails of uint8 squares."""
+    """Packed 64-bit perceptual hashes and unit-norm centred thumbnails of uint8 squares.
+
+    Parameters
+    ----------
+    images : array (N, S, S) of uint8
+
+    Returns
+    -------
+    (array (N,) of uint64, array (N, D) of float32)
+    """
     import imagehash
 
     hashes = np.empty(len(images), dtype=np.uint64)
@@ -38,7 +47,20 @@ def fingerprints(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def candidate_pairs(hashes: np.ndarray, max_distance: int, block: int = 2048) -> np.ndarray:
-    """All pairs i < j whose hashes differ in at most ``max_distance`` bits (blocked, O(N^2/2))."""
+    """All pairs i < j whose hashes differ in at most ``max_distance`` bits (blocked, O(N^2/2)).
+
+    Parameters
+    ----------
+    hashes : array (N,) of uint64
+    max_distance : int
+        Most bits that may differ.
+    block : int
+        Rows compared at once (memory).
+
+    Returns
+    -------
+    array (M, 2) of int
+    """
     out = []
     n = len(hashes)
     for start in range(0, n, block):
@@ -60,6 +82,22 @@ def find_near_duplicates(manifest: Manifest, cache_root=None, *, max_distance: i
     Returns the pairs (``path_a, path_b, hash_distance, correlation``, both rows' source,
     patient, label and split, and the flags ``across_sources``, ``across_patients``,
     ``label_conflict``, ``across_split``) and the files that could not be read.
+
+    Parameters
+    ----------
+    manifest : Manifest
+    cache_root : path, optional
+    max_distance : int
+        Hash bits that may differ for a candidate pair.
+    min_correlation : float
+        Thumbnail correlation that confirms a pair.
+    jobs : int, optional
+    progress : bool
+
+    Returns
+    -------
+    (DataFrame, list of (str, str))
+        The pairs with their problems; files that could not be read.
     """
     cache = ImageCache(cache_root, size=HASH_SIZE, resize="squeeze")
     report = cache.update(manifest.paths, jobs=jobs, progress=progress)

@@ -44,7 +44,21 @@ BALANCED, IMBALANCED, SEVERE = "balanced", "imbalanced", "severely imbalanced"
 
 
 def source_label_table(sources: pd.Series, labels: pd.Series, y: np.ndarray) -> pd.DataFrame:
-    """The paper's Table 1: images per source and label, with each source's class balance."""
+    """The paper's Table 1: images per source and label, with each source's class balance.
+
+    Parameters
+    ----------
+    sources, labels : Series
+        Per image.
+    y : array of 0/1
+        The binary labels under the mapping.
+
+    Returns
+    -------
+    DataFrame
+        One row per source: ``n``, ``n_positive``, ``n_negative``, ``positive_share``,
+        ``single_class`` and a ``label:<name>`` count per original label.
+    """
     frame = pd.DataFrame({"source": sources.astype(str).to_numpy(),
                           "label": labels.astype(str).to_numpy(), "y": y})
     counts = pd.crosstab(frame["source"], frame["label"])
@@ -59,7 +73,18 @@ def source_label_table(sources: pd.Series, labels: pd.Series, y: np.ndarray) -> 
 
 
 def cramers_v(sources: np.ndarray, y: np.ndarray) -> float:
-    """Cramér's V between source and binary label (0 with one source or one class)."""
+    """Cramér's V between source and binary label (0 with one source or one class).
+
+    Parameters
+    ----------
+    sources : array
+    y : array of 0/1
+
+    Returns
+    -------
+    float
+        In [0, 1] (scipy's ``association``, no continuity correction).
+    """
     table = pd.crosstab(np.asarray(sources), np.asarray(y)).to_numpy()
     if min(table.shape) < 2:
         return 0.0
@@ -67,7 +92,17 @@ def cramers_v(sources: np.ndarray, y: np.ndarray) -> float:
 
 
 def single_class_fraction(table: pd.DataFrame) -> float:
-    """Share of images that come from sources giving a single class."""
+    """Share of images that come from sources giving a single class.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`source_label_table`.
+
+    Returns
+    -------
+    float
+    """
     return float(table.loc[table["single_class"], "n"].sum() / table["n"].sum())
 
 
@@ -83,6 +118,19 @@ def out_of_fold_rate_scores(values: np.ndarray, y: np.ndarray, groups: np.ndarra
     Hand-written because scikit-learn's ``TargetEncoder`` cross-fits with plain (stratified)
     K-fold and cannot keep a patient's images in one fold. Folds are scikit-learn's
     ``StratifiedGroupKFold``. Returns None when fewer than two patients per class exist.
+
+    Parameters
+    ----------
+    values : array
+        The property per image (the source, a view, a size bin).
+    y : array of 0/1
+    groups : array
+        Patient ids: a patient's images stay in one fold.
+    n_splits, seed : int
+
+    Returns
+    -------
+    array of float or None
     """
     y = np.asarray(y)
     k = _n_splits(y, groups, n_splits)
@@ -98,13 +146,36 @@ def out_of_fold_rate_scores(values: np.ndarray, y: np.ndarray, groups: np.ndarra
 
 
 def auc_or_nan(y: np.ndarray, scores: np.ndarray | None) -> float:
+    """AUC of ``scores``; NaN when they are missing or ``y`` has one class.
+
+    Parameters
+    ----------
+    y : array of 0/1
+    scores : array of float or None
+
+    Returns
+    -------
+    float
+    """
     if scores is None or len(np.unique(y)) < 2:
         return float("nan")
     return float(roc_auc_score(y, scores))
 
 
 def verdict(cramers: float, single_fraction: float) -> tuple[str, str]:
-    """The verdict and the one figure that decided it."""
+    """The verdict and the one figure that decided it.
+
+    Parameters
+    ----------
+    cramers : float
+    single_fraction : float
+        Share of images in single-class sources.
+
+    Returns
+    -------
+    (str, str)
+        ``balanced``, ``imbalanced`` or ``severely imbalanced``, and the figure that decided it.
+    """
     t = THRESHOLDS
     if cramers >= t["severe_cramers_v"]:
         return SEVERE, f"Cramér's V {cramers:.2f} >= {t['severe_cramers_v']}"
@@ -120,7 +191,25 @@ def verdict(cramers: float, single_fraction: float) -> tuple[str, str]:
 
 def intra_source_imbalance(sources: np.ndarray, labels: pd.Series, y: np.ndarray,
                            groups: np.ndarray, n_splits: int = 5, seed: int = 0) -> dict:
-    """Every source-versus-label figure of the audit, as plain data."""
+    """Every source-versus-label figure of the audit, as plain data.
+
+    Parameters
+    ----------
+    sources : array
+    labels : Series
+        The original labels (for the table's per-label counts).
+    y : array of 0/1
+    groups : array
+        Patient ids.
+    n_splits, seed : int
+        For the out-of-fold source-only AUC.
+
+    Returns
+    -------
+    dict
+        ``table``, ``cramers_v``, ``nmi``, ``single_class_fraction``, ``source_only_auc``,
+        ``verdict``, ``verdict_reason``.
+    """
     sources = np.asarray(sources).astype(str)
     table = source_label_table(pd.Series(sources), labels, y)
     v = cramers_v(sources, y)
@@ -207,7 +296,24 @@ class AuditResult:
 def audit_manifest(manifest: Manifest, *, n_splits: int = 5, seed: int = 0,
                    read_files: bool = True, progress: bool = False,
                    row_filter: list | None = None) -> AuditResult:
-    """Audit a manifest with a label mapping attached (see :meth:`Manifest.with_labels`)."""
+    """Audit a manifest with a label mapping attached (see :meth:`Manifest.with_labels`).
+
+    Parameters
+    ----------
+    manifest : Manifest
+        With a label mapping attached.
+    n_splits, seed : int
+        For the out-of-fold AUCs.
+    read_files : bool
+        Read image headers (size, bit depth, format) as acquisition properties.
+    progress : bool
+    row_filter : list, optional
+        Recorded with the result.
+
+    Returns
+    -------
+    AuditResult
+    """
     from cxr_isi.audit.acquisition import acquisition_properties, property_aucs
 
     y = manifest.y

@@ -13,13 +13,40 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 
 def roc(y: np.ndarray, s: np.ndarray) -> dict:
-    """FPR, TPR, thresholds and AUC."""
+    """FPR, TPR, thresholds and AUC.
+
+    Parameters
+    ----------
+    y : array of 0/1
+        Binary labels (1 = positive).
+    s : array of float
+        Scores, higher = more positive.
+
+    Returns
+    -------
+    dict
+        ``fpr``, ``tpr``, ``thresholds`` (scikit-learn's ``roc_curve``) and ``auc``.
+    """
     fpr, tpr, thr = roc_curve(y, s)
     return {"fpr": fpr, "tpr": tpr, "thresholds": thr, "auc": float(roc_auc_score(y, s))}
 
 
 def operating_point(y: np.ndarray, s: np.ndarray, threshold: float) -> dict:
-    """Sensitivity, specificity and accuracy when ``s >= threshold`` is called positive."""
+    """Sensitivity, specificity and accuracy when ``s >= threshold`` is called positive.
+
+    Parameters
+    ----------
+    y : array of 0/1
+        Binary labels (1 = positive).
+    s : array of float
+        Scores, higher = more positive.
+    threshold : float
+
+    Returns
+    -------
+    dict
+        ``threshold``, ``sensitivity``, ``specificity``, ``accuracy``.
+    """
     y = np.asarray(y).astype(int)
     pred = np.asarray(s) >= threshold
     tp, tn = int((pred & (y == 1)).sum()), int((~pred & (y == 0)).sum())
@@ -29,7 +56,21 @@ def operating_point(y: np.ndarray, s: np.ndarray, threshold: float) -> dict:
 
 
 def youden(y: np.ndarray, s: np.ndarray) -> dict:
-    """The cut-off maximising sensitivity + specificity - 1, with the figures there."""
+    """The cut-off maximising sensitivity + specificity - 1, with the figures there.
+
+    Parameters
+    ----------
+    y : array of 0/1
+        Binary labels (1 = positive).
+    s : array of float
+        Scores, higher = more positive.
+
+    Returns
+    -------
+    dict
+        ``threshold``, ``sensitivity``, ``specificity``, ``accuracy`` there, ``youden_index``,
+        ``fpr``, ``tpr``.
+    """
     fpr, tpr, thr = roc_curve(y, s)
     k = int(np.argmax(tpr - fpr))
     point = operating_point(y, s, thr[k] if np.isfinite(thr[k]) else np.max(s))
@@ -53,7 +94,21 @@ def _delong(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def auc_ci(y: np.ndarray, s: np.ndarray, confidence: float = 0.95) -> dict:
-    """AUC with DeLong's standard error and a normal confidence interval (clipped to [0, 1])."""
+    """AUC with DeLong's standard error and a normal confidence interval (clipped to [0, 1]).
+
+    Parameters
+    ----------
+    y : array of 0/1
+        Binary labels (1 = positive).
+    s : array of float
+        Scores, higher = more positive.
+    confidence : float
+
+    Returns
+    -------
+    dict
+        ``auc``, ``se`` (DeLong), ``ci_low``, ``ci_high``.
+    """
     aucs, cov = _delong(y, np.asarray(s, dtype=float)[None])
     se = float(np.sqrt(cov[0, 0]))
     z = stats.norm.ppf(0.5 + confidence / 2)
@@ -62,7 +117,19 @@ def auc_ci(y: np.ndarray, s: np.ndarray, confidence: float = 0.95) -> dict:
 
 
 def delong_test(y: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> dict:
-    """Two-sided paired test of AUC(s1) = AUC(s2) on the same images."""
+    """Two-sided paired test of AUC(s1) = AUC(s2) on the same images.
+
+    Parameters
+    ----------
+    y : array of 0/1
+    s1, s2 : array of float
+        Two models' scores of the same images.
+
+    Returns
+    -------
+    dict
+        ``auc_1``, ``auc_2``, ``difference``, ``z``, ``p_value``.
+    """
     aucs, cov = _delong(y, np.vstack([np.asarray(s1, float), np.asarray(s2, float)]))
     var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
     diff = float(aucs[0] - aucs[1])
@@ -77,7 +144,21 @@ def delong_test(y: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> dict:
 def cv_summary(folds: list[tuple[np.ndarray, np.ndarray]], grid_points: int = 101,
                confidence: float = 0.95) -> dict:
     """Each fold's ROC interpolated on one FPR grid; the mean ROC with a t band across folds,
-    AUC mean and standard deviation, and the mean Youden point."""
+    AUC mean and standard deviation, and the mean Youden point.
+
+    Parameters
+    ----------
+    folds : list of (labels, scores)
+        One pair per fold; folds are never pooled (their scores are not on one scale).
+    grid_points : int
+    confidence : float
+
+    Returns
+    -------
+    dict
+        ``fpr`` grid, ``tpr_mean``, ``tpr_low``, ``tpr_high``, ``auc_mean``, ``auc_std``, ``aucs``,
+        ``youden_fpr``, ``youden_tpr``, ``youden_accuracy``.
+    """
     grid = np.linspace(0, 1, grid_points)
     tprs, aucs, points = [], [], []
     for y, s in folds:
@@ -131,6 +212,12 @@ def mean_ci(values, confidence: float = 0.95) -> dict:
 def proportion_ci(k: int, n: int, confidence: float = 0.95) -> dict:
     """A rate ``k / n`` with its Wilson score interval (scipy's ``binomtest``).
 
+    Parameters
+    ----------
+    k, n : int
+        Successes and trials.
+    confidence : float
+
     Returns
     -------
     dict
@@ -146,6 +233,18 @@ def expected_calibration_error(y: np.ndarray, s: np.ndarray, bins: int = 10) -> 
     """Expected calibration error: the image-weighted mean gap between the mean score and the
     positive rate over equal-width score bins. Written here because scikit-learn's
     ``calibration_curve`` returns the bins' rates without their counts, which the weighting needs.
+
+    Parameters
+    ----------
+    y : array of 0/1
+        Binary labels (1 = positive).
+    s : array of float
+        Scores, higher = more positive.
+    bins : int
+
+    Returns
+    -------
+    float
     """
     y, s = np.asarray(y, float), np.asarray(s, float)
     if not len(y):

@@ -242,7 +242,17 @@ def _known_variants(v: list[str], key: str = "") -> list[str]:
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:
-    """Read and validate an experiment YAML; manifests resolve against its folder."""
+    """Read and validate an experiment YAML; manifests resolve against its folder.
+
+    Parameters
+    ----------
+    path : path
+
+    Returns
+    -------
+    ExperimentConfig
+        Its manifests and segmentation checkpoint as absolute paths.
+    """
     cfg = load_config(ExperimentConfig, path)
     base = Path(path).absolute().parent  # not resolve(): configs/ may be a link, its relative paths are its own
     seg = cfg.segmentation

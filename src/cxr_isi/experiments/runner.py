@@ -78,7 +78,13 @@ _RUNNERS: dict[str, Callable[..., Iterable[dict]]] = {
 
 
 def environment() -> dict:
-    """Versions and hardware, for the report's "how the run was made"."""
+    """Versions and hardware, for the report's "how the run was made".
+
+    Returns
+    -------
+    dict
+        Python, platform, CPUs, package versions, torch and the GPU's name where there is one.
+    """
     import numpy
     import sklearn
 
@@ -100,7 +106,28 @@ def environment() -> dict:
 def run_experiment(config_path: str | Path, run_dir: str | Path, *, executor: str = "sequential",
                    n_jobs: int = 1, address: str | None = None, progress: bool = True,
                    config: ExperimentConfig | None = None) -> dict:
-    """Run (or resume) the whole study of ``config_path`` into ``run_dir``."""
+    """Run (or resume) the whole study of ``config_path`` into ``run_dir``.
+
+    Parameters
+    ----------
+    config_path : path
+        The experiment YAML (recorded in the run folder).
+    run_dir : path
+        The run folder; a rerun resumes it.
+    executor : {"sequential", "process", "ray"}
+    n_jobs : int
+        Jobs at once.
+    address : str, optional
+        A Ray cluster to join.
+    progress : bool
+    config : ExperimentConfig, optional
+        Use this instead of reading ``config_path`` (the demo points its datasets elsewhere).
+
+    Returns
+    -------
+    dict
+        ``results`` (DataFrame), ``jobs`` (list of Job), ``run`` (the run record).
+    """
     if executor not in EXECUTORS:
         raise CxrIsiError(f"unknown executor {executor!r}; one of {', '.join(EXECUTORS)}")
     cfg = config or load_experiment(config_path)
@@ -179,7 +206,19 @@ def _run(cfg: ExperimentConfig, config_path, run: RunFolder, executor: str, n_jo
 
 def check_experiment(config_path: str | Path, run_dir: str | Path) -> list[Job]:
     """Everything ``run`` refuses before training (config keys, models, variants, classes,
-    folds), and the grid of jobs; nothing is segmented or trained."""
+    folds), and the grid of jobs; nothing is segmented or trained.
+
+    Parameters
+    ----------
+    config_path : path
+    run_dir : path
+        Where phantom sets would be generated.
+
+    Returns
+    -------
+    list of Job
+        The grid.
+    """
     from cxr_isi.experiments.plan import check_dataset, load_dataset
 
     cfg = load_experiment(config_path)

@@ -42,6 +42,15 @@ def lung_boxes(mask2d: np.ndarray, mode: str = "union") -> list[tuple[int, int, 
 
     ``per_lung`` uses the two largest connected components (scipy); a single component gives a
     single box; an empty mask gives none.
+
+    Parameters
+    ----------
+    mask2d : array (H, W)
+    mode : {"union", "per_lung"}
+
+    Returns
+    -------
+    list of (y0, y1, x0, x1)
     """
     check_choice("box mode", mode)
     m = np.asarray(mask2d, dtype=bool)
@@ -95,7 +104,19 @@ def _fixed_box_pixels(box: FixedBox, h: int, w: int) -> tuple[int, int, int, int
 
 def box_region(mask, mode: str = "union", box: FixedBox | None = None):
     """Boolean map of the lung box(es), same shape and backend as ``mask``; with
-    ``mode="dataset"`` the fixed ``box`` (fractions) whatever the mask."""
+    ``mode="dataset"`` the fixed ``box`` (fractions) whatever the mask.
+
+    Parameters
+    ----------
+    mask : array or tensor (..., H, W)
+    mode : {"union", "per_lung", "dataset"}
+    box : (y0, y1, x0, x1) fractions, optional
+
+    Returns
+    -------
+    array or tensor of bool
+        Same shape and backend as ``mask``.
+    """
     m = _to_numpy_bool(mask)
     flat = m.reshape(-1, *m.shape[-2:])
     out = np.zeros_like(flat)
@@ -138,30 +159,101 @@ def _check(image, mask) -> None:
 
 
 def original(image, mask=None, **_):
-    """The image as it is (the first of the five sets)."""
+    """The image as it is (the first of the five sets).
+
+    Parameters
+    ----------
+    image : array or tensor
+    mask : ignored
+
+    Returns
+    -------
+    array or tensor
+        ``image`` itself.
+    """
     return image
 
 
 def lungs_isolated(image, mask, fill: float = 0.0, **_):
-    """Only the segmented lung pixels kept; everything else set to ``fill``."""
+    """Only the segmented lung pixels kept; everything else set to ``fill``.
+
+    Parameters
+    ----------
+    image : array or tensor (..., H, W)
+    mask : array or tensor (..., H, W)
+        The lung mask (boolean or 0/1), same trailing shape.
+    fill : float
+
+    Returns
+    -------
+    array or tensor
+        Same shape, dtype and backend as ``image``.
+    """
     _check(image, mask)
     return _where(_to_bool(mask), image, fill)
 
 
 def lungs_removed(image, mask, fill: float = 0.0, **_):
-    """The segmented lung pixels set to ``fill``; the rest kept."""
+    """The segmented lung pixels set to ``fill``; the rest kept.
+
+    Parameters
+    ----------
+    image : array or tensor (..., H, W)
+    mask : array or tensor (..., H, W)
+        The lung mask (boolean or 0/1), same trailing shape.
+    fill : float
+
+    Returns
+    -------
+    array or tensor
+        Same shape, dtype and backend as ``image``.
+    """
     _check(image, mask)
     return _where(~_to_bool(mask), image, fill)
 
 
 def lungs_framed(image, mask, box_mode: str = "union", fill: float = 0.0, box: FixedBox | None = None, **_):
-    """Only the pixels inside the lung box(es) kept."""
+    """Only the pixels inside the lung box(es) kept.
+
+    Parameters
+    ----------
+    image : array or tensor (..., H, W)
+    mask : array or tensor (..., H, W)
+        The lung mask (boolean or 0/1), same trailing shape.
+    box_mode : {"union", "per_lung", "dataset"}
+    fill : float
+        The value of hidden pixels.
+    box : (y0, y1, x0, x1) fractions, optional
+        The dataset's fixed box, for ``box_mode="dataset"``.
+
+    Returns
+    -------
+    array or tensor
+        Same shape, dtype and backend as ``image``.
+    """
     _check(image, mask)
     return _where(box_region(mask, box_mode, box), image, fill)
 
 
 def lungs_boxed_out(image, mask, box_mode: str = "union", fill: float = 0.0, box: FixedBox | None = None, **_):
-    """Everything inside the lung box(es) set to ``fill``: no lungs and no lung borders."""
+    """Everything inside the lung box(es) set to ``fill``: no lungs and no lung borders.
+
+    Parameters
+    ----------
+    image : array or tensor (..., H, W)
+    mask : array or tensor (..., H, W)
+        The lung mask (boolean or 0/1), same trailing shape.
+    box_mode : {"union", "per_lung", "dataset"}
+    fill : float
+        The value of hidden pixels.
+    box : (y0, y1, x0, x1) fractions, optional
+        The dataset's fixed box, for ``box_mode="dataset"``.
+
+    Returns
+    -------
+    array or tensor
+        Same shape, dtype and backend as ``image``.
+    """
     _check(image, mask)
     return _where(~box_region(mask, box_mode, box), image, fill)
 
@@ -179,14 +271,45 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
 
 def apply_variant(variant: str, image, mask, box_mode: str = "union", fill: float = 0.0,
                   box: FixedBox | None = None):
-    """Apply the set named ``variant``; an unknown name is a clear error."""
+    """Apply the set named ``variant``; an unknown name is a clear error.
+
+    Parameters
+    ----------
+    variant : str
+        One of :data:`VARIANTS`.
+    image : array or tensor (..., H, W)
+    mask : array or tensor (..., H, W)
+        The lung mask (boolean or 0/1), same trailing shape.
+    box_mode : {"union", "per_lung", "dataset"}
+    fill : float
+        The value of hidden pixels.
+    box : (y0, y1, x0, x1) fractions, optional
+        The dataset's fixed box, for ``box_mode="dataset"``.
+
+    Returns
+    -------
+    array or tensor
+        Same shape, dtype and backend as ``image``.
+    """
     check_variant(variant)
     return _FUNCTIONS[variant](image, mask, box_mode=box_mode, fill=fill, box=box)
 
 
 def image_set_name(variant: str, box_mode: str = "union", scramble_block: int | None = None) -> str:
     """The name a result carries: the variant, marked when its box is the dataset's fixed box or
-    its pixels are shuffled within blocks (the acquisition probe)."""
+    its pixels are shuffled within blocks (the acquisition probe).
+
+    Parameters
+    ----------
+    variant : str
+    box_mode : str
+    scramble_block : int, optional
+
+    Returns
+    -------
+    str
+        e.g. ``lungs_boxed_out``, ``lungs_boxed_out_fixed_box``, ``lungs_boxed_out_fixed_box_blocks16``.
+    """
     name = variant + ("_fixed_box" if box_mode == "dataset" and variant in BOXED else "")
     return name + (f"_blocks{scramble_block}" if scramble_block else "")
 
@@ -198,7 +321,21 @@ def shuffle_blocks(image: np.ndarray, block: int, seed: int) -> np.ndarray:
     """The pixels of each ``block`` x ``block`` tile shuffled among themselves (a fixed draw per
     ``seed``): the spatial structure inside a tile is gone, its intensity statistics (exposure,
     noise, texture energy) stay. The acquisition probe's image (Ong Ly et al., npj Digit Med 2024).
-    Edges that do not fill a tile are shuffled as one strip each."""
+    Edges that do not fill a tile are shuffled as one strip each.
+
+    Parameters
+    ----------
+    image : array (..., H, W)
+    block : int
+        Tile side in pixels.
+    seed : int
+        Fixes the shuffle (one per image: the same image always gets the same draw).
+
+    Returns
+    -------
+    array
+        Same shape and dtype.
+    """
     img = np.asarray(image)
     h, w = img.shape[-2:]
     hb, wb = h - h % block, w - w % block
