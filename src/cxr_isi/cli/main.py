@@ -497,7 +497,7 @@ def explain(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Overlays and lung_attention.csv.")],
     method: Annotated[list[str], typer.Option(help="gradcam | gradcam++ | lime (repeat).")] = ["gradcam"],
     ids: Annotated[list[str] | None, typer.Option("--ids", help="File names to explain (default: positive test images).")] = None,
-    n: Annotated[int, typer.Option("--n", help="How many images when --ids is not given.")] = 8,
+    n: Annotated[int, typer.Option("--n", min=1, help="How many images when --ids is not given (at least 1).")] = 8,
     positive: PositiveOpt = None,
     negative: NegativeOpt = None,
     num_samples: Annotated[int, typer.Option(help="LIME perturbations per image.")] = 1000,
@@ -542,6 +542,7 @@ def synth(
     disease_strength: Annotated[float, typer.Option(help="Density of the opacities (1 = default).")] = 1.0,
     preview: Annotated[Path | None, typer.Option(help="Also write a contact sheet PNG of 8 images with masks.")] = None,
     jobs: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Clear a non-empty --out folder first.")] = False,
 ) -> None:
     """Generate the synthetic multi-source phantom with a chosen intra-source imbalance."""
     from pydantic import ValidationError
@@ -555,6 +556,13 @@ def synth(
                              disease_extent=disease_extent, disease_strength=disease_strength)
     except ValidationError as exc:
         raise CxrIsiError(format_validation_error(exc, "cxr-isi synth")) from None
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        if not overwrite:
+            raise CxrIsiError(f"{out_dir}: the folder is not empty (an earlier dataset?); use another --out, or "
+                              "--overwrite to clear it")
+        import shutil
+
+        shutil.rmtree(out_dir)
     m = generate(config, out_dir, jobs=jobs, progress=sys.stderr.isatty())
     if preview:
         from cxr_isi.synth.preview import contact_sheet

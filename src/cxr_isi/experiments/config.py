@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from cxr_isi.choices import VARIANTS, check_variant
+from cxr_isi.choices import VARIANTS, QCPolicy, check_variant
 from cxr_isi.config import StrictModel, load_config
 from cxr_isi.data.labels import LabelMapping
 from cxr_isi.synth.generate import SynthConfig
@@ -146,6 +146,7 @@ class SegmentationConfig(StrictModel):
 
     checkpoint: Path | None = None  # None: the U-Net shipped with cxr-isi
     size: int = Field(256, ge=32, le=1024)
+    qc_policy: QCPolicy = "keep"  # images flagged by lung QC: keep, drop, or union (the union box)
 
 
 class ResourcesConfig(StrictModel):

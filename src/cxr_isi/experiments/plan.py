@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from cxr_isi._io import write_json
 from cxr_isi.data.cache import cache_pairs
@@ -200,6 +201,7 @@ def prepare_datasets(cfg: ExperimentConfig, run_dir: Path, progress: bool = True
     write ``datasets/<name>/manifest.csv`` (masks, ``split``, ``fold``, ``image_id``) and the
     audit. Resumable: a prepared dataset with the same identity is kept."""
     from cxr_isi.audit import audit_manifest
+    from cxr_isi.lungs.postprocess import QCThresholds
     from cxr_isi.lungs.segmentation import get_segmenter, segment_manifest
 
     checked = {}
@@ -219,7 +221,8 @@ def prepare_datasets(cfg: ExperimentConfig, run_dir: Path, progress: bool = True
         m = checked[d.name]
         log.info("segmenting the lungs of %d images of %s", len(m), d.name)
         seg = segment_manifest(m, run.lungs_dir(d.name), segmenter=segmenter, size=cfg.segmentation.size,
-                               progress=progress)
+                               thresholds=QCThresholds(policy=cfg.segmentation.qc_policy), progress=progress)
+        seg = _exclude_unusable(m, seg, run, d.name)
         seg.write(paths[d.name])
         audit = audit_manifest(m, row_filter=d.filter, seed=cfg.seed)  # the dataset as given, not our masks
         write_json(run.audit_path(d.name), audit.as_dict())
@@ -243,6 +246,27 @@ def fixed_box_of(run_dir: Path, dataset: str, cfg: ExperimentConfig) -> tuple[fl
     if not rows:
         raise CxrIsiError(f"dataset {dataset}: no lung box to make the fixed box from (every mask empty)")
     return dataset_box(np.array(rows) / cfg.segmentation.size, cfg.fixed_box.quantile)
+
+
+def _exclude_unusable(given: Manifest, seg: Manifest, run: RunFolder, dataset: str) -> Manifest:
+    """Leave out of every job of a dataset the images that cannot be used (unreadable, no lung
+    mask, dropped by the QC policy), each listed with its reason in the dataset's excluded table;
+    the study goes on with the rest."""
+    frame = seg.frame
+    unusable = frame["mask_path"].astype(str) == ""
+    reasons = frame.loc[unusable, "lung_qc"].replace("", "no lung mask").tolist()
+    paths = frame.loc[unusable, "path"].tolist()
+    dropped = sorted(set(given.frame["path"]) - set(frame["path"]))
+    table = run.lung_table(dataset)
+    flags = dict(zip(table["path"], table["flags"].astype(str).replace("nan", ""), strict=True)) if len(table) else {}
+    paths += dropped
+    reasons += [f"dropped by lung QC: {flags.get(p, '')}".rstrip(": ") for p in dropped]
+    excluded = pd.DataFrame({"dataset": dataset, "path": paths, "reason": reasons})
+    run.write_excluded(dataset, excluded)
+    if len(excluded):
+        log.warning("%s: %d images left out of every job (%s); see %s", dataset, len(excluded),
+                    excluded["reason"].iloc[0], run.excluded_path(dataset))
+    return seg.with_frame(frame[~unusable])
 
 
 def job_manifest(prepared: Path, d: DatasetConfig, fold: int | None, part: str) -> Manifest:

@@ -129,6 +129,19 @@ class RunFolder:
         """The segmenter's ``lungs.csv`` (boxes, area, QC) of a prepared dataset."""
         return read_csv_or_empty(self.lungs_dir(dataset) / "lungs.csv")
 
+    def excluded_path(self, dataset: str) -> Path:
+        return self.dataset_dir(dataset) / EXCLUDED
+
+    def write_excluded(self, dataset: str, frame: pd.DataFrame) -> None:
+        write_csv(self.excluded_path(dataset), frame)
+
+    def excluded(self) -> pd.DataFrame:
+        """Every dataset's images left out of its jobs, with the reason (``dataset, path, reason``)."""
+        root = self.root / "datasets"
+        parts = [read_csv_or_empty(p) for p in sorted(root.glob(f"*/{EXCLUDED}"))] if root.is_dir() else []
+        parts = [p for p in parts if len(p)]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["dataset", "path", "reason"])
+
     def audit_path(self, dataset: str) -> Path:
         return self.dataset_dir(dataset) / AUDIT
 

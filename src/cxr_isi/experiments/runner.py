@@ -27,7 +27,7 @@ from cxr_isi.experiments.config import ExperimentConfig, load_experiment
 from cxr_isi.experiments.jobs import run_job
 from cxr_isi.experiments.plan import Job, dataset_identity, plan_jobs, prepare_datasets
 from cxr_isi.experiments.results import collect_results
-from cxr_isi.experiments.runfolder import RunFolder
+from cxr_isi.experiments.runfolder import EXCLUDED, RunFolder
 from cxr_isi.logs import get_logger
 from cxr_isi.progress import progress_bar
 
@@ -189,6 +189,7 @@ def _run(cfg: ExperimentConfig, config_path, run: RunFolder, executor: str, n_jo
         run_probes(cfg, run.root, jobs)
     times["probes"] = time.perf_counter() - t
     results = collect_results(cfg, run.root, jobs)
+    run.write_table(EXCLUDED, run.excluded())
     record: dict = {"config": str(config_path) if config_path else None, "executor": executor,
               "n_jobs": n_jobs, "threads_per_job": cfg.train.threads or cfg.resources.threads_per_job,
               "address": address, "n_grid_jobs": len(jobs),

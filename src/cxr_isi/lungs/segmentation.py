@@ -159,6 +159,10 @@ def segment_manifest(manifest: Manifest, out_dir: str | Path, *, segmenter: Segm
     pixel grid, so the mask fits the image at any later size.
     """
     out = Path(out_dir)
+    target = (out / "manifest.csv").absolute()
+    if manifest.origin and os.path.exists(manifest.origin) and target.exists() and target.samefile(manifest.origin):
+        raise CxrIsiError(f"{target}: is the input manifest; write the segmentation to another --out folder "
+                          "(no command overwrites its input)")
     (out / "masks").mkdir(parents=True, exist_ok=True)
     t = thresholds or QCThresholds()
     seg = segmenter or get_segmenter("unet")

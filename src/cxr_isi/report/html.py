@@ -327,7 +327,14 @@ class _Report:
             rows.append(("training time summed over jobs", f"{self.res.drop_duplicates('job_id')['train_seconds'].sum() / 60:.1f} min"))
         table = _table(pd.DataFrame(rows, columns=["what", "value"]).astype(str))
         text = yaml.safe_dump(self.cfg, sort_keys=False)
-        return _join([table, _parts().heading("Config"), _parts().pre(text)])
+        parts = [table]
+        excluded = self.folder.excluded()
+        if len(excluded):
+            shown = excluded.head(20).assign(path=[Path(p).name for p in excluded["path"].head(20)])
+            parts += [_parts().heading(f"Images left out ({len(excluded)})"),
+                      _parts().para("Left out of every job of their dataset, with the reason (RUN/excluded.csv); "
+                                    "the study ran on the rest."), _table(shown)]
+        return _join([*parts, _parts().heading("Config"), _parts().pre(text)])
 
     def build(self) -> str:
         from importlib.resources import files
