@@ -44,6 +44,15 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def segmentation_identity(cfg: ExperimentConfig) -> dict:
+    """The segmentation settings that decide a job's numbers. A setting added later counts only
+    away from its default, so that runs made before it keep their job ids and resume."""
+    seg = cfg.segmentation.model_dump(mode="json")
+    if seg.get("qc_policy") == "keep":
+        seg.pop("qc_policy")
+    return seg
+
+
 def dataset_identity(d: DatasetConfig) -> dict:
     """What decides a dataset's rows and labels: the manifest's bytes, filter and mapping (or the
     phantom settings)."""
@@ -123,7 +132,7 @@ def plan_jobs(cfg: ExperimentConfig, identities: dict[str, dict]) -> list[Job]:
     for pair in cfg.cross:
         cross_tests.setdefault(pair.train, []).append(pair.test)
     common = {"seed": cfg.seed, "split": cfg.split.model_dump(), "folds": cfg.cv.folds,
-              "segmentation": cfg.segmentation.model_dump(mode="json")}
+              "segmentation": segmentation_identity(cfg)}
     jobs: list[Job] = []
     for fold, variant, extra in _grid(cfg):
         for d in cfg.datasets:
@@ -212,7 +221,7 @@ def prepare_datasets(cfg: ExperimentConfig, run_dir: Path, progress: bool = True
     for d in cfg.datasets:
         stamp = run.prepared_stamp(d.name)
         identity = {"dataset": dataset_identity(d), "seed": cfg.seed, "split": cfg.split.model_dump(),
-                    "folds": cfg.cv.folds, "segmentation": cfg.segmentation.model_dump(mode="json")}
+                    "folds": cfg.cv.folds, "segmentation": segmentation_identity(cfg)}
         paths[d.name] = run.prepared_manifest(d.name)
         if stamp_matches(stamp, identity):
             continue
