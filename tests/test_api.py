@@ -19,6 +19,9 @@ def readme_example() -> str:
 
 
 def test_the_readme_example_runs(tmp_path, monkeypatch, capsys):
+    import cxr_isi.audit.imbalance  # noqa: F401 - as in a long session: the stage packages already imported
+    import cxr_isi.synth  # noqa: F401
+
     code = readme_example()
     assert 'CONFIG = "configs/demo.yaml"' in code
     cfg = tiny(variants=["original", "lungs_boxed_out"], cv={"folds": 0}, cross=[])

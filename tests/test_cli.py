@@ -85,7 +85,7 @@ def test_import_list_and_run(toy):
     (["audit", "nope.csv", "-p", "covid"], "nope.csv: manifest not found"),
     (["audit", "{m}", "-p", "covid", "-n", "normal", "-w", "source=s0,s2,s3"], None),
     (["audit", "{m}", "-p", "covid", "-n", "tb"], "unknown label 'normal'"),
-    (["audit", "{m}"], "not binary; say which are positive"),
+    (["audit", "{m}", "-w", "label=covid"], "not binary; say which are positive"),
     (["audit", "{m}", "-p", "covid", "-n", "covid"], "labels both positive and negative"),
     (["audit", "{m}", "-n", "normal"], "--negative needs --positive too"),
     (["audit", "{m}", "-p", "covid", "-w", "source=zz"], "no rows pass the filter"),

@@ -80,8 +80,11 @@ def test_label_mapping_unknown_label_and_record(image_folder):
 def test_binary_labels_inferred_but_names_need_a_mapping(image_folder):
     root, frame = image_folder
     m = Manifest.from_frame(frame, root=root)
+    inferred = m.with_labels(None).label_mapping  # covid and normal: normal is a conventional negative
+    assert (inferred.positive, inferred.negative) == (["covid"], ["normal"])
+    other = frame.assign(label=["covid" if lbl == "covid" else "tb" for lbl in frame["label"]])
     with pytest.raises(ManifestError, match="not binary; say which are positive"):
-        m.with_labels(None)
+        Manifest.from_frame(other, root=root).with_labels(None)
     frame["label"] = ["1" if lbl == "covid" else "0" for lbl in frame["label"]]
     assert Manifest.from_frame(frame, root=root).with_labels(None).y.sum() == 6
 

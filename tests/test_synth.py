@@ -140,8 +140,15 @@ def test_demo_picks_its_config(tmp_path, monkeypatch):
     monkeypatch.setattr(demo, "find_cxr256", lambda data=None: None)
     with pytest.raises(CxrIsiError, match="real data not found"):
         demo.demo_config(real=True, data=None)
-    (tmp_path / "manifest.csv").write_text("path,label,source,patient_id\n")
-    monkeypatch.setattr(demo, "find_cxr256", lambda data=None: tmp_path)
-    path, cfg = demo.demo_config(real=True, data=tmp_path)
+    for name in ("cxr256", "nih256"):  # the collections side by side, as in ../shared/data
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.csv").write_text("path,label,source,patient_id\n")
+    monkeypatch.setattr(demo, "find_cxr256", lambda data=None: tmp_path / "cxr256")
+    path, cfg = demo.demo_config(real=True, data=tmp_path / "cxr256")
     assert path.name == "cxr256.yaml"
-    assert {d.manifest for d in cfg.datasets} == {tmp_path / "manifest.csv"}
+    assert {d.name: d.manifest for d in cfg.datasets} == {
+        "isi": tmp_path / "cxr256" / "manifest.csv", "balanced": tmp_path / "cxr256" / "manifest.csv",
+        "nih": tmp_path / "nih256" / "manifest.csv"}
+    (tmp_path / "nih256" / "manifest.csv").unlink()  # a collection that is not there is left out, said once
+    path, cfg = demo.demo_config(real=True, data=tmp_path / "cxr256")
+    assert [d.name for d in cfg.datasets] == ["isi", "balanced"] and len(cfg.cross) == 2

@@ -121,9 +121,11 @@ def read_manifest(path: str | Path) -> Manifest:
     return Manifest.read(path)
 
 
-def synth(preset: str = "isi", *, n: int = 240, size: int = 128, seed: int = 0, out: str | Path,
+def phantoms(preset: str = "isi", *, n: int = 240, size: int = 128, seed: int = 0, out: str | Path,
           **settings) -> Manifest:
     """Synthetic phantoms with a known answer (see ``cxr-isi synth``), written under ``out``.
+
+    (Named ``phantoms``, not ``synth``: ``cxr_isi.synth`` is the stage package.)
 
     Parameters
     ----------

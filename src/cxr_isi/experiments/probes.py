@@ -25,7 +25,7 @@ from cxr_isi.experiments.runfolder import (
     write_stamp,
 )
 from cxr_isi.logs import get_logger
-from cxr_isi.probes import ProbeInput, ProbeResult, get_probe
+from cxr_isi.probes import ProbeInput, ProbeResult, get_probe, probe_version
 
 log = get_logger("experiments")
 
@@ -68,7 +68,7 @@ def run_probes(cfg: ExperimentConfig, run_dir: Path, jobs: list[Job]) -> pd.Data
         for name in cfg.probes.names:
             target = run.probe_dir(name, dataset)
             identity = stable_hash({"jobs": job_ids, "settings": cfg.probes.model_dump(), "seed": cfg.seed,
-                                    "probe": name})
+                                    "probe": name, "version": probe_version(name)})
             stamp = target / UNIT_STAMP
             if not stamp_matches(stamp, identity):
                 inp.out_dir = target

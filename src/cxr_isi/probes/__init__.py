@@ -31,4 +31,10 @@ def get_probe(name: str) -> Callable[[ProbeInput], ProbeResult]:
     return import_module(f"cxr_isi.probes.{name}").run
 
 
-__all__ = ["PROBES", "ProbeInput", "ProbeResult", "get_probe"]
+def probe_version(name: str) -> int:
+    """The probe's ``VERSION`` (1 when it has none): part of a result's identity, so that a run
+    resumed after the probe changed computes it again."""
+    return int(getattr(import_module(f"cxr_isi.probes.{name}"), "VERSION", 1))
+
+
+__all__ = ["PROBES", "ProbeInput", "ProbeResult", "get_probe", "probe_version"]

@@ -112,7 +112,7 @@ class _Report:
             cls = {SOURCE: "shortcut", ACQUISITION: "shortcut", GEOMETRY: "partial", NONE: "none"}.get(kind, "")
             tags = ([f"audit: {d['audit_verdict']}, Cramér's V {d['cramers_v']:.2f}"]
                     if d.get("audit_verdict") and d.get("cramers_v") is not None else []) + [str(d["auc_from"])]
-            parts.append(_parts().verdict(cls, f"{d['title']}: {kind}", tags, d["reason"], d["strength"],
+            parts.append(_parts().verdict(cls, f"{d['title']}: {kind}", tags, d["reason"].rstrip("."), d["strength"],
                                           d.get("note") or ""))
         parts.append(_parts().para(RULE, True))
         for c in self.summary["cross"]:
