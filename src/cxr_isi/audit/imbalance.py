@@ -106,7 +106,21 @@ def single_class_fraction(table: pd.DataFrame) -> float:
     return float(table.loc[table["single_class"], "n"].sum() / table["n"].sum())
 
 
-def _n_splits(y: np.ndarray, groups: np.ndarray, wanted: int) -> int:
+def patient_folds(y: np.ndarray, groups: np.ndarray, wanted: int) -> int:
+    """The most folds (up to ``wanted``) that keep each class in every fold, patients grouped.
+
+    Parameters
+    ----------
+    y : array of labels
+    groups : array
+        Patient ids.
+    wanted : int
+
+    Returns
+    -------
+    int
+        The smallest number of patients of any class, capped at ``wanted``.
+    """
     frame = pd.DataFrame({"y": y, "g": groups})
     return int(min(wanted, frame.groupby("y")["g"].nunique().min()))
 
@@ -133,7 +147,7 @@ def out_of_fold_rate_scores(values: np.ndarray, y: np.ndarray, groups: np.ndarra
     array of float or None
     """
     y = np.asarray(y)
-    k = _n_splits(y, groups, n_splits)
+    k = patient_folds(y, groups, n_splits)
     if k < 2 or len(np.unique(y)) < 2:
         return None
     values = pd.Series(np.asarray(values, dtype=object)).astype(str).to_numpy()

@@ -121,27 +121,25 @@ def fmt_ci(estimate: float | None, low: float | None, high: float | None) -> str
 
 def oof_probabilities(x: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int = 0,
                       n_splits: int = 5) -> np.ndarray | None:
-    """Out-of-fold probabilities of a standardised logistic regression, patient-grouped folds
-    (scikit-learn's ``StratifiedGroupKFold``); the positive class for a binary ``y``, one column
-    per class otherwise. None when a class has fewer than two patients."""
+    """Out-of-fold probabilities of a standardised logistic regression (scikit-learn's
+    ``cross_val_predict`` over ``StratifiedGroupKFold``: a patient's images in one fold); the
+    positive class for a binary ``y``, one column per class otherwise. None when a class has
+    fewer than two patients."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedGroupKFold
+    from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from cxr_isi.audit.imbalance import patient_folds
+
     y = np.asarray(y)
-    classes = np.unique(y)
-    k = int(min(n_splits, pd.DataFrame({"y": y, "g": groups}).groupby("y")["g"].nunique().min()))
-    if k < 2 or len(classes) < 2:
+    k = patient_folds(y, groups, n_splits)
+    if k < 2 or len(np.unique(y)) < 2:
         return None
-    out = np.zeros((len(y), len(classes)))
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
     folds = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    for train, test in folds.split(x, y, groups):
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
-        model.fit(x[train], y[train])
-        cols = np.searchsorted(classes, model.classes_)
-        out[np.ix_(test, cols)] = model.predict_proba(x[test])
-    return out[:, 1] if len(classes) == 2 else out
+    p = cross_val_predict(model, x, y, groups=groups, cv=folds, method="predict_proba")
+    return p[:, 1] if p.shape[1] == 2 else p
 
 
 def images_and_masks(manifest: Manifest, size: int, resize: str) -> tuple[list[str], np.ndarray, np.ndarray]:

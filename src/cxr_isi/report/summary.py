@@ -30,6 +30,7 @@ import pandas as pd
 from cxr_isi.evaluate.metrics import mean_ci
 from cxr_isi.experiments.probes import read_probe_results
 from cxr_isi.experiments.runfolder import ATTENTION, CV, CV_TABLE, DELONG_TABLE, RESULTS, SPLIT, RunFolder
+from cxr_isi.probes.base import fmt_ci
 
 SHORTCUT, PARTIAL, NONE, INCOMPLETE = "shortcut", "partial shortcut", "no shortcut found", "incomplete"
 SHORTCUT_AUC, CHANCE_AUC = 0.80, 0.65
@@ -110,9 +111,7 @@ def verdict_for(boxed_out: float) -> str:
 
 
 def _ci_text(a: dict) -> str:
-    if a["ci_low"] is None or a["ci_high"] is None:
-        return f"{a['auc']:.2f}"
-    return f"{a['auc']:.2f} (95% CI {a['ci_low']:.2f}-{a['ci_high']:.2f})"
+    return fmt_ci(a["auc"], a["ci_low"], a["ci_high"])
 
 
 def verdict_kind(boxed: dict, fixed: dict, audit: dict | None, probes: dict[str, dict]) -> tuple[str, str]:
