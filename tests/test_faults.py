@@ -2,14 +2,16 @@
 and nothing already computed is lost."""
 
 import json
+import os
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from cxr_isi.cli.main import app
 from cxr_isi.data import Manifest
-from cxr_isi.errors import ManifestError
+from cxr_isi.errors import CxrIsiError, ManifestError
 from tests.conftest import gradient, write_png
 
 runner = CliRunner()
@@ -54,17 +56,40 @@ def test_two_labels_with_a_conventional_negative_need_no_option(toy):
     assert json.loads((toy / "a.json").read_text())["label_mapping"] == {"positive": ["covid"], "negative": ["normal"]}
 
 
-@pytest.mark.parametrize("where, words", [
-    ("a_folder", ["is a folder, not a file"]),
-    ("a_file/under", ["a part of this path is a file"]),
-])
-def test_output_path_mistakes_are_one_line(toy, where, words):
+# every command that writes, with its output option and whether that takes a file or a folder
+WRITERS = [
+    (["audit", "M", "--no-files", "--json"], "file"), (["balance", "M", "-p", "covid", "--out"], "file"),
+    (["duplicates", "M", "--json"], "file"), (["duplicates", "M", "--csv"], "file"),
+    (["split", "M", "--out"], "file"), (["import", "kermany", "M", "--out"], "file"),
+    (["lungs", "train", "M", "--out"], "folder"), (["lungs", "eval", "M", "--json"], "file"),
+    (["lungs", "segment", "M", "--out"], "folder"), (["hideseek", "M", "--out"], "folder"),
+    (["hideseek", "M", "--out", "fresh", "--figure"], "file"), (["train", "-m", "M", "--out"], "folder"),
+    (["predict", "--checkpoint", "M", "-m", "M", "--out"], "file"),
+    (["explain", "--checkpoint", "M", "--manifest", "M", "--out"], "folder"),
+    (["synth", "--out"], "folder"), (["run", "M", "--out"], "folder"), (["demo", "--out"], "folder"),
+]
+
+
+@pytest.mark.parametrize("args, kind", WRITERS, ids=lambda a: " ".join(a) if isinstance(a, list) else a)
+def test_output_path_mistakes_are_one_line(toy, args, kind):
+    """Each writing command, its output a file where a folder is wanted (or the reverse) and under
+    a file: exit 2, one line naming the path, before any work and with nothing written."""
     (toy / "a_folder").mkdir()
     (toy / "a_file").write_text("x")
-    for args in (["split", str(toy / "m.csv"), "-p", "covid", "--out", str(toy / where)],
-                 ["balance", str(toy / "m.csv"), "-p", "covid", "--out", str(toy / where)],
-                 ["audit", str(toy / "m.csv"), "-p", "covid", "--no-files", "--json", str(toy / where)]):
-        _one_line_error(runner.invoke(app, args), *words)
+    args = [str(toy / "m.csv") if a == "M" else str(toy / a) if a == "fresh" else a for a in args]
+    wrong, words = (("a_file", "is a file, not a folder") if kind == "folder" else
+                    ("a_folder", "is a folder, not a file"))
+    before = sorted(toy.rglob("*"))
+    for where, why in ((wrong, words), ("a_file/under", "a part of this path is a file")):
+        _one_line_error(runner.invoke(app, [*args, str(toy / where)]), str(toy / where), why)
+    assert sorted(toy.rglob("*")) == before
+
+
+def test_an_output_that_cannot_be_written_is_one_line(toy):
+    """Root writes anywhere, so the unwritable place is a file standing where a parent folder
+    should be (``/dev/null`` as a folder)."""
+    _one_line_error(runner.invoke(app, ["split", str(toy / "m.csv"), "--out", "/dev/null/x/split.csv"]),
+                    "/dev/null/x/split.csv", "a part of this path is a file")
 
 
 def test_an_empty_job_record_reruns_the_job(tmp_path):
@@ -127,3 +152,124 @@ def test_an_unreadable_image_is_left_out_of_the_study_and_listed(tmp_path):
     results = pd.read_csv(tmp_path / "run" / "results.csv")
     assert len(results) == 2 and results["auc"].notna().all()
     assert "Images left out (1)" in write_report(tmp_path / "run")["report"].read_text()
+
+
+def _lungs(size=32):
+    m = np.zeros((size, size), np.uint8)
+    m[5:26, 3:13] = 255
+    m[6:27, 18:29] = 255
+    return m
+
+
+@pytest.mark.parametrize("variant", ["original", "lungs_isolated", "lungs_framed", "lungs_removed", "lungs_boxed_out"])
+def test_a_mask_that_cannot_hide_the_lungs_never_makes_an_image(tmp_path, variant):
+    """An empty or whole-image mask is left out of every image set, by training and by
+    ``cxr-isi hideseek`` alike, with its reason; a one-lung mask is flagged and kept (its union
+    box), or left out under the drop policy."""
+    pytest.importorskip("torch")
+    from cxr_isi.data import LabelMapping
+    from cxr_isi.lungs.dataset import HideSeekDataset
+    from cxr_isi.lungs.postprocess import EMPTY_MASK, WHOLE_IMAGE, cannot_hide, lung_geometry
+
+    one = _lungs()
+    one[:, 16:] = 0
+    masks = {"empty": np.zeros((32, 32), np.uint8), "full": np.full((32, 32), 255, np.uint8), "one_lung": one}
+    rows = []
+    for i in range(8):
+        name = list(masks)[i] if i < 3 else f"ok{i}"
+        write_png(tmp_path / f"img/{name}.png", gradient(32, 32, seed=i))
+        write_png(tmp_path / f"mask/{name}.png", masks.get(name, _lungs()))
+        rows.append({"path": f"img/{name}.png", "mask_path": f"mask/{name}.png",
+                     "label": "covid" if i % 2 else "normal", "source": "s", "patient_id": f"p{i}"})
+    pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
+    m = Manifest.read(tmp_path / "m.csv").with_labels(LabelMapping(positive=["covid"], negative=["normal"]))
+    if variant != "original":  # (the runner leaves such images out of the original set too: their lung_qc)
+        ds = HideSeekDataset(m, variant, size=32, box_mode="per_lung")
+        left_out = {os.path.basename(p): why for p, why in ds.skipped.items()}
+        assert left_out == {"empty.png": EMPTY_MASK, "full.png": WHOLE_IMAGE}
+        assert len(ds) == 6 and all(ds[i][0].max() > 0 for i in range(len(ds)))  # no all-black image
+        assert all(cannot_hide(lung_geometry(np.asarray(masks[k]) > 0).as_row()["flags"]) for k in ("empty", "full"))
+    r = runner.invoke(app, ["hideseek", str(tmp_path / "m.csv"), "--out", str(tmp_path / "hs"), "--size", "32",
+                            "--variant", variant])
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name.split("_", 1)[1] for p in (tmp_path / "hs" / variant).glob("*.png")) == \
+        sorted(["one_lung.png"] + [f"ok{i}.png" for i in range(3, 8)])
+    r = runner.invoke(app, ["hideseek", str(tmp_path / "m.csv"), "--out", str(tmp_path / "drop"), "--size", "32",
+                            "--variant", variant, "--policy", "drop"])
+    assert r.exit_code == 0, r.output
+    assert len(list((tmp_path / "drop" / variant).glob("*.png"))) == 5  # the one-lung mask is left out too
+
+
+@pytest.mark.parametrize("damage", ["truncated data", "empty data", "index not parquet", "meta not json"])
+def test_a_damaged_cache_is_rebuilt_never_reused(toy, damage):
+    from cxr_isi.data.cache import ImageCache
+
+    args = ["cache", str(toy / "m.csv"), "--size", "16", "--jobs", "1"]
+    assert runner.invoke(app, args).exit_code == 0
+    c = ImageCache(size=16)
+    good = np.array(c.open().get(str(toy / "img/5.png")))
+    if damage == "truncated data":
+        os.truncate(c.data_file, c.data_file.stat().st_size // 3)
+    elif damage == "empty data":
+        os.truncate(c.data_file, 0)
+    elif damage == "index not parquet":
+        c.index_file.write_text("path,slot\n")
+    else:
+        c.meta_file.write_text("{not json")
+    assert c.damage()
+    with pytest.raises(CxrIsiError, match="damaged cache .* rebuild it with cxr-isi cache"):
+        c.open()
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0 and "40 built, 0 reused" in r.output and "damaged" in r.output, r.output
+    assert not c.damage() and (np.array(c.open().get(str(toy / "img/5.png"))) == good).all()
+
+
+@pytest.mark.parametrize("limit", [600, 400])  # 960 pixels: Pillow warns over the limit, raises over twice it
+def test_an_oversized_image_is_refused_in_one_line(tmp_path, monkeypatch, limit):
+    import warnings
+
+    from PIL import Image
+
+    from cxr_isi.data.readers import read_image, read_info
+    from cxr_isi.errors import ImageReadError
+
+    path = write_png(tmp_path / "big.png", gradient(32, 30))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing reaches the user as a raw warning
+        for read in (read_image, read_info):
+            with pytest.raises(ImageReadError, match=r"big.png: refused, too many pixels"):
+                read(path)
+
+
+class _Payload:
+    """Unpickling this would create ``marker`` (what a malicious checkpoint would run)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_malicious_checkpoint_does_not_run(tmp_path):
+    torch = pytest.importorskip("torch")
+    from cxr_isi.train.loop import load_classifier
+
+    marker = tmp_path / "ran"
+    torch.save({"state_dict": {}, "model": _Payload(marker)}, tmp_path / "evil.pt")
+    with pytest.raises(CxrIsiError, match=r"evil.pt: corrupted or not a PyTorch checkpoint"):
+        load_classifier(tmp_path / "evil.pt")
+    assert not marker.exists()
+
+
+def test_a_config_with_a_python_tag_does_not_run(tmp_path):
+    from cxr_isi.experiments.runner import check_experiment
+
+    marker = tmp_path / "ran"
+    (tmp_path / "evil.yaml").write_text(f"name: !!python/object/apply:os.system ['touch {marker}']\n")
+    r = runner.invoke(app, ["run", str(tmp_path / "evil.yaml"), "--check", "--out", str(tmp_path / "r")])
+    _one_line_error(r, "evil.yaml line 1: not valid YAML")
+    assert not marker.exists()
+    with pytest.raises(CxrIsiError, match="not valid YAML"):
+        check_experiment(tmp_path / "evil.yaml", tmp_path / "r")

@@ -165,7 +165,7 @@ def test_bad_masks(phantoms, tmp_path):
                           str(tmp_path / "grey.png"), frame["mask_path"].iloc[3]]
     m = Manifest.from_frame(frame, origin="bad.csv").with_labels(LabelMapping(positive=["covid"]))
     ds = HideSeekDataset(m, "lungs_isolated", size=64)
-    assert len(ds) == 2 and "empty lung mask" in ds.skipped[m.paths[0]]
+    assert len(ds) == 2 and "empty mask" in ds.skipped[m.paths[0]]
     assert m.paths[2] in ds.skipped  # the non-binary mask is refused by the cache
     frame.loc[1, "mask_path"] = str(tmp_path / "small.png")
     m2 = Manifest.from_frame(frame, origin="bad.csv").with_labels(LabelMapping(positive=["covid"]))

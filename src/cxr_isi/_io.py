@@ -93,3 +93,24 @@ def read_csv_or_empty(path: str | Path):
         return pd.read_csv(path)
     except (FileNotFoundError, pd.errors.EmptyDataError):
         return pd.DataFrame()
+
+
+def check_output(path: str | Path, *, folder: bool, option: str = "--out") -> Path:
+    """Refuse, in one line naming it, an output path that cannot be written as asked: a folder
+    where a file is wanted, a file where a folder is wanted, a path under a file, or a place
+    that cannot be written. Checked before any work, so a mistake costs nothing."""
+    from cxr_isi.errors import CxrIsiError
+
+    p = Path(path)
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise CxrIsiError(f"{p}: a part of this path is a file, not a folder ({parent}; {option})")
+            if not os.access(parent, os.W_OK):
+                raise CxrIsiError(f"{p}: cannot be written (permission denied on {parent}; {option})")
+            break
+    if folder and p.exists() and not p.is_dir():
+        raise CxrIsiError(f"{p}: is a file, not a folder ({option} takes a folder)")
+    if not folder and p.is_dir():
+        raise CxrIsiError(f"{p}: is a folder, not a file ({option} takes a file name)")
+    return p

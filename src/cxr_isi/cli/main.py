@@ -71,6 +71,27 @@ def friendly(fn):
     return wrapper
 
 
+_OPTION = {"out_path": "--out", "out_dir": "--out", "json_out": "--json", "figure": "--figure", "csv_out": "--csv", "preview": "--preview"}
+
+
+def outputs(**kinds: str):
+    """Check a command's output options (``name="file"`` or ``"folder"``) before it does any work:
+    a wrong one is a one-line error naming the path (under :func:`friendly`)."""
+    from cxr_isi._io import check_output
+
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            for name, kind in kinds.items():
+                if kwargs.get(name) is not None:
+                    check_output(kwargs[name], folder=kind == "folder", option=_OPTION[name])
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    return deco
+
+
 def _os_message(exc: OSError) -> str:
     """One line for a file-system error: the path and what is wrong with it."""
     where = exc.filename or ""
@@ -166,6 +187,7 @@ def print_audit(result) -> None:
 
 @app.command()
 @friendly
+@outputs(json_out="file")
 def audit(
     manifest: ManifestArg = None,
     config: ConfigOpt = None,
@@ -194,6 +216,7 @@ def audit(
 
 @app.command()
 @friendly
+@outputs(out_path="file")
 def balance(
     manifest: ManifestArg = None,
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Where to write the balanced manifest.")] = ...,  # type: ignore[assignment]  # typer: required
@@ -218,6 +241,7 @@ def balance(
 
 @app.command()
 @friendly
+@outputs(json_out="file", csv_out="file")
 def duplicates(
     manifest: Annotated[Path, typer.Argument(help="Manifest (CSV or Parquet).")],
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the pairs as JSON here.")] = None,
@@ -255,6 +279,9 @@ def duplicates(
                               "max_distance": max_distance, "min_correlation": min_correlation,
                               "pairs": pairs.to_dict("records"),
                               "unreadable": [{"path": p, "error": e} for p, e in failures]})
+    for written in (csv_out, json_out):
+        if written:
+            out.print(f"pairs -> {written}")
 
 
 def _short(path: str, keep: int = 2) -> str:
@@ -263,6 +290,7 @@ def _short(path: str, keep: int = 2) -> str:
 
 @app.command()
 @friendly
+@outputs(out_path="file")
 def split(
     manifest: Annotated[Path, typer.Argument(help="Manifest (CSV or Parquet).")],
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Where to write the manifest with split/fold.")],
@@ -311,12 +339,15 @@ def cache(
         rep = c.update(paths, jobs=jobs, progress=sys.stderr.isatty())
         for _, why in rep.failures:
             err.print(f"[yellow]skipped:[/] {why}", highlight=False)
+        if c.rebuilt:
+            err.print(f"[yellow]rebuilt:[/] the {kind} cache was damaged ({c.rebuilt})", highlight=False)
         out.print(f"{kind}s: {rep.n_built} built, {rep.n_reused} reused, {len(rep.failures)} failed "
                   f"in {rep.seconds:.1f} s -> {c.dir}")
 
 
 @app.command("import")
 @friendly
+@outputs(out_path="file")
 def import_(
     name: Annotated[str, typer.Argument(help="Importer; see --list.")] = "",
     root: Annotated[Path | None, typer.Argument(help="The dataset's folder (or CSV file).")] = None,
@@ -349,6 +380,7 @@ app.add_typer(lungs_app, name="lungs", help="Lung segmentation: train, evaluate 
 
 @lungs_app.command("train")
 @friendly
+@outputs(out_dir="folder")
 def lungs_train(
     manifest: Annotated[Path, typer.Argument(help="Manifest with mask_path (manual masks).")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run folder: best.pt, last.pt, metrics.json.")],
@@ -369,6 +401,7 @@ def lungs_train(
 
 @lungs_app.command("eval")
 @friendly
+@outputs(json_out="file")
 def lungs_eval(
     manifest: Annotated[Path, typer.Argument(help="Manifest with mask_path.")],
     checkpoint: Annotated[Path | None, typer.Option(help="U-Net checkpoint (default: shipped).")] = None,
@@ -387,10 +420,12 @@ def lungs_eval(
               f"{summary['mean_iou']:.4f}, lowest Dice {summary['min_dice']:.4f}")
     if json_out:
         write_json(json_out, {"manifest": str(manifest), **summary, "images": scores.to_dict("records")})
+        out.print(f"per-image scores -> {json_out}")
 
 
 @lungs_app.command("segment")
 @friendly
+@outputs(out_dir="folder")
 def lungs_segment(
     manifest: Annotated[Path, typer.Argument(help="Manifest of the study.")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Masks, lungs.csv and a manifest using them.")],
@@ -414,6 +449,7 @@ def lungs_segment(
 
 @app.command()
 @friendly
+@outputs(out_dir="folder", figure="file")
 def hideseek(
     manifest: Annotated[Path, typer.Argument(help="Manifest with lung masks (from cxr-isi lungs segment).")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for one PNG folder per variant.")],
@@ -421,19 +457,23 @@ def hideseek(
     size: Annotated[int, typer.Option(help="Cache size.")] = 256,
     resize: Annotated[str, typer.Option(help="pad | squeeze | crop.")] = "pad",
     box_mode: Annotated[str, typer.Option(help="union | per_lung | dataset (one box for every image).")] = "union",
+    policy: Annotated[str, typer.Option(help="What an image flagged by lung QC becomes: union (its union box) | drop | keep.")] = "union",
     figure: Annotated[Path | None, typer.Option(help="Also save the five sets of the first image (Figure 3).")] = None,
 ) -> None:
-    """Write the ROI hide-and-seek image sets as PNG folders (the training reads them on the fly)."""
+    """Write the ROI hide-and-seek image sets as PNG folders (the training reads them on the fly).
+
+    An image whose mask cannot hide its lungs (empty, or the whole image) is left out and named."""
     from cxr_isi.data import Manifest
     from cxr_isi.lungs.export import write_image_sets
 
     written = write_image_sets(Manifest.read(manifest), out_dir, variant, size=size, resize=resize,
-                               box_mode=box_mode, figure=figure, progress=sys.stderr.isatty())
+                               box_mode=box_mode, policy=policy, figure=figure, progress=sys.stderr.isatty())
     out.print(f"{written} images x {len(variant)} variant(s) -> {out_dir}")
 
 
 @app.command()
 @friendly
+@outputs(out_dir="folder")
 def train(
     manifest: Annotated[Path | None, typer.Option("--manifest", "-m", help="Manifest (with split, or one is made).")] = None,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run folder (resumes if it holds the same run).")] = Path("runs/train"),
@@ -471,6 +511,7 @@ def train(
 
 @app.command()
 @friendly
+@outputs(out_path="file")
 def predict(
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="best.pt of a training run.")],
     manifest: Annotated[Path, typer.Option("--manifest", "-m", help="Images to score.")],
@@ -491,6 +532,7 @@ def predict(
 
 @app.command()
 @friendly
+@outputs(out_dir="folder")
 def explain(
     checkpoint: Annotated[list[Path], typer.Option("--checkpoint", help="best.pt of a run (repeat to compare two models).")],
     manifest: Annotated[Path, typer.Option("--manifest", "-m", help="Images (with lung masks for the lung score).")],
@@ -529,6 +571,7 @@ def explain(
 
 @app.command()
 @friendly
+@outputs(out_dir="folder", preview="file")
 def synth(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for images, masks and manifest.csv.")],
     preset: Annotated[str, typer.Option(help="isi (every source one class) | balanced | mild | strong.")] = "isi",
@@ -576,6 +619,7 @@ def synth(
 
 @app.command()
 @friendly
+@outputs(out_dir="folder")
 def run(
     config: Annotated[Path, typer.Argument(help="Experiment YAML (configs/demo.yaml, configs/cxr256.yaml, configs/paper.yaml).")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run folder; the same command resumes it.")] = Path("runs/experiment"),
@@ -665,6 +709,7 @@ def print_results(results) -> None:
 
 @app.command()
 @friendly
+@outputs(out_dir="folder")
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder of the demo (resumes if it holds the same run).")] = Path("demo_out"),
     real: Annotated[bool, typer.Option("--real", help="Run configs/cxr256.yaml on the real cxr256 collection.")] = False,

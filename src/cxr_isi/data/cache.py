@@ -131,6 +131,7 @@ class ImageCache:
         self.data_file = self.dir / "data.u8"
         self.index_file = self.dir / "index.parquet"
         self.meta_file = self.dir / "meta.json"
+        self.rebuilt = ""  # what was wrong with the cache the last update cleared
 
     # -- state on disk ----------------------------------------------------------------
     def _meta(self) -> dict:
@@ -143,10 +144,56 @@ class ImageCache:
         return {"version": FORMAT_VERSION, "kind": self.kind, "size": self.size,
                 "resize": self.resize, "capacity": 0}
 
+    def _read_meta(self) -> dict:
+        try:
+            return self._meta()
+        except (ValueError, OSError) as exc:
+            raise CxrIsiError(f"{self.meta_file}: damaged cache metadata ({exc})") from None
+
+    def damage(self) -> str:
+        """What is wrong with this cache on disk, or ``""`` (also for a cache not built yet).
+
+        A data file shorter than its capacity (truncated, or a 0-byte file), an index that is
+        not Parquet or lacks columns, a slot beyond the data file, metadata that is not JSON."""
+        if not self.meta_file.exists():
+            return ""
+        try:
+            meta = self._meta()
+        except (ValueError, OSError) as exc:
+            return f"{self.meta_file.name} unreadable ({type(exc).__name__})"
+        capacity = int(meta.get("capacity", 0))
+        if capacity == 0:
+            return ""
+        need = capacity * self.size * self.size
+        have = self.data_file.stat().st_size if self.data_file.exists() else -1
+        if have < need:
+            return f"{self.data_file.name} holds {max(have, 0)} bytes, {need} expected"
+        if not self.index_file.exists():
+            return ""
+        try:
+            index = pd.read_parquet(self.index_file)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a bad file
+            return f"{self.index_file.name} is not a readable Parquet file ({type(exc).__name__})"
+        missing = [c for c in INDEX_COLUMNS if c not in index.columns]
+        if missing:
+            return f"{self.index_file.name} lacks columns {missing}"
+        if len(index) and int(pd.to_numeric(index["slot"]).max()) >= capacity:
+            return f"{self.index_file.name} points past the data file"
+        return ""
+
+    def clear(self) -> None:
+        """Delete this cache's files (the next :meth:`update` builds it again)."""
+        for f in (self.data_file, self.index_file, self.meta_file):
+            f.unlink(missing_ok=True)
+
     def index(self) -> pd.DataFrame:
         """The index table (empty when nothing is cached yet)."""
-        if self.index_file.exists() and self._meta()["capacity"] > 0:
-            return pd.read_parquet(self.index_file)
+        if self.index_file.exists() and self._read_meta()["capacity"] > 0:
+            try:
+                return pd.read_parquet(self.index_file)
+            except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a bad file
+                raise CxrIsiError(f"{self.index_file}: damaged cache index ({type(exc).__name__}); "
+                                  "any command that reads the images rebuilds it") from None
         return pd.DataFrame({c: pd.Series(dtype=object) for c in INDEX_COLUMNS})
 
     def _ensure_capacity(self, meta: dict, needed: int) -> None:
@@ -170,10 +217,16 @@ class ImageCache:
 
         Unreadable files are reported (``report.failures`` and a warning each) and skipped;
         the rest are cached. Safe to interrupt: the next call resumes. Processes that update
-        one cache at once (parallel jobs) take turns: each holds the cache's lock file.
+        one cache at once (parallel jobs) take turns: each holds the cache's lock file. A cache
+        damaged on disk (:meth:`damage`) is cleared with a warning and built again, never reused.
         """
         self.dir.mkdir(parents=True, exist_ok=True)
         with file_lock(self.dir / ".lock"):
+            problem = self.damage()
+            if problem:
+                log.warning("%s: damaged cache (%s); rebuilding it", self.dir, problem)
+                self.clear()
+                self.rebuilt = problem
             return self._update(paths, jobs, progress, chunk)
 
     def _update(self, paths: list[str], jobs: int | None, progress: bool, chunk: int) -> CacheReport:
@@ -243,7 +296,11 @@ class ImageCache:
 
     # -- read -------------------------------------------------------------------------
     def open(self) -> CachedImages:
-        """Read-only view of the cache."""
+        """Read-only view of the cache (a damaged one is refused in one line: :meth:`update`
+        rebuilds it)."""
+        problem = self.damage()
+        if problem:
+            raise CxrIsiError(f"{self.dir}: damaged cache ({problem}); rebuild it with cxr-isi cache MANIFEST")
         meta = self._meta()
         if meta["capacity"] == 0 or not self.index_file.exists():
             raise CxrIsiError(f"{self.dir}: cache is empty; build it first (cxr-isi cache MANIFEST)")

@@ -8,6 +8,9 @@ modality rescale and VOI LUT applied and MONOCHROME1 inverted. Every failure bec
 from __future__ import annotations
 
 import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -58,6 +61,20 @@ def _check_file(path: str | Path) -> None:
         raise ImageReadError(f"{path}: empty file (0 bytes)")
 
 
+@contextmanager
+def _open_pil(path: str | Path) -> Iterator[Image.Image]:
+    """``Image.open`` with Pillow's decompression-bomb guard made an error at its warning level
+    (over ``Image.MAX_IMAGE_PIXELS``), so a file that size is refused in one line naming it
+    instead of a raw warning on stderr; every other failure is an :class:`ImageReadError`."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                yield img
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise ImageReadError(f"{path}: refused, too many pixels for a radiograph ({_short(exc)})") from None
+
+
 def read_info(path: str | Path) -> ImageInfo:
     """Header facts of an image: size, bit depth, photometric interpretation, format."""
     _check_file(path)
@@ -71,7 +88,7 @@ def read_info(path: str | Path) -> ImageInfo:
             format="DICOM",
         )
     try:
-        with Image.open(path) as img:
+        with _open_pil(path) as img:
             return ImageInfo(img.width, img.height, _MODE_BITS.get(img.mode, 8), img.mode,
                              img.format or "unknown")
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
@@ -84,7 +101,7 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
     if is_dicom(path):
         return _read_dicom(path)
     try:
-        with Image.open(path) as img:
+        with _open_pil(path) as img:
             img.load()  # decodes now, so truncation shows here, not later
             info = ImageInfo(img.width, img.height, _MODE_BITS.get(img.mode, 8), img.mode,
                              img.format or "unknown")

@@ -259,10 +259,13 @@ def fixed_box_of(run_dir: Path, dataset: str, cfg: ExperimentConfig) -> tuple[fl
 
 def _exclude_unusable(given: Manifest, seg: Manifest, run: RunFolder, dataset: str) -> Manifest:
     """Leave out of every job of a dataset the images that cannot be used (unreadable, no lung
-    mask, dropped by the QC policy), each listed with its reason in the dataset's excluded table;
-    the study goes on with the rest."""
+    mask, a mask that cannot hide the lungs, dropped by the QC policy), each listed with its
+    reason in the dataset's excluded table; the study goes on with the rest."""
+    from cxr_isi.lungs.postprocess import cannot_hide
+
     frame = seg.frame
-    unusable = frame["mask_path"].astype(str) == ""
+    unusable = (frame["mask_path"].astype(str) == "")
+    unusable |= frame["lung_qc"].astype(str).map(cannot_hide)
     reasons = frame.loc[unusable, "lung_qc"].replace("", "no lung mask").tolist()
     paths = frame.loc[unusable, "path"].tolist()
     dropped = sorted(set(given.frame["path"]) - set(frame["path"]))

@@ -11,6 +11,7 @@ from cxr_isi.data.manifest import Manifest
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.logs import get_logger
 from cxr_isi.lungs.hideseek import apply_variant, check_variant, shuffle_blocks
+from cxr_isi.lungs.postprocess import hiding_problem
 
 log = get_logger("lungs")
 
@@ -31,6 +32,7 @@ class HideSeekDataset:
     size, resize : int, str
         Cache geometry.
     box_mode : {"union", "per_lung", "dataset"}
+        An image flagged by lung QC (``lung_qc``) gets the union box in place of per-lung boxes.
     box : tuple of 4 floats, optional
         The dataset's fixed box (fractions) for ``box_mode="dataset"``.
     scramble_block : int, optional
@@ -66,16 +68,20 @@ class HideSeekDataset:
                 progress=progress, origin=manifest.origin)
         keep = (slots >= 0) & (mslots >= 0)
         reasons = {p: "image or mask could not be cached" for p in frame["path"][~keep]}
-        if self._masks is not None:  # an empty mask would silently give an empty image
+        self._union = np.zeros(len(frame), dtype=bool)
+        if self._masks is not None:
+            flagged = (frame["lung_qc"].astype(str) != "").to_numpy() if "lung_qc" in frame.columns else self._union
             for i in map(int, np.flatnonzero(keep)):
-                if not (self._masks.array[mslots[i]] > 127).any():
+                why = hiding_problem(self._masks.array[mslots[i]] > 127)
+                if why:
                     keep[i] = False
-                    reasons[frame["path"].iloc[i]] = "empty lung mask"
+                    reasons[frame["path"].iloc[i]] = why
+                self._union[i] = flagged[i] and box_mode == "per_lung"
         if reasons:
             log.warning("%d images left out of %s: %s", len(reasons), variant,
                         "; ".join(f"{p}: {r}" for p, r in list(reasons.items())[:3]))
         self.skipped = reasons
-        self.slots, self.mask_slots = slots[keep], mslots[keep]
+        self.slots, self.mask_slots, self._union = slots[keep], mslots[keep], self._union[keep]
         self.labels = manifest.y[keep]
         self.paths = frame["path"][keep].tolist()
         self._seeds = [zlib.crc32(p.encode()) for p in self.paths] if scramble_block else []
@@ -87,7 +93,8 @@ class HideSeekDataset:
         image = self._images.array[self.slots[i]].astype(np.float32) * np.float32(1 / 255)
         if self._masks is not None:
             mask = self._masks.array[self.mask_slots[i]] > 127
-            image = apply_variant(self.variant, image, mask, box_mode=self.box_mode, box=self.box)
+            mode = "union" if self._union[i] else self.box_mode  # a per-lung box of a flagged mask is meaningless
+            image = apply_variant(self.variant, image, mask, box_mode=mode, box=self.box)
         if self.scramble_block:
             image = shuffle_blocks(image, self.scramble_block, self._seeds[i])
         return image[None], self.labels[i]

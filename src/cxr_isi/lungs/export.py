@@ -14,18 +14,22 @@ from cxr_isi.data.manifest import Manifest
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.logs import get_logger
 from cxr_isi.lungs.hideseek import apply_variant, dataset_box, lung_boxes
+from cxr_isi.lungs.postprocess import hiding_problem, lung_geometry
 
 log = get_logger("lungs")
 
 
 def write_image_sets(manifest: Manifest, out_dir: str | Path, variants: list[str], *, size: int = 256,
                      resize: str = "pad", box_mode: str = "union", quantile: float = 0.95,
-                     figure: str | Path | None = None, progress: bool = False) -> int:
+                     policy: str = "union", figure: str | Path | None = None, progress: bool = False) -> int:
     """Write ``out_dir/<variant>/<n>_<name>.png`` for every image with a lung mask.
 
-    An image flagged by lung QC (``lung_qc``) gets the union box whatever ``box_mode`` says (a
-    per-lung box of a one-lung mask would hide one lung); ``box_mode="dataset"`` draws one box
-    for all (edges at ``quantile`` of the union boxes). ``figure`` also saves the five sets of the
+    A mask that cannot hide the lungs (empty, or covering the whole image:
+    :func:`~cxr_isi.lungs.postprocess.hiding_problem`) leaves its image out of every set, as in
+    training. Lung QC flags (the manifest's ``lung_qc``, else computed from the mask) go to
+    ``policy``: ``drop`` leaves the image out, ``union`` (default, as training does) gives it the
+    union box in place of per-lung boxes, ``keep`` writes it as asked. ``box_mode="dataset"``
+    draws one box for all (edges at ``quantile`` of the union boxes). ``figure`` also saves the five sets of the
     first image (the paper's Figure 3).
 
     Parameters
@@ -39,6 +43,8 @@ def write_image_sets(manifest: Manifest, out_dir: str | Path, variants: list[str
     box_mode : {"union", "per_lung", "dataset"}
     quantile : float
         For ``box_mode="dataset"``.
+    policy : {"keep", "drop", "union"}
+        What an image flagged by lung QC becomes.
     figure : path, optional
     progress : bool
 
@@ -52,6 +58,7 @@ def write_image_sets(manifest: Manifest, out_dir: str | Path, variants: list[str
     for v in variants:
         check_variant(v, "--variant")
     check_choice("box mode", box_mode, "--box-mode")
+    check_choice("QC policy", policy, "--policy")
     if not manifest.has("mask_path"):
         raise CxrIsiError(f"{manifest.origin}: no mask_path; run cxr-isi lungs segment first")
     frame = manifest.frame[manifest.frame["mask_path"] != ""]
@@ -59,20 +66,33 @@ def write_image_sets(manifest: Manifest, out_dir: str | Path, variants: list[str
                                progress=progress, origin=manifest.origin)
     pairs = [(i, p, m) for i, (p, m) in enumerate(zip(frame["path"], frame["mask_path"], strict=True))
              if p in im and m in mk]
-    empty = [p for _, p, m in pairs if not (np.asarray(mk.get(m)) > 127).any()]
-    if empty:  # an empty mask hides nothing: never write a "boxed-out" image that still shows the lungs
-        log.warning("%d images left out: empty lung mask (first: %s)", len(empty), empty[0])
-        pairs = [t for t in pairs if t[1] not in set(empty)]
+    qc = frame["lung_qc"].astype(str).tolist() if "lung_qc" in frame.columns else None
+    left_out: dict[str, str] = {}
+    flagged: dict[int, str] = {}
+    for i, p, m in pairs:
+        mask = np.asarray(mk.get(m)) > 127
+        why = hiding_problem(mask)  # never write a "boxed-out" image that still shows the lungs
+        flags = qc[i] if qc is not None else "; ".join(lung_geometry(mask).flags)
+        if why or (flags and policy == "drop"):
+            left_out[p] = why or f"lung QC: {flags}"
+        elif flags:
+            flagged[i] = flags
+    if left_out:
+        log.warning("%d images left out: %s", len(left_out),
+                    "; ".join(f"{p}: {r}" for p, r in list(left_out.items())[:3]))
+    if flagged:
+        log.warning("%d images flagged by lung QC and kept (policy %s), first: %s", len(flagged), policy,
+                    next(iter(flagged.values())))
+    pairs = [t for t in pairs if t[1] not in left_out]
     box = None
     if box_mode == "dataset":
         boxes = [b[0] for _, _, m in pairs if (b := lung_boxes(np.asarray(mk.get(m)) > 127))]
         box = dataset_box(np.array(boxes, dtype=float) / size, quantile)
-    qc = frame["lung_qc"] if "lung_qc" in frame.columns else None
     out = Path(out_dir)
     written = 0
     for i, path, mpath in pairs:
         image, mask = np.asarray(im.get(path)), np.asarray(mk.get(mpath)) > 127
-        mode = "union" if (qc is not None and qc.iloc[i] and box_mode == "per_lung") else box_mode
+        mode = "union" if (i in flagged and box_mode == "per_lung" and policy != "keep") else box_mode
         for v in variants:
             target = out / v / f"{i:06d}_{Path(path).stem}.png"
             target.parent.mkdir(parents=True, exist_ok=True)

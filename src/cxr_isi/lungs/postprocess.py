@@ -91,7 +91,7 @@ def lung_geometry(mask: np.ndarray, n_components: int | None = None,
     union = _box(m)
     flags = []
     if not m.any():
-        flags.append("empty mask: no lung found")
+        flags.append(EMPTY_MASK)
     else:
         if share < t.min_area_share:
             flags.append(f"lung area {share:.0%} of the image is below {t.min_area_share:.0%}")
@@ -105,14 +105,47 @@ def lung_geometry(mask: np.ndarray, n_components: int | None = None,
             box_share = (union[1] - union[0]) * (union[3] - union[2]) / m.size
             if box_share < t.min_box_share:
                 flags.append(f"lung box covers {box_share:.0%} of the image")
-            if box_share > 0.98:
-                flags.append("lung box covers the whole image")
+            if box_share > WHOLE_IMAGE_BOX:
+                flags.append(WHOLE_IMAGE)
     return LungGeometry(
         right_box=_box(right) if right is not None else None,
         left_box=_box(left) if left is not None else None,
         union_box=union, area_share=share,
         n_components=int(n if n_components is None else n_components), lr_ratio=ratio, flags=flags,
     )
+
+
+WHOLE_IMAGE_BOX = 0.98  # a union box over this share of the image leaves nothing outside the lungs
+EMPTY_MASK = "empty mask: no lung found"
+WHOLE_IMAGE = "lung box covers the whole image"
+
+
+def hiding_problem(mask: np.ndarray) -> str:
+    """Why this lung mask cannot hide or isolate the lungs, or ``""`` when it can.
+
+    An empty mask would give a "boxed-out" image identical to the original (the lungs not
+    hidden) and an all-black "isolated" one; a mask whose box covers the whole image would give
+    an all-black "boxed-out" image and an "isolated" one that is the original. Either is the one
+    result the protocol must never produce, so every path that builds an image set (training,
+    the probes, ``cxr-isi hideseek``) leaves such an image out with this reason, whatever the QC
+    policy. Flags that only make a mask doubtful (one lung, unbalanced lungs) are the policy's.
+    The reasons are :func:`lung_geometry`'s flags of the same name, so a segmented manifest's
+    ``lung_qc`` tells them too (:func:`cannot_hide`).
+    """
+    m = np.asarray(mask, dtype=bool)
+    if not m.any():
+        return EMPTY_MASK
+    box = _box(m)
+    assert box is not None
+    if (box[1] - box[0]) * (box[3] - box[2]) / m.size > WHOLE_IMAGE_BOX:
+        return WHOLE_IMAGE
+    return ""
+
+
+def cannot_hide(lung_qc: str) -> bool:
+    """Whether a ``lung_qc`` text holds a flag of :func:`hiding_problem` (the image is left out of
+    every image set, ``original`` included, so all sets of a study hold the same images)."""
+    return EMPTY_MASK in lung_qc or WHOLE_IMAGE in lung_qc
 
 
 def dice(pred: np.ndarray, truth: np.ndarray) -> float:

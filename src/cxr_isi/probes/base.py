@@ -143,9 +143,11 @@ def oof_probabilities(x: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: in
 
 
 def images_and_masks(manifest: Manifest, size: int, resize: str) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Images (float32 in [0, 1]) and boolean lung masks of the rows with a non-empty mask, at
-    the training geometry, from the shared cache; with their paths."""
+    """Images (float32 in [0, 1]) and boolean lung masks of the rows whose mask can hide the
+    lungs (:func:`~cxr_isi.lungs.postprocess.hiding_problem`), at the training geometry, from the
+    shared cache; with their paths."""
     from cxr_isi.data.cache import cache_pairs
+    from cxr_isi.lungs.postprocess import hiding_problem
 
     frame = manifest.frame
     frame = frame[frame["mask_path"].astype(str) != ""]
@@ -157,7 +159,7 @@ def images_and_masks(manifest: Manifest, size: int, resize: str) -> tuple[list[s
     paths, xs, ms = [], [], []
     for i in keep:
         m = masks.array[mslots[i]] > 127
-        if m.any():
+        if not hiding_problem(m):
             paths.append(frame["path"].iloc[i])
             xs.append(images.array[slots[i]].astype(np.float32) / 255)
             ms.append(m)
