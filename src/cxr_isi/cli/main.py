@@ -350,13 +350,16 @@ def cache(
 @outputs(out_path="file")
 def import_(
     name: Annotated[str, typer.Argument(help="Importer; see --list.")] = "",
-    root: Annotated[Path | None, typer.Argument(help="The dataset's folder (or CSV file).")] = None,
-    out_path: Annotated[Path | None, typer.Option("--out", "-o", help="Manifest to write (.csv or .parquet).")] = None,
+    root: Annotated[Path | None, typer.Argument(help="The dataset's folder as unpacked (or CSV file).")] = None,
+    out_path: Annotated[Path | None, typer.Option("--out", "-o", help="Manifest to write (.csv or .parquet); IMPORT.json goes beside it.")] = None,
     opt: Annotated[list[str] | None, typer.Option("--opt", help="Importer option key=value (repeat).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be imported; write nothing.")] = False,
+    keep_missing: Annotated[bool, typer.Option("--keep-missing", help="Keep rows whose image file is absent.")] = False,
+    keep_unknown: Annotated[bool, typer.Option("--keep-unknown", help="Keep rows whose finding is unknown (label 'unknown').")] = False,
     list_: Annotated[bool, typer.Option("--list", help="List the importers and their layouts.")] = False,
 ) -> None:
-    """Turn a public dataset's own layout into a manifest (Kermany, BIMCV, QaTa, ...)."""
-    from cxr_isi.data.importers import IMPORTERS, describe, parse_options, run_importer
+    """Turn a public dataset, as published, into a manifest (QaTa, BIMCV, ieee8023, Kermany, ...)."""
+    from cxr_isi.data.importers import IMPORTERS, describe, import_dataset, parse_options
 
     if list_ or not name:
         t = Table(title="importers")
@@ -366,12 +369,41 @@ def import_(
             t.add_row(n, describe(n))
         out.print(t)
         return
-    if root is None or out_path is None:
-        raise CxrIsiError("usage: cxr-isi import NAME ROOT --out MANIFEST.csv [--opt key=value]")
-    m = run_importer(name, root, **parse_options(opt))
-    m.write(out_path)
-    counts = m.frame["label"].value_counts().to_dict()
-    out.print(f"{len(m)} images, {m.frame['patient_id'].nunique()} patients, labels {counts} -> {out_path}")
+    if root is None or (out_path is None and not dry_run):
+        raise CxrIsiError("usage: cxr-isi import NAME ROOT --out MANIFEST.csv [--opt key=value] [--dry-run]")
+    result = import_dataset(name, root, keep_missing=keep_missing, keep_unknown=keep_unknown, **parse_options(opt))
+    print_import(result.report)
+    if dry_run:
+        out.print("dry run: nothing written")
+        return
+    assert out_path is not None
+    result.manifest.write(out_path)
+    report = result.report.write(out_path.parent / "IMPORT.json")
+    m = result.manifest
+    out.print(f"{len(m)} images, {m.frame['patient_id'].nunique()} patients -> {out_path}; report -> {report}")
+
+
+def print_import(rep) -> None:
+    for w in rep.warnings:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+    out.print(f"{rep.importer} ({rep.dataset_version or 'layout'}) at {rep.root}: {rep.rows_read} rows read, "
+              f"{rep.rows_kept} kept")
+    t = Table(title="images per label and source")
+    t.add_column("label")
+    t.add_column("images", justify="right")
+    for k, v in rep.labels.items():
+        t.add_row(k, str(v))
+    out.print(t)
+    out.print("sources: " + ", ".join(f"{k} {v}" for k, v in rep.sources.items()), soft_wrap=True)
+    if rep.dropped_by_reason:
+        d = Table(title="left out, by reason (all in IMPORT.json)")
+        for c in ("reason", "rows", "first (line: file, detail)"):
+            d.add_column(c)
+        for reason, n in rep.dropped_by_reason.items():
+            first = next(x for x in rep.dropped if x["reason"] == reason)
+            where = f"line {first['line']}: " if first["line"] else ""
+            d.add_row(reason, str(n), f"{where}{Path(first['path']).name}, {first['detail']}")
+        out.print(d)
 
 
 lungs_app = typer.Typer(help="Lung segmentation: train, evaluate, segment a study.", no_args_is_help=True)

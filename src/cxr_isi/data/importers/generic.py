@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from cxr_isi.data.importers import list_images, register, require
-from cxr_isi.data.manifest import Manifest
+from cxr_isi.data.importers import Imported, list_images, read_table, register, require
+from cxr_isi.data.manifest import PATH_COLUMNS, _resolve
 from cxr_isi.errors import ImporterError
 
 
 @register("csv")
 def generic_csv(root: Path, csv: str | None = None, path_col: str = "path",
                 label_col: str = "label", source_col: str = "source",
-                patient_col: str = "patient_id", source: str | None = None) -> Manifest:
+                patient_col: str = "patient_id", source: str | None = None) -> Imported:
     """Any CSV with a path and a label column; other columns are renamed or filled.
 
     Layout: ``ROOT`` is the CSV file itself (or a folder with ``csv=NAME``); paths in it are
@@ -27,10 +27,11 @@ def generic_csv(root: Path, csv: str | None = None, path_col: str = "path",
     file = Path(root) / csv if csv else Path(root)
     if file.is_dir():
         raise ImporterError(f"{file}: is a folder; pass the CSV file, or csv=NAME")
-    frame = pd.read_csv(require(file, "a CSV file", "csv"), dtype=str, keep_default_na=False)
+    frame, warnings = read_table(require(file, "a CSV file", "csv"))
     for col in (path_col, label_col):
         if col not in frame.columns:
-            raise ImporterError(f"{file}: no column {col!r} (has: {', '.join(frame.columns)})")
+            has = ", ".join(c for c in frame.columns if c != "line")
+            raise ImporterError(f"{file}: no column {col!r} (has: {has})")
     frame = frame.rename(columns={path_col: "path", label_col: "label"})
     if source_col in frame.columns:
         frame = frame.rename(columns={source_col: "source"})
@@ -40,12 +41,15 @@ def generic_csv(root: Path, csv: str | None = None, path_col: str = "path",
         frame = frame.rename(columns={patient_col: "patient_id"})
     else:
         frame["patient_id"] = [Path(p).stem for p in frame["path"]]
-    return Manifest.from_frame(frame, root=file.parent, origin=str(file))
+    for col in PATH_COLUMNS:  # relative to the CSV, not to the working folder
+        if col in frame.columns:
+            frame[col] = [_resolve(p, file.parent) for p in frame[col]]
+    return Imported(frame, version="csv", warnings=warnings)
 
 
 @register("folders")
 def folder_per_class(root: Path, source: str | None = None,
-                     patient_regex: str | None = None) -> Manifest:
+                     patient_regex: str | None = None) -> Imported:
     """One folder per class: ``ROOT/<label>/**/<image>``.
 
     Layout: every immediate sub-folder of ``ROOT`` is a label; images may sit deeper. Source is
@@ -54,7 +58,7 @@ def folder_per_class(root: Path, source: str | None = None,
     """
     pattern = re.compile(patient_regex) if patient_regex else None
     rows = []
-    for label_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+    for label_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))):
         for img in list_images(label_dir):
             pid = img.stem
             if pattern is not None:
@@ -66,4 +70,4 @@ def folder_per_class(root: Path, source: str | None = None,
                          "source": source or root.name, "patient_id": pid})
     if not rows:
         raise ImporterError(f"{root}: no images in class folders (expected ROOT/<label>/<image>)")
-    return Manifest.from_frame(pd.DataFrame(rows), origin=f"folders importer at {root}")
+    return Imported(pd.DataFrame(rows), version="folders")
