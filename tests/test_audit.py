@@ -106,3 +106,32 @@ def test_balance_gives_balanced_subset_and_is_seeded():
     assert audit_manifest(b, read_files=False).verdict == "balanced"
     assert b.paths == balance_sources(m, seed=0).paths
     assert b.paths != balance_sources(m, seed=1).paths
+
+
+def test_overlap_of_two_datasets_by_file_bids_session_and_near_identical_image(tmp_path):
+    """QaTa-COV19 holds BIMCV+ images under other names: found by subject and session; a
+    re-encoded copy is found by its pixels; an unrelated image is not."""
+    from cxr_isi.audit import find_overlap
+    from cxr_isi.data import Manifest
+    from tests.conftest import gradient, write_png
+
+    for i in range(4):
+        write_png(tmp_path / f"a/{i}.png", gradient(64, 64, seed=i))
+    write_png(tmp_path / "b/bids.png", gradient(64, 64, seed=7))
+    from PIL import Image
+
+    Image.open(tmp_path / "a/1.png").resize((80, 80)).save(tmp_path / "b/copy.jpg", quality=90)
+    write_png(tmp_path / "b/new.png", gradient(64, 64, seed=9))
+    a = Manifest.from_frame(pd.DataFrame({
+        "path": [str(tmp_path / f"a/{i}.png") for i in range(4)], "label": "covid", "source": "BIMCV",
+        "patient_id": ["bimcv_S1", "bimcv_S2", "bimcv_S3", "bimcv_S4"], "session": ["E1", "E2", "E3", "E4"]}))
+    b = Manifest.from_frame(pd.DataFrame({
+        "path": [str(tmp_path / "b/bids.png"), str(tmp_path / "b/copy.jpg"), str(tmp_path / "b/new.png"),
+                 str(tmp_path / "a/3.png")],
+        "label": "covid", "source": ["BIMCV", "qata:covid", "qata:covid", "x"],
+        "patient_id": ["bimcv_S1", "q1", "q2", "bimcv_S4"], "session": ["E1", "", "", "E4"]}))
+    found = find_overlap(a, b).set_index("path")
+    assert set(found.index) == {str(tmp_path / p) for p in ("b/bids.png", "b/copy.jpg", "a/3.png")}
+    assert found.loc[str(tmp_path / "b/bids.png"), "how"].startswith("same BIDS subject and session")
+    assert found.loc[str(tmp_path / "b/copy.jpg"), "twin"] == str(tmp_path / "a/1.png")
+    assert found.loc[str(tmp_path / "a/3.png"), "how"] == "same file"

@@ -123,3 +123,19 @@ def test_duplicates_json_names_the_pair_and_its_problems(tmp_path):
     assert pair["hash_distance"] == 0 and pair["correlation"] == pytest.approx(1.0)
     assert pair["across_sources"] and pair["label_conflict"] and pair["across_split"] is True
     assert d["n_images"] == 7
+
+
+def test_duplicates_of_two_manifests(tmp_path):
+    """``cxr-isi duplicates A B``: the images of B that A holds, each with its twin and how."""
+    from tests.conftest import gradient, write_png
+
+    for d, seeds in (("a", (0, 1, 2)), ("b", (1, 5))):
+        for s in seeds:
+            write_png(tmp_path / d / f"{s}.png", gradient(48, 48, seed=s))
+        pd.DataFrame({"path": [f"{s}.png" for s in seeds], "label": "covid", "source": d,
+                      "patient_id": [f"{d}{s}" for s in seeds]}).to_csv(tmp_path / d / "m.csv", index=False)
+    r = runner.invoke(app, ["duplicates", str(tmp_path / "a/m.csv"), str(tmp_path / "b/m.csv"),
+                            "--csv", str(tmp_path / "shared.csv")])
+    assert r.exit_code == 0 and "1 of the 2 images" in " ".join(r.output.split()), r.output
+    shared = pd.read_csv(tmp_path / "shared.csv")
+    assert shared["path"].str.endswith("b/1.png").all() and shared["twin"].str.endswith("a/1.png").all()

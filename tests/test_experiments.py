@@ -191,6 +191,8 @@ def test_cross_test_never_scores_an_image_the_model_trained_on(tmp_path):
     own = r[(r["train_dataset"] == "whole") & (r["test_dataset"] == "whole")].iloc[0]
     assert cross["left_out_seen_in_training"] > 0
     assert cross["n"] + cross["left_out_seen_in_training"] == own["n"]
+    overlap = pd.read_csv(tmp_path / "run" / "datasets" / "whole" / "overlap_with_part.csv")
+    assert len(overlap) == 24 and set(overlap["how"]) == {"same file"}  # found before any job, listed
     split = pd.read_csv(tmp_path / "run" / "datasets" / "part" / "manifest.csv")
     trained = set(split.loc[split["split"] != "test", "image_id"])
     assert not trained & set(pd.read_csv(tmp_path / "run" / cross["predictions"])["id"])

@@ -5,7 +5,7 @@ from types import ModuleType
 
 from cxr_isi.audit.acquisition import acquisition_properties, property_aucs
 from cxr_isi.audit.balance import balance_sources
-from cxr_isi.audit.duplicates import find_near_duplicates
+from cxr_isi.audit.duplicates import find_near_duplicates, find_overlap
 from cxr_isi.audit.imbalance import (
     THRESHOLDS,
     AuditResult,
@@ -19,7 +19,7 @@ from cxr_isi.audit.imbalance import (
 
 __all__ = [
     "THRESHOLDS", "AuditResult", "acquisition_properties", "audit_manifest", "balance_sources",
-    "cramers_v", "find_near_duplicates", "intra_source_imbalance", "out_of_fold_rate_scores",
+    "cramers_v", "find_near_duplicates", "find_overlap", "intra_source_imbalance", "out_of_fold_rate_scores",
     "property_aucs", "source_label_table", "verdict",
 ]
 

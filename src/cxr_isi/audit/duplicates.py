@@ -131,3 +131,56 @@ def find_near_duplicates(manifest: Manifest, cache_root=None, *, max_distance: i
         result["across_split"] = False
     result = result.sort_values(["hash_distance", "correlation"], ascending=[True, False])
     return result.reset_index(drop=True), report.failures
+
+
+def find_overlap(train: Manifest, test: Manifest, cache_root=None, *, max_distance: int = 6,
+                 min_correlation: float = 0.97, progress: bool = False) -> pd.DataFrame:
+    """The images of ``test`` that ``train`` also holds: the same file, the same BIDS subject
+    and session (both manifests carry ``session``: QaTa-COV19's BIMCV-derived images and
+    BIMCV-COVID19+), or a near-identical image (:func:`find_near_duplicates` over both).
+
+    Datasets compiled from public collections overlap (QaTa-COV19's positives include BIMCV+
+    images), so a cross-dataset test must leave these out or it scores images the model trained
+    on.
+
+    Parameters
+    ----------
+    train, test : Manifest
+    cache_root : path, optional
+    max_distance, min_correlation : int, float
+        As in :func:`find_near_duplicates`.
+    progress : bool
+
+    Returns
+    -------
+    DataFrame
+        One row per overlapping test image: ``path`` (in ``test``), ``twin`` (in ``train``),
+        ``how``; sorted by ``path``.
+    """
+    a, b = train.frame, test.frame
+    found: dict[str, tuple[str, str]] = {}
+    for p in sorted(set(a["path"]) & set(b["path"])):
+        found[p] = (p, "same file")
+    if "session" in a.columns and "session" in b.columns:
+        key_a = {(pid, ses): p for pid, ses, p in zip(a["patient_id"], a["session"].astype(str), a["path"],
+                                                     strict=True) if ses and ses != "nan"}
+        for pid, ses, p in zip(b["patient_id"], b["session"].astype(str), b["path"], strict=True):
+            if p not in found and (pid, ses) in key_a:
+                found[p] = (key_a[(pid, ses)], f"same BIDS subject and session ({pid}, {ses})")
+    both = pd.concat([a.assign(_side="train"), b[~b["path"].isin(a["path"])].assign(_side="test")],
+                     ignore_index=True)
+    union = Manifest.from_frame(both[["path", "label", "source", "patient_id", "_side"]],
+                                origin=f"{train.origin} + {test.origin}")
+    pairs, _ = find_near_duplicates(union, cache_root, max_distance=max_distance,
+                                    min_correlation=min_correlation, progress=progress)
+    side = dict(zip(union.frame["path"], union.frame["_side"], strict=True))
+    for r in pairs.itertuples(index=False):
+        sa, sb = side[r.path_a], side[r.path_b]
+        if sa == sb:
+            continue
+        p, twin = (r.path_a, r.path_b) if sa == "test" else (r.path_b, r.path_a)
+        if p not in found:
+            found[p] = (twin, f"near-identical image (hash distance {r.hash_distance}, "
+                              f"correlation {r.correlation:.4f})")
+    rows = [{"path": p, "twin": t, "how": h} for p, (t, h) in sorted(found.items())]
+    return pd.DataFrame(rows, columns=["path", "twin", "how"])

@@ -244,6 +244,7 @@ def balance(
 @outputs(json_out="file", csv_out="file")
 def duplicates(
     manifest: Annotated[Path, typer.Argument(help="Manifest (CSV or Parquet).")],
+    other: Annotated[Path | None, typer.Argument(help="A second manifest: report the images it shares with the first.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the pairs as JSON here.")] = None,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the pairs as CSV here.")] = None,
     max_distance: Annotated[int, typer.Option(help="Largest perceptual-hash distance (bits of 64).")] = 6,
@@ -251,12 +252,33 @@ def duplicates(
     cache: CacheOpt = None,
     jobs: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")] = None,
 ) -> None:
-    """Find near-duplicate images within and across sources and across train/test."""
+    """Find near-duplicate images within and across sources and across train/test; with OTHER,
+    the images of OTHER that MANIFEST also holds (what a cross-dataset test must leave out)."""
     from cxr_isi._io import write_json
     from cxr_isi.audit import find_near_duplicates
     from cxr_isi.data import Manifest
 
     m = Manifest.read(manifest)
+    if other is not None:
+        from cxr_isi.audit import find_overlap
+
+        shared = find_overlap(m, Manifest.read(other), cache, max_distance=max_distance,
+                              min_correlation=min_correlation, progress=sys.stderr.isatty())
+        n_other = len(Manifest.read(other))
+        out.print(f"{len(shared)} of the {n_other} images of {other} are in {manifest}")
+        for how, n in shared["how"].str.replace(r" \(.*", "", regex=True).value_counts().items():
+            out.print(f"  {n} {how}")
+        for r in shared.head(20).to_dict("records"):
+            out.print(f"  {_short(r['path'])} = {_short(r['twin'])} ({r['how']})", highlight=False)
+        if csv_out:
+            shared.to_csv(csv_out, index=False)
+        if json_out:
+            write_json(json_out, {"manifest": str(manifest), "other": str(other), "n_other": n_other,
+                                  "n_shared": len(shared), "shared": shared.to_dict("records")})
+        for written in (csv_out, json_out):
+            if written:
+                out.print(f"shared images -> {written}")
+        return
     pairs, failures = find_near_duplicates(m, cache, max_distance=max_distance,
                                            min_correlation=min_correlation, jobs=jobs,
                                            progress=sys.stderr.isatty())
@@ -384,8 +406,6 @@ def import_(
 
 
 def print_import(rep) -> None:
-    for w in rep.warnings:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     out.print(f"{rep.importer} ({rep.dataset_version or 'layout'}) at {rep.root}: {rep.rows_read} rows read, "
               f"{rep.rows_kept} kept")
     t = Table(title="images per label and source")

@@ -82,8 +82,11 @@ def _run_job(run_dir: Path, job_data: dict, config_json: str) -> dict:
             continue
         test = job_manifest(run.prepared_manifest(e.dataset), datasets[e.dataset], e.fold, "test")
         seen = 0
-        if e.dataset != job.dataset:  # datasets may share images: never test on one the model saw
-            unseen = ~test.frame["path"].isin(train_part.frame["path"])
+        if e.dataset != job.dataset:  # datasets share images (compiled from the same collections):
+            # never test on one the model saw, nor on its near-duplicate (found before any job)
+            trained_on = set(train_part.frame["path"])
+            shared = trained_on | {p for p, twin in run.overlap(e.dataset, job.dataset).items() if twin in trained_on}
+            unseen = ~test.frame["path"].isin(shared)
             seen = int((~unseen).sum())
             test = test.with_frame(test.frame[unseen])
         pred = predict(run.checkpoint(job.id), test, variant=job.variant)

@@ -241,7 +241,29 @@ def prepare_datasets(cfg: ExperimentConfig, run_dir: Path, progress: bool = True
         frame = frame[frame["mask_path"] != ""]
         cache_pairs(frame["path"].tolist(), frame["mask_path"].tolist(), size=cfg.train.size,
                     resize=cfg.train.resize, progress=progress, origin=str(paths[d.name]))
+    find_cross_overlaps(cfg, run, paths, progress)
     return paths
+
+
+def find_cross_overlaps(cfg: ExperimentConfig, run: RunFolder, paths: dict[str, Path], progress: bool) -> None:
+    """Before any cross-dataset test: the test dataset's images the training dataset also holds
+    (the same file, BIDS subject and session, or a near-identical image), written per pair as
+    ``datasets/<test>/overlap_with_<train>.csv``; the jobs leave them out of the test and count
+    them. Resumable: kept while both prepared manifests are unchanged."""
+    from cxr_isi.audit.duplicates import find_overlap
+
+    for pair in cfg.cross:
+        target = run.overlap_path(pair.test, pair.train)
+        stamp = target.with_suffix(".json")
+        identity = {"train": file_sha256(paths[pair.train]), "test": file_sha256(paths[pair.test])}
+        if target.exists() and stamp_matches(stamp, identity):
+            continue
+        overlap = find_overlap(Manifest.read(paths[pair.train]), Manifest.read(paths[pair.test]), progress=progress)
+        overlap.to_csv(target, index=False)
+        write_stamp(stamp, identity, n_overlap=len(overlap))
+        if len(overlap):
+            log.warning("%s shares %d images with %s (%s); they are left out of its cross-dataset test",
+                        pair.test, len(overlap), pair.train, overlap["how"].iloc[0])
 
 
 def fixed_box_of(run_dir: Path, dataset: str, cfg: ExperimentConfig) -> tuple[float, float, float, float]:

@@ -142,6 +142,18 @@ class RunFolder:
         parts = [p for p in parts if len(p)]
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["dataset", "path", "reason"])
 
+    def overlap_path(self, test: str, train: str) -> Path:
+        """The images of ``test`` that ``train`` also holds (``path, twin, how``)."""
+        return self.dataset_dir(test) / f"overlap_with_{train}.csv"
+
+    def overlap(self, test: str, train: str) -> dict[str, str]:
+        """Each image of ``test`` that ``train`` also holds, with its twin there."""
+        path = self.overlap_path(test, train)
+        if not path.exists():
+            return {}
+        frame = pd.read_csv(path, dtype=str)
+        return dict(zip(frame["path"], frame["twin"], strict=True))
+
     def audit_path(self, dataset: str) -> Path:
         return self.dataset_dir(dataset) / AUDIT
 

@@ -244,7 +244,7 @@ class _Report:
                 pairs[f"{r['train_dataset']} → {r['test_dataset']}"] = (
                     y, s, {"sensitivity": r.get("sensitivity", nan), "specificity": r.get("specificity", nan)})
             rows.append({"trained on": r["train_dataset"], "tested on": r["test_dataset"], "model": r["model"],
-                         "n": r["n"], "left out: seen in training": r.get("left_out_seen_in_training", 0),
+                         "n": r["n"], "left out: in the training set (same or near-identical image)": r.get("left_out_seen_in_training", 0),
                          "AUC": r["auc"], "sensitivity at 0.5": r.get("sensitivity_at_05", nan),
                          "specificity at 0.5": r.get("specificity_at_05", nan),
                          "sensitivity (Youden)": r.get("sensitivity", nan),

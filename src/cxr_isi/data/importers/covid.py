@@ -182,7 +182,7 @@ def _metadata_rows(root: Path, metadata: str, include_ct: bool, include_lateral:
     """The metadata.csv family: ieee8023's and agchung's collections share its columns."""
     base = find_below(root, lambda d: (d / metadata).is_file(), depth=3)
     if not base:
-        require(root / metadata, "metadata.csv", "covid-chestxray")
+        require(root / metadata, "metadata.csv", collection.lower() if collection else "covid-chestxray")
     root = base[0]
     file = root / metadata
     meta, warnings = read_table(file)
