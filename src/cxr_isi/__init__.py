@@ -8,8 +8,8 @@ report``, with ``cli`` on top.
 from cxr_isi._version import __version__
 
 # The Python API (cxr_isi.api), exported lazily so that ``import cxr_isi`` stays fast.
-_API = ("audit", "phantoms", "read_manifest", "run_experiment", "load_run", "write_report", "RunResult",
-        "Report", "DatasetVerdict")
+_API = ("audit", "phantoms", "import_dataset", "read_manifest", "run_experiment", "load_run", "write_report",
+        "RunResult", "Report", "DatasetVerdict")
 __all__ = ["__version__", "AuditResult", *_API]
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from cxr_isi.audit.imbalance import AuditResult
+from cxr_isi.data.importers import ImportResult
 from cxr_isi.data.labels import LabelMapping
 from cxr_isi.data.manifest import Manifest, RowFilter
 
@@ -119,6 +120,37 @@ def read_manifest(path: str | Path) -> Manifest:
     Manifest
     """
     return Manifest.read(path)
+
+
+def import_dataset(name: str, root: str | Path, *, out: str | Path | None = None, keep_missing: bool = False,
+                   keep_unknown: bool = False, **options) -> ImportResult:
+    """A public dataset, as published, as a manifest (``cxr-isi import``).
+
+    Parameters
+    ----------
+    name : str
+        The importer (``qata-cov19``, ``bimcv``, ``covid-chestxray``, ``figure1``, ``kermany``, ...).
+    root : str or Path
+        The folder the dataset was unpacked into.
+    out : str or Path, optional
+        Also write the manifest here and ``IMPORT.json`` beside it.
+    keep_missing, keep_unknown : bool
+        Keep rows whose image file is absent / whose finding is unknown.
+    **options
+        The importer's options (``include_ct=True``, ...).
+
+    Returns
+    -------
+    ImportResult
+        ``.manifest`` and ``.report`` (rows read, kept, dropped by reason, each dropped row).
+    """
+    from cxr_isi.data.importers import import_dataset as run
+
+    result = run(name, root, keep_missing=keep_missing, keep_unknown=keep_unknown, **options)
+    if out is not None:
+        result.manifest.write(out)
+        result.report.write(Path(out).parent / "IMPORT.json")
+    return result
 
 
 def phantoms(preset: str = "isi", *, n: int = 240, size: int = 128, seed: int = 0, out: str | Path,

@@ -157,11 +157,14 @@ _FRONTAL = re.compile(r"^(pa|ap)\b", re.IGNORECASE)
 
 def covid_chestxray_label(finding: str) -> str:
     """A covid-chestxray-dataset ``finding`` (hierarchical since mid-2020:
-    ``Pneumonia/Viral/COVID-19``) as covid / normal / tb / other_pneumonia / other / unknown.
+    ``Pneumonia/Viral/COVID-19``; before, the leaf alone: ``SARS``, ``Klebsiella``) as covid /
+    normal / tb / other_pneumonia / other / unknown.
 
     ``todo``, ``Unknown`` and a blank finding are unknown (the publisher has not said; 23 of the
-    ``todo`` rows are radiopaedia COVID-19 cases, so guessing would mislabel them); a finding that
-    is not a pneumonia (``ARDS`` alone) is ``other``.
+    ``todo`` rows are radiopaedia COVID-19 cases, so guessing would mislabel them). ``ARDS`` alone
+    is a syndrome, not a pneumonia: ``other``. Every other finding of this collection of
+    pneumonias (the hierarchical ``Pneumonia/...`` and the early leaves, all pathogens of one)
+    is ``other_pneumonia``.
     """
     f = finding.strip().lower()
     if f in ("", "todo", "unknown", "nan"):
@@ -172,9 +175,9 @@ def covid_chestxray_label(finding: str) -> str:
         return "normal"
     if "tuberculosis" in f:
         return "tb"
-    if "pneumonia" in f:
-        return "other_pneumonia"
-    return "other"
+    if f == "ards":
+        return "other"
+    return "other_pneumonia"
 
 
 def _metadata_rows(root: Path, metadata: str, include_ct: bool, include_lateral: bool,
@@ -241,7 +244,7 @@ def covid_chestxray(root: Path, metadata: str = "metadata.csv", include_ct: bool
     ``ROOT/<folder>/<filename>``. agchung's Figure1 and Actualmed collections share the
     columns and are read too (see ``figure1`` and ``actualmed``). Label from ``finding``
     (:func:`covid_chestxray_label`: COVID-19 -> covid, No Finding -> normal, Tuberculosis -> tb,
-    other pneumonias -> other_pneumonia, other findings -> other; todo/Unknown/blank -> unknown,
+    other pneumonias -> other_pneumonia, ARDS alone -> other; todo/Unknown/blank -> unknown,
     left out and listed). Only frontal X-rays (PA, AP, AP supine, ...): CT rows and lateral views
     are left out and listed unless ``include_ct`` / ``include_lateral``. Source: the publishing
     site, ``ieee8023:<host of url>``, because the images of one site share its processing;
