@@ -152,6 +152,10 @@ def test_actualmed_as_published(tmp_path):
     assert r.manifest.frame["label"].tolist() == ["normal", "covid"]
     assert r.manifest.frame["patient_id"].tolist() == ["actualmed_ANON56", "actualmed_ANON196"]
     assert r.report.dataset_version == "agchung actualmed" and r.report.dropped_by_reason == {"unknown finding": 1}
+    import cxr_isi as ci  # the notebook's door: the same import, written with its report
+
+    ci.import_dataset("actualmed", root, out=tmp_path / "o" / "m.csv")
+    assert json.loads((tmp_path / "o" / "IMPORT.json").read_text())["rows_kept"] == 2
 
 
 # -- QaTa-COV19 as Kaggle unpacks it ----------------------------------------------------------------
