@@ -135,3 +135,19 @@ def test_overlap_of_two_datasets_by_file_bids_session_and_near_identical_image(t
     assert found.loc[str(tmp_path / "b/bids.png"), "how"].startswith("same BIDS subject and session")
     assert found.loc[str(tmp_path / "b/copy.jpg"), "twin"] == str(tmp_path / "a/1.png")
     assert found.loc[str(tmp_path / "a/3.png"), "how"] == "same file"
+
+
+def test_multi_index_search_finds_the_exact_search_pairs():
+    """Random 64-bit hashes with planted near-duplicates at 0 to 9 bits: the multi-index search
+    returns exactly the all-pairs search's pairs, for several distances."""
+    from cxr_isi.audit.duplicates import candidate_pairs, multi_index_pairs
+
+    rng = np.random.default_rng(3)
+    h = rng.integers(0, 2**63, 6000, dtype=np.int64).astype(np.uint64) << np.uint64(1)
+    for _ in range(300):
+        a, b = rng.integers(0, len(h), 2)
+        h[b] = h[a] ^ np.uint64(sum(1 << int(x) for x in rng.choice(64, rng.integers(0, 10), replace=False)))
+    for d in (0, 3, 6, 9):
+        exact = candidate_pairs(h, d)
+        exact = exact[np.lexsort((exact[:, 1], exact[:, 0]))]
+        assert np.array_equal(multi_index_pairs(h, d), exact) and len(exact) >= 20, d

@@ -46,8 +46,13 @@ def fingerprints(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return hashes, thumbs
 
 
+EXACT_SEARCH_MAX = 20_000  # above this many hashes the multi-index search replaces the all-pairs one
+
+
 def candidate_pairs(hashes: np.ndarray, max_distance: int, block: int = 2048) -> np.ndarray:
-    """All pairs i < j whose hashes differ in at most ``max_distance`` bits (blocked, O(N^2/2)).
+    """All pairs i < j whose hashes differ in at most ``max_distance`` bits: the exact all-pairs
+    search (blocked, O(N^2/2)) up to :data:`EXACT_SEARCH_MAX` hashes, the multi-index search
+    (:func:`multi_index_pairs`, the same pairs) above.
 
     Parameters
     ----------
@@ -61,6 +66,8 @@ def candidate_pairs(hashes: np.ndarray, max_distance: int, block: int = 2048) ->
     -------
     array (M, 2) of int
     """
+    if len(hashes) > EXACT_SEARCH_MAX:
+        return multi_index_pairs(hashes, max_distance)
     out = []
     n = len(hashes)
     for start in range(0, n, block):
@@ -72,6 +79,64 @@ def candidate_pairs(hashes: np.ndarray, max_distance: int, block: int = 2048) ->
         keep = j > i
         out.append(np.stack([i[keep], j[keep]], axis=1))
     return np.concatenate(out) if out else np.empty((0, 2), dtype=np.int64)
+
+
+def multi_index_pairs(hashes: np.ndarray, max_distance: int, bands: int = 4, chunk: int = 20_000) -> np.ndarray:
+    """The pairs of :func:`candidate_pairs` without comparing all pairs (Norouzi et al.'s
+    multi-index hashing, written here because neither scikit-learn nor imagehash searches
+    packed Hamming codes): the 64 bits are cut into ``bands`` bands; two hashes within
+    ``max_distance`` bits differ in at most ``max_distance // bands`` bits in some band
+    (pigeonhole), so each hash looks up, in each band's sorted table, the keys within that many
+    bits of its own, and only those candidates are compared in full.
+
+    Parameters
+    ----------
+    hashes : array (N,) of uint64
+    max_distance : int
+    bands : int
+        Bands of ``64 // bands`` bits (4: 16-bit keys).
+    chunk : int
+        Hashes whose candidates are compared at once (memory).
+
+    Returns
+    -------
+    array (M, 2) of int, sorted, ``i < j``
+    """
+    from itertools import combinations
+
+    n, width = len(hashes), 64 // bands
+    radius = max_distance // bands
+    flips = np.array([sum(1 << b for b in bits) for r in range(radius + 1)
+                      for bits in combinations(range(width), r)], dtype=np.uint64)
+    mask = np.uint64((1 << width) - 1)
+    tables = []
+    for b in range(bands):
+        keys = (hashes >> np.uint64(b * width)) & mask
+        order = np.argsort(keys, kind="stable")
+        tables.append((keys, order, keys[order]))
+    out = []
+    for start in range(0, n, chunk):
+        rows = np.arange(start, min(start + chunk, n))
+        found = []
+        for keys, order, sorted_keys in tables:
+            for flip in flips:
+                wanted = keys[rows] ^ flip
+                lo = np.searchsorted(sorted_keys, wanted, side="left")
+                hi = np.searchsorted(sorted_keys, wanted, side="right")
+                counts = hi - lo
+                if not counts.any():
+                    continue
+                i = np.repeat(rows, counts)
+                offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+                j = order[np.repeat(lo, counts) + offsets]
+                keep = j > i
+                i, j = i[keep], j[keep]
+                near = np.bitwise_count(hashes[i] ^ hashes[j]) <= max_distance
+                found.append(i[near].astype(np.int64) * n + j[near])
+        if found:
+            out.append(np.unique(np.concatenate(found)))
+    codes = np.concatenate(out) if out else np.empty(0, dtype=np.int64)
+    return np.stack([codes // n, codes % n], axis=1) if len(codes) else np.empty((0, 2), dtype=np.int64)
 
 
 def find_near_duplicates(manifest: Manifest, cache_root=None, *, max_distance: int = 6,
