@@ -125,13 +125,47 @@ def patient_folds(y: np.ndarray, groups: np.ndarray, wanted: int) -> int:
     return int(min(wanted, frame.groupby("y")["g"].nunique().min()))
 
 
+MANY_PATIENTS = 10_000  # above this, folds are drawn by GroupKFold (StratifiedGroupKFold is a Python loop per patient)
+
+
+def grouped_folds(y: np.ndarray, groups: np.ndarray, k: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Patient-grouped k-fold ``(train, test)`` index pairs: scikit-learn's
+    ``StratifiedGroupKFold`` up to :data:`MANY_PATIENTS` patients; above, ``GroupKFold`` with
+    shuffled groups (scikit-learn >= 1.6) over integer patient codes, whose folds are nearly
+    stratified at that many patients and which runs in O(n log n) (``StratifiedGroupKFold``
+    loops over patients in Python: 18 s for 100,000 images of 33,000 patients here).
+
+    Parameters
+    ----------
+    y : array of labels
+    groups : array
+        Patient ids.
+    k, seed : int
+
+    Returns
+    -------
+    list of (array, array)
+    """
+    from sklearn.model_selection import GroupKFold
+
+    codes = pd.factorize(np.asarray(groups))[0]
+    x = np.zeros(len(codes))
+    if codes.max(initial=0) + 1 > MANY_PATIENTS:
+        try:
+            cv = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
+        except TypeError:  # scikit-learn < 1.6: no shuffle, folds by group size
+            cv = GroupKFold(n_splits=k)
+        return list(cv.split(x, y, codes))
+    return list(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(x, y, groups))
+
+
 def out_of_fold_rate_scores(values: np.ndarray, y: np.ndarray, groups: np.ndarray,
                             n_splits: int = 5, seed: int = 0) -> np.ndarray | None:
     """Score each row by the positive rate of its value in the other folds.
 
     Hand-written because scikit-learn's ``TargetEncoder`` cross-fits with plain (stratified)
-    K-fold and cannot keep a patient's images in one fold. Folds are scikit-learn's
-    ``StratifiedGroupKFold``. Returns None when fewer than two patients per class exist.
+    K-fold and cannot keep a patient's images in one fold. Folds from :func:`grouped_folds`.
+    Returns None when fewer than two patients per class exist.
 
     Parameters
     ----------
@@ -152,8 +186,7 @@ def out_of_fold_rate_scores(values: np.ndarray, y: np.ndarray, groups: np.ndarra
         return None
     values = pd.Series(np.asarray(values, dtype=object)).astype(str).to_numpy()
     scores = np.empty(len(y), dtype=np.float64)
-    cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    for train, test in cv.split(values, y, groups):
+    for train, test in grouped_folds(y, groups, k, seed):
         rates = pd.Series(y[train]).groupby(values[train]).mean()
         scores[test] = pd.Series(values[test]).map(rates).fillna(y[train].mean()).to_numpy()
     return scores
