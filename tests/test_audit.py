@@ -151,3 +151,22 @@ def test_multi_index_search_finds_the_exact_search_pairs():
         exact = candidate_pairs(h, d)
         exact = exact[np.lexsort((exact[:, 1], exact[:, 0]))]
         assert np.array_equal(multi_index_pairs(h, d), exact) and len(exact) >= 20, d
+
+
+def test_grouped_folds_keep_patients_whole_on_both_paths(monkeypatch):
+    """Above MANY_PATIENTS the folds come from GroupKFold: still patient-grouped, every row
+    tested once, the same folds for the same seed."""
+    import cxr_isi.audit.imbalance as imb
+
+    rng = np.random.default_rng(0)
+    groups = np.array([f"p{i // 3}" for i in range(600)])
+    y = (rng.random(600) < 0.4).astype(int)
+    for many in (10_000, 50):
+        monkeypatch.setattr(imb, "MANY_PATIENTS", many)
+        folds = imb.grouped_folds(y, groups, 5, seed=1)
+        tested = np.concatenate([t for _, t in folds])
+        assert len(folds) == 5 and sorted(tested) == list(range(600))
+        for train, test in folds:
+            assert not set(groups[train]) & set(groups[test])
+        again = imb.grouped_folds(y, groups, 5, seed=1)
+        assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, again, strict=True))
