@@ -87,6 +87,19 @@ def test_job_ids_are_stable_and_follow_the_settings(tmp_path):
     assert {(e.dataset, e.fold) for e in cross} == {("bal", None), ("bal", 0), ("bal", 1)}
     jobs = check_experiment(tmp_path / "a.yaml", tmp_path / "check")
     assert [j.id for j in jobs] == [j.id for j in a]
+    # --plan: the same jobs, the images each reads, a time from the measured rates
+    from cxr_isi.experiments.estimate import training_rate
+    from cxr_isi.experiments.runner import plan_experiment
+
+    costs = plan_experiment(tmp_path / "a.yaml", tmp_path / "check").set_index("job")
+    assert list(costs.index) == [j.id for j in a] and (costs["seconds"] > 0).all()
+    isi_split = costs[(costs["dataset"] == "isi") & (costs["fold"] == "split")].iloc[0]
+    assert (isi_split["train_images"], isi_split["test_images"]) == (30, 10 + 10)  # its own test and bal's
+    assert costs.loc[costs["fold"] == "fold 0", "train_images"].tolist() == [20, 20]
+    assert training_rate("vgg16_gap", 512) == pytest.approx(2.9 * (224 / 512) ** 2)
+    r = CliRunner().invoke(app, ["run", str(tmp_path / "a.yaml"), "--plan", "--out", str(tmp_path / "check"),
+                                 "-j", "2"])
+    assert r.exit_code == 0 and "8 jobs" in r.output and "on 2 workers" in r.output, r.output
 
 
 # -- a run, its files, resume ----------------------------------------------------------

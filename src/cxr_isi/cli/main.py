@@ -679,10 +679,14 @@ def run(
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Jobs at once (process pool; local Ray).")] = 1,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (with --executor ray).")] = None,
     check: Annotated[bool, typer.Option("--check", help="Validate the config and the datasets, list the jobs, train nothing.")] = False,
+    plan: Annotated[bool, typer.Option("--plan", help="Print every job, the images it reads and its estimated time; train nothing.")] = False,
 ) -> None:
     """Run the whole study of a config: every dataset, variant, model, fold and cross pair."""
-    from cxr_isi.experiments.runner import check_experiment, run_experiment
+    from cxr_isi.experiments.runner import check_experiment, plan_experiment, run_experiment
 
+    if plan:
+        print_plan(plan_experiment(config, out_dir), jobs)
+        return
     if jobs > 1 and executor == "sequential":
         executor = "process"
         out.print(f"--jobs {jobs}: running on a process pool of {jobs} workers (--executor process)")
@@ -698,6 +702,32 @@ def run(
     from cxr_isi.experiments.runfolder import RESULTS
 
     out.print(f"results: {out_dir / RESULTS}; the report: cxr-isi report {out_dir}")
+
+
+def print_plan(costs, jobs: int) -> None:
+    t = Table(title=f"{len(costs)} jobs (time estimated from this project's measured 2-core CPU rates)")
+    for c in ("dataset", "image set", "model", "fold", "size", "epochs", "train imgs", "test imgs", "est. time"):
+        t.add_column(c, justify="right" if c in ("size", "epochs", "train imgs", "test imgs", "est. time") else "left")
+    for r in costs.to_dict("records"):
+        t.add_row(r["dataset"], r["image_set"], r["model"], r["fold"], str(r["size"]), str(r["epochs"]),
+                  f"{r['train_images']:,}", f"{r['test_images']:,}", _duration(r["seconds"]))
+    out.print(t)
+    total = costs["seconds"].sum(min_count=1)
+    known = costs["seconds"].notna()
+    out.print(f"total: {_duration(total)} of training on one process"
+              + (f", about {_duration(total / jobs)} on {jobs} workers" if jobs > 1 else "")
+              + ("" if known.all() else f"; {int((~known).sum())} jobs have no measured rate (not counted)")
+              + "; early stopping can only shorten it")
+
+
+def _duration(seconds: float) -> str:
+    if seconds != seconds:
+        return "-"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 @app.command()

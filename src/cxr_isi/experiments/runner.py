@@ -18,8 +18,12 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from cxr_isi._io import atomic_write, file_lock
 from cxr_isi.errors import CxrIsiError
@@ -203,6 +207,32 @@ def _run(cfg: ExperimentConfig, config_path, run: RunFolder, executor: str, n_jo
         raise CxrIsiError(f"{len(failed)} of {len(todo)} jobs failed, the others are kept; first: "
                           f"{first['id']}: {first['error']} (see {run.job_error_path(first['id'])})")
     return {"results": results, "jobs": jobs, "run": record}
+
+
+def plan_experiment(config_path: str | Path, run_dir: str | Path) -> pd.DataFrame:
+    """Every job of a config with the images it reads and its estimated time on the 2-core CPU
+    (:func:`~cxr_isi.experiments.estimate.estimate_jobs`), after the checks of
+    :func:`check_experiment`; nothing is segmented or trained.
+
+    Parameters
+    ----------
+    config_path : path
+    run_dir : path
+        Where phantom sets would be generated.
+
+    Returns
+    -------
+    DataFrame
+        ``job, dataset, image_set, model, fold, size, epochs, train_images, test_images, seconds``.
+    """
+    from cxr_isi.experiments.estimate import estimate_jobs
+    from cxr_isi.experiments.plan import check_dataset, load_dataset
+
+    cfg = load_experiment(config_path)
+    splits = {d.name: check_dataset(load_dataset(d, Path(run_dir)), d, i, cfg).frame
+              for i, d in enumerate(cfg.datasets)}
+    jobs = plan_jobs(cfg, {d.name: dataset_identity(d) for d in cfg.datasets})
+    return estimate_jobs(jobs, splits)
 
 
 def check_experiment(config_path: str | Path, run_dir: str | Path) -> list[Job]:
