@@ -17,7 +17,8 @@ def test_synthetic_study_reproduces_the_papers_direction(tmp_path):
     report judges (one split of 48 test images is too noisy)."""
     data = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
     data.update(variants=[], cv={"folds": 3, "variants": ["original", "lungs_boxed_out"], "cross": True},
-                explain={"enabled": False})
+                explain={"enabled": False}, probes={"enabled": False},  # both tested on their own
+                fixed_box={"enabled": False})  # (test_probes, test_report); the same jobs' numbers here
     data["train"]["threads"] = 1  # two test workers share two cores
     run_experiment(write_config(tmp_path / "demo.yaml", data), tmp_path / "run", progress=False)
     cv = pd.read_csv(tmp_path / "run" / "cv.csv").set_index(["train_dataset", "test_dataset", "variant"])["auc_mean"]
