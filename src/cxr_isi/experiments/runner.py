@@ -209,6 +209,15 @@ def _run(cfg: ExperimentConfig, config_path, run: RunFolder, executor: str, n_jo
     return {"results": results, "jobs": jobs, "run": record}
 
 
+def _checked(config_path: str | Path, run_dir: str | Path) -> tuple[list[Job], dict[str, pd.DataFrame]]:
+    from cxr_isi.experiments.plan import check_dataset, load_dataset
+
+    cfg = load_experiment(config_path)
+    splits = {d.name: check_dataset(load_dataset(d, Path(run_dir)), d, i, cfg).frame
+              for i, d in enumerate(cfg.datasets)}
+    return plan_jobs(cfg, {d.name: dataset_identity(d) for d in cfg.datasets}), splits
+
+
 def plan_experiment(config_path: str | Path, run_dir: str | Path) -> pd.DataFrame:
     """Every job of a config with the images it reads and its estimated time on the 2-core CPU
     (:func:`~cxr_isi.experiments.estimate.estimate_jobs`), after the checks of
@@ -216,9 +225,8 @@ def plan_experiment(config_path: str | Path, run_dir: str | Path) -> pd.DataFram
 
     Parameters
     ----------
-    config_path : path
-    run_dir : path
-        Where phantom sets would be generated.
+    config_path, run_dir : path
+        As for :func:`check_experiment`.
 
     Returns
     -------
@@ -226,13 +234,8 @@ def plan_experiment(config_path: str | Path, run_dir: str | Path) -> pd.DataFram
         ``job, dataset, image_set, model, fold, size, epochs, train_images, test_images, seconds``.
     """
     from cxr_isi.experiments.estimate import estimate_jobs
-    from cxr_isi.experiments.plan import check_dataset, load_dataset
 
-    cfg = load_experiment(config_path)
-    splits = {d.name: check_dataset(load_dataset(d, Path(run_dir)), d, i, cfg).frame
-              for i, d in enumerate(cfg.datasets)}
-    jobs = plan_jobs(cfg, {d.name: dataset_identity(d) for d in cfg.datasets})
-    return estimate_jobs(jobs, splits)
+    return estimate_jobs(*_checked(config_path, run_dir))
 
 
 def check_experiment(config_path: str | Path, run_dir: str | Path) -> list[Job]:
@@ -250,9 +253,4 @@ def check_experiment(config_path: str | Path, run_dir: str | Path) -> list[Job]:
     list of Job
         The grid.
     """
-    from cxr_isi.experiments.plan import check_dataset, load_dataset
-
-    cfg = load_experiment(config_path)
-    for i, d in enumerate(cfg.datasets):
-        check_dataset(load_dataset(d, Path(run_dir)), d, i, cfg)
-    return plan_jobs(cfg, {d.name: dataset_identity(d) for d in cfg.datasets})
+    return _checked(config_path, run_dir)[0]
