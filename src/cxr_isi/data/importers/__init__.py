@@ -156,6 +156,16 @@ def import_dataset(name: str, root: str | Path, *, keep_missing: bool = False, k
     return _finish(name, root, found, keep_missing=keep_missing, keep_unknown=keep_unknown)
 
 
+def set_aside(frame: pd.DataFrame, mask: pd.Series, reason: str, detail: Callable[[pd.Series], str] | str,
+              into: list[dict], path: str = "path") -> pd.DataFrame:
+    """``frame`` without the rows of ``mask``, each recorded in ``into`` as ``reason, line, path,
+    detail`` (``line``: the row's line in the publisher's table, where known)."""
+    for _, row in frame[mask].iterrows():
+        into.append({"reason": reason, "line": _line(row.get("line")),
+                     "path": str(row.get(path, "")), "detail": detail(row) if callable(detail) else detail})
+    return frame[~mask].reset_index(drop=True)
+
+
 def run_importer(name: str, root: str | Path, **options) -> Manifest:
     """:func:`import_dataset`'s manifest alone."""
     return import_dataset(name, root, **options).manifest
@@ -169,30 +179,22 @@ def _finish(name: str, root: Path, found: Imported, *, keep_missing: bool, keep_
     if "line" not in frame.columns:
         frame["line"] = pd.Series([None] * len(frame), dtype=object)
 
-    def drop(mask, reason: str, detail) -> None:
-        nonlocal frame
-        for i in [int(j) for j in mask.to_numpy().nonzero()[0]]:
-            row = frame.iloc[i]
-            dropped.append({"reason": reason, "line": _line(row["line"]), "path": str(row["path"]),
-                            "detail": detail(row) if callable(detail) else detail})
-        frame = frame[~mask].reset_index(drop=True)
-
     if len(frame):
         frame["path"] = frame["path"].astype(str)
         first_line = frame.groupby("path", sort=False)["line"].first()
-        drop(frame["path"].duplicated(keep="first"), "duplicate row",
-             lambda r: f"the same file as line {_line(first_line[r['path']])} (kept once)"
-             + (f"; patient {r['patient_id']}" if "patient_id" in r else ""))
+        frame = set_aside(frame, frame["path"].duplicated(keep="first"), "duplicate row",
+                          lambda r: f"the same file as line {_line(first_line[r['path']])} (kept once)"
+                          + (f"; patient {r['patient_id']}" if "patient_id" in r else ""), dropped)
         if not keep_unknown:
-            drop(frame["label"].astype(str) == UNKNOWN, "unknown finding",
-                 lambda r: f"finding {r.get('orig_label', '')!r}".replace("''", "left open"))
+            frame = set_aside(frame, frame["label"].astype(str) == UNKNOWN, "unknown finding",
+                              lambda r: f"finding {r.get('orig_label', '')!r}".replace("''", "left open"), dropped)
         absent = ~frame["path"].map(os.path.isfile)
         if keep_missing:
             if absent.any():
                 warnings.append(f"{int(absent.sum())} rows kept whose image file is absent (--keep-missing), "
                                 f"first: {frame['path'][absent].iloc[0]}")
         else:
-            drop(absent, "file absent", "no such file")
+            frame = set_aside(frame, absent, "file absent", "no such file", dropped)
     by_reason = dict(Counter(d["reason"] for d in dropped))
     if frame.empty:
         why = ", ".join(f"{n} {r}" for r, n in by_reason.items()) or "none found"
@@ -262,14 +264,14 @@ def read_table(path: Path, sep: str = ",") -> tuple[pd.DataFrame, list[str]]:
     Windows-1252 (Latin-1 where that fails) with a warning, never a traceback."""
     raw = path.read_bytes()
     warnings = []
-    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
         try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError as exc:
-            if encoding == "utf-8-sig":
-                warnings.append(f"{path}: not UTF-8 (byte {raw[exc.start]:#x} at offset {exc.start}); "
-                                "read as Windows-1252")
+            text, encoding = raw.decode("cp1252"), "Windows-1252"
+        except UnicodeDecodeError:
+            text, encoding = raw.decode("latin-1"), "Latin-1"  # decodes any bytes
+        warnings.append(f"{path}: not UTF-8 (byte {raw[exc.start]:#x} at offset {exc.start}); read as {encoding}")
     lines = []
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     prev = 0

@@ -18,6 +18,7 @@ from cxr_isi.data.importers import (
     register,
     require,
     require_columns,
+    set_aside,
 )
 from cxr_isi.errors import ImporterError
 
@@ -192,19 +193,14 @@ def _metadata_rows(root: Path, metadata: str, include_ct: bool, include_lateral:
     require_columns(meta, ["patientid", "finding"], file)
     dropped: list[dict] = []
     rows_read = len(meta)
-
-    def drop(mask: pd.Series, reason: str, detail) -> None:
-        nonlocal meta
-        for _, r in meta[mask].iterrows():
-            dropped.append({"reason": reason, "line": int(r["line"]), "path": str(r.get("filename", r["patientid"])),
-                            "detail": detail(r)})
-        meta = meta[~mask]
-
+    name_col = "filename" if "filename" in meta.columns else "imagename" if "imagename" in meta.columns else "patientid"
     if "modality" in meta.columns and not include_ct:
-        drop(meta["modality"].str.strip().str.lower() == "ct", "CT, not an X-ray", lambda r: "modality CT")
+        meta = set_aside(meta, meta["modality"].str.strip().str.lower() == "ct", "CT, not an X-ray", "modality CT",
+                         dropped, name_col)
     if "view" in meta.columns and not include_lateral:
         view = meta["view"].str.strip()
-        drop((view != "") & ~view.str.match(_FRONTAL), "not a frontal view", lambda r: f"view {r['view']}")
+        meta = set_aside(meta, (view != "") & ~view.str.match(_FRONTAL), "not a frontal view",
+                         lambda r: f"view {r['view']}", dropped, name_col)
     if "filename" in meta.columns:
         version = "ieee8023 (folder column)" if "folder" in meta.columns else "ieee8023 (2020-03, no folder column)"
         folder = meta["folder"] if "folder" in meta.columns else pd.Series("images", index=meta.index)
