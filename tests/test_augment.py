@@ -37,3 +37,18 @@ def test_masks_follow_and_the_seed_fixes_the_batch():
     assert inside > 0.5  # the warped mask lies on the warped marker
     y = random_intensity(a, torch.Generator().manual_seed(1))
     assert y.shape == a.shape and not torch.equal(y, a)
+
+
+def test_a_share_of_the_global_batch_gets_the_global_draws():
+    """Rank r of 2 augments rows r::2 of the global batch exactly as one process would."""
+    x = torch.rand(8, 1, 16, 16, generator=torch.Generator().manual_seed(3))
+
+    def augment(images, share=(1, 0)):
+        gen = torch.Generator().manual_seed(0)
+        out = random_affine(images, gen, rotate=0.2, shift=0.1, hflip=True, share=share)
+        return random_intensity(out, gen, noise=0.05, share=share)
+
+    whole = augment(x)
+    for rank in (0, 1):
+        torch.testing.assert_close(augment(x[rank::2], share=(2, rank)), whole[rank::2])
+    assert not torch.allclose(augment(x[0::2]), whole[0::2])  # without the share: other draws

@@ -11,7 +11,7 @@ from cxr_isi._engine import TrainingEngine  # noqa: E402
 from cxr_isi.errors import CxrIsiError  # noqa: E402
 
 
-def _run(out, epochs=5, patience=10, stop_at=None, settings="s", scores=None):
+def _run(out, epochs=5, patience=10, stop_at=None, settings="s", scores=None, pause=None):
     torch.manual_seed(0)
     net = torch.nn.Linear(4, 1)
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
@@ -40,7 +40,7 @@ def _run(out, epochs=5, patience=10, stop_at=None, settings="s", scores=None):
         score = scores[engine.state["epoch"] - 1] if scores else -loss
         return {"score": score, "tiebreak": -loss, "val_loss": loss}
 
-    state = engine.run(train_epoch, validate, lambda record: saved.append(record["epoch"]))
+    state = engine.run(train_epoch, validate, lambda record: saved.append(record["epoch"]), pause_after=pause)
     return state, net, saved
 
 
@@ -54,6 +54,18 @@ def test_resume_after_a_kill_gives_the_same_run(tmp_path):
     assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in whole["history"]]
     assert torch.equal(net_a.weight, net_b.weight)
     assert resumed["images"] == whole["images"] == 5 * 16
+
+
+def test_a_paused_run_continues_to_the_same_end(tmp_path):
+    whole, net_a, _ = _run(tmp_path / "a")
+    paused, _, _ = _run(tmp_path / "b", pause=2)
+    assert paused["epoch"] == 2 and not paused["finished"]
+    again, _, _ = _run(tmp_path / "b", pause=2)
+    assert again["epoch"] == 4 and not again["finished"]
+    done, net_b, _ = _run(tmp_path / "b", pause=2)  # one epoch left: runs it and finishes
+    assert done["epoch"] == 5 and done["finished"]
+    assert [h["loss"] for h in done["history"]] == [h["loss"] for h in whole["history"]]
+    assert torch.equal(net_a.weight, net_b.weight)
 
 
 def test_best_epoch_ties_early_stop_and_finished(tmp_path):

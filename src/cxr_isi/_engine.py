@@ -96,16 +96,20 @@ class TrainingEngine:
             write_json(self.out / HISTORY, self.state)
 
     def run(self, train_epoch: Callable[[int], dict], validate: Callable[[], dict],
-            save_best: Callable[[dict], None]) -> dict:
+            save_best: Callable[[dict], None], pause_after: int | None = None) -> dict:
         """Train until done; return the state.
 
         ``train_epoch(epoch)`` trains one epoch and returns ``{"loss": float, "images": int}``;
         ``validate()`` returns ``{"score": float, "tiebreak": float, ...}`` (higher is better for
         both; further keys go into the history); ``save_best(record)`` writes the best model.
+        ``pause_after``: return after this many epochs of this call with the run left resumable
+        (``state["finished"]`` stays False), for a scheduler's wall-time limit or to continue
+        the run in another mode (one process or several).
         """
         self.out.mkdir(parents=True, exist_ok=True)
         s = self.state
         t_start = time.perf_counter()
+        first = s["epoch"]
         with progress_bar(self.progress and self.is_main) as bar:
             task = bar.add_task(self.description, total=self.epochs, completed=s["epoch"])
             while s["epoch"] < self.epochs and not s["finished"]:
@@ -135,6 +139,9 @@ class TrainingEngine:
                 if self.max_minutes and (time.perf_counter() - t_start) / 60 > self.max_minutes:
                     log.warning("time budget of %.1f min reached at epoch %d", self.max_minutes, s["epoch"])
                     break
+                if pause_after is not None and s["epoch"] - first >= pause_after and s["epoch"] < self.epochs:
+                    log.info("paused at epoch %d of %d; resume to continue", s["epoch"], self.epochs)
+                    return s
         if not s["finished"]:
             # A finished run stays finished: resuming it after an early stop must not train on.
             s["finished"] = True

@@ -530,7 +530,7 @@ def train(
     manifest: Annotated[Path | None, typer.Option("--manifest", "-m", help="Manifest (with split, or one is made).")] = None,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run folder (resumes if it holds the same run).")] = Path("runs/train"),
     variant: Annotated[str | None, typer.Option(help="original | lungs_isolated | lungs_framed | lungs_removed | lungs_boxed_out.")] = None,
-    model: Annotated[str | None, typer.Option(help="vgg16_gap | resnet50 | densenet121 | small_cnn.")] = None,
+    model: Annotated[str | None, typer.Option(help="vgg16_gap | resnet50 | densenet121 | small_cnn | small_cnn_gn.")] = None,
     size: Annotated[int | None, typer.Option(help="Square input size (512 as the paper; 128 on CPU).")] = None,
     weights: Annotated[str | None, typer.Option(help="imagenet | none | PATH.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Most epochs (early stopping on validation AUC).")] = None,
@@ -542,8 +542,13 @@ def train(
     negative: NegativeOpt = None,
     where: WhereOpt = None,
     seed: Annotated[int | None, typer.Option(help="Seed for every random choice.")] = None,
+    pause_after: Annotated[int | None, typer.Option("--pause-after", min=1, help="Stop after this many epochs, leaving the run resumable (a wall-time limit; or continue under torchrun / in one process).")] = None,
 ) -> None:
-    """Train a classifier on one image set (the paper's VGG-16 with GAP, or another backbone)."""
+    """Train a classifier on one image set (the paper's VGG-16 with GAP, or another backbone).
+
+    Under ``torchrun --nproc_per_node N`` the same command trains with DistributedDataParallel,
+    ``--batch-size`` images per process; a run resumes in either mode when the global batch
+    (processes x batch size) is the same."""
     from cxr_isi.config import load_config, parse_model
     from cxr_isi.train import TrainConfig
     from cxr_isi.train.loop import fit
@@ -554,8 +559,11 @@ def train(
              "batch_size": batch_size, "lr": lr, "seed": seed}
     cfg = parse_model(TrainConfig, {**base, **{k: v for k, v in given.items() if v is not None}},
                       "cxr-isi train")
-    metrics = fit(m, cfg, out_dir, progress=sys.stderr.isatty())
-    if metrics:
+    metrics = fit(m, cfg, out_dir, progress=sys.stderr.isatty(), pause_after=pause_after)
+    if "paused_at_epoch" in metrics:
+        out.print(f"paused at epoch {metrics['paused_at_epoch']} of {metrics['epochs']}; the same command "
+                  f"continues it -> {out_dir}")
+    elif metrics:
         test = f", test AUC {metrics['test_auc']:.3f}" if "test_auc" in metrics else ""
         out.print(f"{cfg.model} on {cfg.variant}: validation AUC {metrics['val_auc']:.3f}{test}, "
                   f"{metrics['epochs']} epochs, {metrics['images_per_second']:.0f} img/s -> {out_dir}")

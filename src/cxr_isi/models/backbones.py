@@ -38,17 +38,33 @@ def densenet121() -> Classifier:
     return Classifier(trunk, 1024, cam_layer="0.denseblock4")
 
 
+def _small_cnn(norm) -> Classifier:
+    import torch.nn as nn
+
+    layers, cin = [], 3
+    for cout in (16, 32, 64, 128):
+        layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), norm(cout), nn.ReLU(),
+                   nn.Conv2d(cout, cout, 3, padding=1, bias=False), norm(cout), nn.ReLU(),
+                   nn.MaxPool2d(2)]
+        cin = cout
+    trunk = nn.Sequential(*layers[:-1])  # no pooling after the last block: a 16x16 map at 128 px
+    return Classifier(trunk, 128, cam_layer=str(len(layers) - 2))
+
+
 @register_model("small_cnn")
 def small_cnn() -> Classifier:
     """A compact VGG-style network (4 blocks of two 3x3 convolutions, 16 to 128 channels) for
     CPU studies at 64-128 px and for tests."""
     import torch.nn as nn
 
-    layers, cin = [], 3
-    for cout in (16, 32, 64, 128):
-        layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
-                   nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
-                   nn.MaxPool2d(2)]
-        cin = cout
-    trunk = nn.Sequential(*layers[:-1])  # no pooling after the last block: a 16x16 map at 128 px
-    return Classifier(trunk, 128, cam_layer=str(len(layers) - 2))
+    return _small_cnn(nn.BatchNorm2d)
+
+
+@register_model("small_cnn_gn")
+def small_cnn_gn() -> Classifier:
+    """``small_cnn`` with GroupNorm (8 groups) in place of BatchNorm: its output does not depend
+    on the batch, so training with N processes of batch b equals one process of batch N*b (on a
+    CPU, where SyncBatchNorm does not run), and tiny per-GPU batches are safe."""
+    import torch.nn as nn
+
+    return _small_cnn(lambda c: nn.GroupNorm(8, c))

@@ -75,9 +75,10 @@ def _loader(ds, cfg: TrainConfig, device, shuffle: bool, gen=None, sampler=None)
 
     gpu = device.type == "cuda"
     workers = cfg.workers if cfg.workers is not None else (8 if gpu else 0)
+    n = len(sampler) if sampler is not None else len(ds)
     return DataLoader(ds, batch_size=cfg.batch_size, shuffle=shuffle and sampler is None,
                       sampler=sampler, generator=gen, num_workers=workers, pin_memory=gpu,
-                      drop_last=shuffle and len(ds) > cfg.batch_size,
+                      drop_last=shuffle and n > cfg.batch_size,
                       persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None)
 
 
@@ -105,14 +106,21 @@ def _val_figures(y: np.ndarray, s: np.ndarray) -> tuple[float, float]:
     return _auc(y, s), float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
-def _augment(x, gen, cfg: TrainConfig):
+def _augment(x, gen, cfg: TrainConfig, share: tuple[int, int] = (1, 0)):
     a = cfg.augment
     if not a.enabled:
         return x
     x = random_affine(x, gen, rotate=math.radians(a.rotate_degrees), scale=(1 - a.scale, 1 + a.scale),
-                      aspect=0.0, shift=a.shift, hflip=a.hflip)
+                      aspect=0.0, shift=a.shift, hflip=a.hflip, share=share)
     return random_intensity(x, gen, gamma=(1.0, 1.0), contrast=a.contrast, brightness=a.brightness,
-                            noise=0.0)
+                            noise=0.0, share=share)
+
+
+def run_settings(cfg: TrainConfig, world: int) -> str:
+    """What decides a run, as the resume check compares it: the settings with the *global*
+    batch (``batch_size`` per process times the processes), so a run started under ``torchrun``
+    on N processes continues in one process with N times the batch, and the other way round."""
+    return cfg.model_copy(update={"batch_size": cfg.batch_size * world}).model_dump_json()
 
 
 def save_classifier(model, path: Path, cfg: TrainConfig, mapping: dict, extra: dict) -> None:
@@ -128,8 +136,37 @@ def _unwrap(model):
     return getattr(model, "module", model)  # DDP
 
 
-def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict:
-    """Train ``cfg.model`` on ``cfg.variant`` of ``manifest`` (label mapping attached)."""
+def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: bool = True,
+        pause_after: int | None = None) -> dict:
+    """Train ``cfg.model`` on ``cfg.variant`` of ``manifest`` (label mapping attached).
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) the same call trains with DistributedDataParallel,
+    ``cfg.batch_size`` images per process. The training order comes from
+    ``DistributedSampler`` in every mode (one replica in one process), and augmentation is drawn
+    for the global batch (:func:`~cxr_isi.data.augment.random_affine`'s ``share``), so N
+    processes of batch b see the same images and draws per step as one process of batch N*b;
+    what differs is BatchNorm's batch statistics (per process: SyncBatchNorm has no CPU path)
+    and the order of floating-point sums.
+
+    Parameters
+    ----------
+    manifest : Manifest
+        The images, with a label mapping (a split is made or completed when missing).
+    cfg : TrainConfig
+        Everything that decides the run.
+    out_dir : path
+        The run folder; a folder holding the same run (global batch included) resumes it.
+    progress : bool
+        Show a progress bar.
+    pause_after : int, optional
+        Stop after this many epochs of this call, leaving the run resumable.
+
+    Returns
+    -------
+    dict
+        The run's metrics (``metrics.json``); ``{"paused_at_epoch": e}`` when paused; empty on
+        the non-main processes of a distributed run.
+    """
     check_variant(cfg.variant)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -177,18 +214,19 @@ def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: boo
              else torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0))
     gen = torch.Generator().manual_seed(cfg.seed)
     engine = TrainingEngine(out, _unwrap(model), opt, sched, gen, epochs=cfg.epochs, patience=cfg.patience,
-                            settings=cfg.model_dump_json(), max_minutes=cfg.max_minutes, is_main=rank == 0,
+                            settings=run_settings(cfg, world), max_minutes=cfg.max_minutes, is_main=rank == 0,
                             extra={"format": CHECKPOINT_FORMAT, "model": cfg.model},
                             progress=progress, description=f"{cfg.model} on {cfg.variant}", score_name="val AUC")
     engine.resume()
     train_model: Any = torch.compile(model) if cfg.compile else model
-    sampler: Any = None
+    from torch.utils.data.distributed import DistributedSampler
+
+    sampler = DistributedSampler(data["train"], num_replicas=world, rank=rank,  # type: ignore[arg-type]  # a Dataset by duck typing
+                                 shuffle=True, seed=cfg.seed, drop_last=True)
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
-        from torch.utils.data.distributed import DistributedSampler
 
         train_model = DistributedDataParallel(train_model, device_ids=[device.index] if device.type == "cuda" else None)
-        sampler = DistributedSampler(data["train"], seed=cfg.seed)  # type: ignore[arg-type]  # a Dataset by duck typing
     y_train = data["train"].labels
     pos_weight = torch.tensor(float((y_train == 0).sum() / max((y_train == 1).sum(), 1))
                               if cfg.class_weighting else 1.0, device=device)
@@ -198,15 +236,14 @@ def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: boo
     use_bf16 = device.type == "cuda" and cfg.bf16
 
     def train_epoch(epoch: int) -> dict:
-        if sampler is not None:
-            sampler.set_epoch(epoch)
+        sampler.set_epoch(epoch)
         train_model.train()
         seen, losses = 0, []
         t0 = time.perf_counter()
         for x, y in train_loader:
             x = x.to(device, non_blocking=True)
             y = y.to(device, non_blocking=True).float()
-            x = _augment(x, gen, cfg)
+            x = _augment(x, gen, cfg, share=(world, rank))
             if device.type == "cuda" and cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
@@ -217,7 +254,11 @@ def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: boo
             opt.step()
             losses.append(loss.detach())
             seen += len(x)
-        mean_loss = float(torch.stack(losses).mean()) if losses else float("nan")
+        mean = torch.stack(losses).mean() if losses else torch.tensor(float("nan"))
+        if world > 1:  # the global batch's loss, as one process would have logged it
+            torch.distributed.all_reduce(mean)
+            mean = mean / world
+        mean_loss = float(mean)
         if writer is not None:
             writer.add_scalar("loss/train", mean_loss, epoch + 1)
             writer.add_scalar("throughput/images_per_second", seen * world / (time.perf_counter() - t0), epoch + 1)
@@ -233,13 +274,15 @@ def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: boo
     def save_best(record: dict) -> None:
         save_classifier(model, out / "best.pt", cfg, mapping, {"epoch": record["epoch"], "val_auc": record["val_auc"]})
 
-    state = engine.run(train_epoch, validate, save_best)
+    state = engine.run(train_epoch, validate, save_best, pause_after=pause_after)
     if writer is not None:
         writer.close()
     if world > 1:
         torch.distributed.barrier()
     if rank != 0:
         return {}
+    if not state["finished"]:
+        return {"paused_at_epoch": state["epoch"], "epochs": cfg.epochs}
     best = read_checkpoint(out / "best.pt")
     _unwrap(model).load_state_dict(best["state_dict"])
     metrics = {"model": cfg.model, "variant": cfg.variant, "size": cfg.size, "weights": cfg.weights,
