@@ -8,6 +8,8 @@ written last and marks the job finished; each test set's metrics mark that score
 from __future__ import annotations
 
 import os
+import socket
+import sys
 import time
 from pathlib import Path
 
@@ -55,6 +57,15 @@ def run_job(run_dir: str, job_data: dict, config_json: str) -> dict:
         return {"id": job_data["id"], "error": msg.splitlines()[0] if msg else type(exc).__name__}
 
 
+def where_am_i() -> dict:
+    """The host, process and (in a Ray task) the Ray node running this code."""
+    where = {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        where["ray_node"] = ray.get_runtime_context().get_node_id()
+    return where
+
+
 def _run_job(run_dir: Path, job_data: dict, config_json: str) -> dict:
     import torch
 
@@ -66,6 +77,9 @@ def _run_job(run_dir: Path, job_data: dict, config_json: str) -> dict:
     torch.set_num_threads(cfg.train.threads or cfg.resources.threads_per_job)  # pinned: same numbers anywhere
     datasets = {d.name: d for d in cfg.datasets}
     run = RunFolder(run_dir)
+    where = where_am_i()
+    if run.job_record(job.id) is None:
+        run.note_attempt(job.id, where)
     train_dir = run.train_dir(job.id)
     t0 = time.perf_counter()
     train_part = job_manifest(run.prepared_manifest(job.dataset), datasets[job.dataset], job.fold, "train")
@@ -102,5 +116,5 @@ def _run_job(run_dir: Path, job_data: dict, config_json: str) -> dict:
     run.clear_job_error(job.id)
     if record is None:
         run.write_job_record(job.id, {"job": job.as_dict(), "train_metrics": trained,
-                                      "seconds": round(time.perf_counter() - t0, 2), "pid": os.getpid()})
+                                      "seconds": round(time.perf_counter() - t0, 2), **where})
     return {"id": job.id, "val_auc": trained.get("val_auc"), "test_auc": trained.get("test_auc")}

@@ -14,6 +14,7 @@ layout is a change of this file only::
       jobs/<job>/eval/<evaluation>/predictions.csv   one score per test image
       jobs/<job>/eval/<evaluation>/metrics.json      its figures
       jobs/<job>/job.json  error.txt                 written last: the job is finished; or why not
+      jobs/<job>/attempts.jsonl                      each start: host, process, Ray node, time
       explain/<test>__<variant>__<model>/<method>/   panels, lung_attention.csv, unit.json
       probes/<probe>/<dataset>/                      each probe's result.json and figures
       results.csv  results.parquet  cv.csv  delong.csv  lung_attention.csv  probes.csv
@@ -41,6 +42,7 @@ ATTENTION, PROBES, EXCLUDED = "lung_attention.csv", "probes.csv", "excluded.csv"
 REPORT, SUMMARY, FIGURES = "report.html", "summary.json", "figures"
 MANIFEST, AUDIT, PREPARED = "manifest.csv", "audit.json", "prepared.json"
 JOB_DONE, JOB_ERROR, PREDICTIONS, METRICS = "job.json", "error.txt", "predictions.csv", "metrics.json"
+ATTEMPTS = "attempts.jsonl"
 UNIT_STAMP, PROBE_RESULT, CHECKPOINT = "unit.json", "result.json", "best.pt"
 
 
@@ -188,6 +190,27 @@ class RunFolder:
 
     def write_job_record(self, job_id: str, record: dict) -> None:
         write_json(self.job_dir(job_id) / JOB_DONE, record)
+
+    def note_attempt(self, job_id: str, where: dict) -> None:
+        """Append one line to the job's ``attempts.jsonl``: where and when it (re)started. A job
+        retried after a lost node shows both machines."""
+        path = self.job_dir(job_id) / ATTEMPTS
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as f:  # one short line per start, by one process at a time
+            f.write(json.dumps(where) + "\n")
+
+    def attempts(self, job_id: str) -> list[dict]:
+        """The job's starts, oldest first (a torn last line is skipped)."""
+        path = self.job_dir(job_id) / ATTEMPTS
+        if not path.exists():
+            return []
+        out = []
+        for line in path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
 
     def write_job_error(self, job_id: str, text: str) -> Path:
         return atomic_write(self.job_dir(job_id) / JOB_ERROR, lambda p: p.write_text(text))
