@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(VENV)/bin/cxr-isi demo --out demo_out
 
 test: $(STAMP) lint
-	$(PY) -m pytest -n 2 --dist loadfile -q
+	$(PY) -m pytest -n 2 --dist loadfile -q --durations=20
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -n 2 -q -m "not realdata and not slow"

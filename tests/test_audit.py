@@ -170,3 +170,25 @@ def test_grouped_folds_keep_patients_whole_on_both_paths(monkeypatch):
             assert not set(groups[train]) & set(groups[test])
         again = imb.grouped_folds(y, groups, 5, seed=1)
         assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, again, strict=True))
+
+
+def test_file_headers_read_from_a_stated_sample_above_the_threshold(tmp_path):
+    """Sizes that separate the classes are found from a sample of the headers; the warning says
+    how many were read; the sample is fixed by the seed."""
+    from tests.conftest import write_png
+
+    rows = []
+    for i in range(40):
+        label = "covid" if i % 2 else "normal"
+        side = 48 if label == "covid" else 32
+        rows.append({"path": str(write_png(tmp_path / f"{i}.png", np.full((side, side), i, np.uint8))),
+                     "label": label, "source": "h", "patient_id": f"p{i}"})
+    m = Manifest.from_frame(pd.DataFrame(rows)).with_labels(LabelMapping(positive=["covid"]))
+    runs = [audit_manifest(m, read_files=True, header_sample=16, seed=s) for s in (0, 0, 1)]
+    acq = runs[0].acquisition.set_index("property")
+    assert acq.loc["width", "n_images"] == 16 and acq.loc["width", "auc"] == 1.0
+    assert any("sample of 16 of 40 images (seed 0)" in w for w in runs[0].warnings)
+    assert runs[0].acquisition.equals(runs[1].acquisition)
+    whole = audit_manifest(m, read_files=True, header_sample=0).acquisition.set_index("property")
+    assert whole.loc["width", "n_images"] == 40
+    assert not any("sample" in w for w in audit_manifest(m, header_sample=0).warnings)

@@ -64,6 +64,34 @@ def test_where_the_models_look(trained, tmp_path):
     assert (tmp_path / "isi" / "gradcam.png").exists() and (tmp_path / "isi" / "gradcam.svg").exists()
 
 
+def test_explainers_scored_against_the_phantom_truth(trained, tmp_path):
+    """On the ``isi`` test positives (source marks and lesions both drawn): the ``balanced``
+    model's relevance lies on the lesions, above their area share; the ``isi`` model's on the
+    fingerprints far more than the ``balanced`` model's (each explainer's fingerprint mass tells
+    the two apart), and above their area share in Integrated Gradients' pixel-level maps
+    (Grad-CAM's 8-pixel cells smear a 1-pixel-wide border and a small marker into the body: measured
+    0.16 against an area of 0.15, and the model also reads the sources' exposure, gamma and noise,
+    which have no region); both explainers pass the model-randomisation test."""
+    from cxr_isi.explain.truth import RANDOMISATION_FAILS_AT, separation
+
+    models = {"isi": trained["isi"] / "best.pt", "balanced": trained["balanced"] / "best.pt"}
+    methods = ["gradcam", "integrated_gradients"]
+    explain_run(models, _positives(trained["isi"]), tmp_path, methods, n_images=16, sanity=True)
+    truth = pd.read_csv(tmp_path / "truth.csv").set_index(["train_dataset", "method", "region"])
+    for method in methods:
+        bal_lesions = truth.loc[("balanced", method, "lesion")]
+        assert bal_lesions["above_chance"] and bal_lesions["mass"] > 1.4 * bal_lesions["area"], method
+        per = {m: pd.read_csv(tmp_path / f"truth_{m}_{method}.csv") for m in models}
+        marks = separation(per["isi"]["mass_fingerprint"].to_numpy(), per["balanced"]["mass_fingerprint"].to_numpy())
+        assert marks["auc"] > 0.9 and marks["auc_ci_low"] > 0.7, (method, marks)
+        lesions = separation(per["balanced"]["mass_lesion"].to_numpy(), per["isi"]["mass_lesion"].to_numpy())
+        assert lesions["auc"] > 0.8 and lesions["auc_ci_low"] > 0.5, (method, lesions)
+    isi_marks = truth.loc[("isi", "integrated_gradients", "fingerprint")]
+    assert isi_marks["above_chance"] and isi_marks["mass"] > 1.4 * isi_marks["area"]
+    sanity = pd.read_csv(tmp_path / "randomisation.csv").set_index(["train_dataset", "method"])
+    assert len(sanity) == 4 and (sanity["rank_correlation"] < RANDOMISATION_FAILS_AT).all(), sanity
+
+
 def test_lime_is_seeded_and_the_fast_path_gives_the_same_explanation(trained):
     model, _, _ = load_classifier(trained["balanced"] / "best.pt")
     m = _positives(trained["balanced"])

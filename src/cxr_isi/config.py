@@ -8,7 +8,7 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from cxr_isi.errors import ConfigError
+from cxr_isi.errors import ConfigError, CxrIsiError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -57,3 +57,12 @@ def parse_model(model: type[M], data: dict, where: str) -> M:
 def load_config(model: type[M], path: str | Path) -> M:
     """Load and validate a YAML config file."""
     return parse_model(model, load_yaml(path), str(path))
+
+
+def config_dir() -> Path:
+    """The shipped experiment configs: package data (``cxr_isi/configs``; ``configs/`` of the
+    source tree links there), so an installed package finds them from any folder."""
+    path = Path(__file__).resolve().parent / "configs"
+    if not (path / "demo.yaml").is_file():
+        raise CxrIsiError(f"{path}: the shipped configs are missing from this installation; reinstall cxr-isi")
+    return path

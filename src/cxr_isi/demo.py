@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from cxr_isi.config import config_dir
 from cxr_isi.errors import CxrIsiError
 
 
@@ -28,15 +29,6 @@ def find_cxr256(data: Path | None = None) -> Path | None:
         if (c / "manifest.csv").is_file():
             return c.resolve()
     return None
-
-
-def config_dir() -> Path:
-    """The shipped experiment configs: package data (``cxr_isi/configs``; ``configs/`` of the
-    source tree links there), so an installed package finds them from any folder."""
-    path = Path(__file__).resolve().parent / "configs"
-    if not (path / "demo.yaml").is_file():
-        raise CxrIsiError(f"{path}: the shipped configs are missing from this installation; reinstall cxr-isi")
-    return path
 
 
 def demo_config(real: bool, data: Path | None):

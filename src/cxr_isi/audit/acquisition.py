@@ -34,10 +34,15 @@ MANIFEST_CATEGORICAL = ("view", "modality", "manufacturer", "mask_kind")
 MANIFEST_NUMERIC = ("orig_w", "orig_h")
 FILE_NUMERIC = ("width", "height", "aspect_ratio")
 FILE_CATEGORICAL = ("bit_depth", "photometric", "format")
+# Above this many images the file headers are read from a random sample of this size: a
+# property that separates the classes shows on 50,000 images as on a million, and a header
+# read costs a file open (minutes per million on local disk, hours on network storage).
+HEADER_SAMPLE = 50_000
 
 
 def acquisition_properties(manifest: Manifest, read_files: bool = True,
-                           progress: bool = False) -> tuple[pd.DataFrame, list[str]]:
+                           progress: bool = False, header_sample: int | None = HEADER_SAMPLE,
+                           seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
     """A table of acquisition properties per image, and warnings for files that cannot be read.
 
     Parameters
@@ -46,6 +51,11 @@ def acquisition_properties(manifest: Manifest, read_files: bool = True,
     read_files : bool
         Read each file's header (width, height, bit depth, photometric, format).
     progress : bool
+    header_sample : int, optional
+        Read the headers of at most this many images, drawn at random with ``seed`` (the others'
+        file properties are missing, which the AUCs skip); None or 0 reads every header. The
+        warnings say when a sample was used.
+    seed : int
 
     Returns
     -------
@@ -68,16 +78,22 @@ def acquisition_properties(manifest: Manifest, read_files: bool = True,
     warnings: list[str] = []
     if read_files:
         infos, failed = [], []
+        rows = np.arange(len(frame))
+        if header_sample and len(frame) > header_sample:
+            rows = np.sort(np.random.default_rng(seed).choice(len(frame), header_sample, replace=False))
+            warnings.append(f"file headers read for a random sample of {header_sample:,} of {len(frame):,} "
+                            f"images (seed {seed}); the file properties' AUCs are on that sample")
+        paths = frame["path"].to_numpy()
         with progress_bar(progress) as bar:
-            task = bar.add_task("reading image headers", total=len(frame))
-            for path in frame["path"]:
+            task = bar.add_task("reading image headers", total=len(rows))
+            for path in paths[rows]:
                 try:
                     infos.append(read_info(path).as_dict())
                 except ImageReadError as exc:
                     infos.append({})
                     failed.append(str(exc))
                 bar.advance(task)
-        info = pd.DataFrame(infos, index=frame.index)
+        info = pd.DataFrame(infos, index=frame.index[rows]).reindex(frame.index)
         for col in ("width", "height"):
             if col in info.columns:
                 props[col] = pd.to_numeric(info[col], errors="coerce")

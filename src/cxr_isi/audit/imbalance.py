@@ -342,7 +342,7 @@ class AuditResult:
 
 def audit_manifest(manifest: Manifest, *, n_splits: int = 5, seed: int = 0,
                    read_files: bool = True, progress: bool = False,
-                   row_filter: list | None = None) -> AuditResult:
+                   row_filter: list | None = None, header_sample: int | None = None) -> AuditResult:
     """Audit a manifest with a label mapping attached (see :meth:`Manifest.with_labels`).
 
     Parameters
@@ -356,12 +356,15 @@ def audit_manifest(manifest: Manifest, *, n_splits: int = 5, seed: int = 0,
     progress : bool
     row_filter : list, optional
         Recorded with the result.
+    header_sample : int, optional
+        Above this many images, read the headers of a random sample of this size (default
+        :data:`~cxr_isi.audit.acquisition.HEADER_SAMPLE`; 0 reads every header).
 
     Returns
     -------
     AuditResult
     """
-    from cxr_isi.audit.acquisition import acquisition_properties, property_aucs
+    from cxr_isi.audit.acquisition import HEADER_SAMPLE, acquisition_properties, property_aucs
 
     y = manifest.y
     frame = manifest.frame
@@ -378,7 +381,9 @@ def audit_manifest(manifest: Manifest, *, n_splits: int = 5, seed: int = 0,
                           for s, r in single.head(5).iterrows())
         more = f" and {len(single) - 5} more" if len(single) > 5 else ""
         warnings.append(f"{len(single)} of {len(table)} sources give a single class: {named}{more}")
-    props, prop_warnings = acquisition_properties(manifest, read_files=read_files, progress=progress)
+    props, prop_warnings = acquisition_properties(
+        manifest, read_files=read_files, progress=progress, seed=seed,
+        header_sample=HEADER_SAMPLE if header_sample is None else header_sample)
     warnings += prop_warnings
     acquisition = property_aucs(props, y, groups, n_splits=n_splits, seed=seed)
     return AuditResult(

@@ -197,7 +197,8 @@ def audit(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
     folds: Annotated[int, typer.Option(help="Folds of the out-of-fold AUCs.")] = 5,
     seed: SeedOpt = 0,
-    read_files: Annotated[bool, typer.Option("--files/--no-files", help="Read image headers for size, bit depth, format.")] = True,
+    read_files: Annotated[bool, typer.Option("--files/--no-files", "--check-files/--no-check-files", help="Check the files and read image headers for size, bit depth, format (--no-files: the manifest-only figures, no image touched).")] = True,
+    header_sample: Annotated[int, typer.Option(min=0, help="Above this many images, read the headers of a random sample this size (0: all).")] = 50_000,
 ) -> None:
     """Audit the source-by-label structure: Table 1, Cramér's V, source-only AUC, confounders."""
     from cxr_isi._io import write_json
@@ -207,7 +208,7 @@ def audit(
     if read_files:
         m.check_files()
     result = audit_manifest(m, n_splits=folds, seed=seed, read_files=read_files,
-                            progress=sys.stderr.isatty(), row_filter=row_filter)
+                            progress=sys.stderr.isatty(), row_filter=row_filter, header_sample=header_sample)
     print_audit(result)
     if json_out:
         write_json(json_out, {"manifest": m.origin, **result.as_dict()})
@@ -597,15 +598,18 @@ def explain(
     checkpoint: Annotated[list[Path], typer.Option("--checkpoint", help="best.pt of a run (repeat to compare two models).")],
     manifest: Annotated[Path, typer.Option("--manifest", "-m", help="Images (with lung masks for the lung score).")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Overlays and lung_attention.csv.")],
-    method: Annotated[list[str], typer.Option(help="gradcam | gradcam++ | lime (repeat).")] = ["gradcam"],
+    method: Annotated[list[str], typer.Option(help="gradcam | gradcam++ | lime | integrated_gradients (repeat).")] = ["gradcam"],
     ids: Annotated[list[str] | None, typer.Option("--ids", help="File names to explain (default: positive test images).")] = None,
     n: Annotated[int, typer.Option("--n", min=1, help="How many images when --ids is not given (at least 1).")] = 8,
     positive: PositiveOpt = None,
     negative: NegativeOpt = None,
     num_samples: Annotated[int, typer.Option(help="LIME perturbations per image.")] = 1000,
+    sanity: Annotated[bool, typer.Option("--sanity", help="Also the model-randomisation test (maps of the model with re-drawn weights; twice the time).")] = False,
     seed: SeedOpt = 0,
 ) -> None:
-    """Explain trained models (LIME, Grad-CAM) and measure their attention inside the lungs."""
+    """Explain trained models (LIME, Grad-CAM, Integrated Gradients) and measure their attention
+    inside the lungs; where the manifest holds the truth (phantoms: lesion, marker and border
+    masks), also against it."""
     from cxr_isi.data import Manifest
     from cxr_isi.explain.run import explain_run
 
@@ -614,7 +618,7 @@ def explain(
         m = m.with_labels(label_mapping(positive, negative))
     out_dir.mkdir(parents=True, exist_ok=True)
     table = explain_run(checkpoint, m, out_dir, method, n_images=n, ids=ids, seed=seed,
-                        num_samples=num_samples)
+                        num_samples=num_samples, sanity=sanity)
     if len(table):
         t = Table(title="Attention inside the lungs (positive class, positive images)")
         for c in ("run", "variant", "method", "inside share", "95% CI", "lung area", "pointing", "empty maps"):
@@ -626,7 +630,32 @@ def explain(
         out.print(t)
     else:
         out.print("[yellow]no lung masks: overlays written without the lung attention score[/]")
+    print_truth(out_dir)
     out.print(f"overlays -> {out_dir}")
+
+
+def print_truth(out_dir: Path) -> None:
+    """The maps against the truth and the randomisation test, where ``explain`` wrote them."""
+    import pandas as pd
+
+    from cxr_isi.explain.truth import RANDOMISATION_FAILS_AT
+
+    if (out_dir / "truth.csv").is_file():
+        truth = pd.read_csv(out_dir / "truth.csv")
+        t = Table(title="Relevance in the true regions (share of positive relevance; chance = area)")
+        for c in ("run", "method", "region", "mass", "95% CI", "area (chance)", "pointing", "above chance"):
+            t.add_column(c)
+        for r in truth[truth["region"] != "lungs"].to_dict("records"):
+            t.add_row(r["train_dataset"], r["method"], r["region"], _fmt(r["mass"], 2),
+                      f"{_fmt(r['mass_ci_low'], 2)}-{_fmt(r['mass_ci_high'], 2)}", _fmt(r["area"], 2),
+                      _fmt(r["pointing"], 2), "yes" if r["above_chance"] else "no")
+        out.print(t)
+    if (out_dir / "randomisation.csv").is_file():
+        for r in pd.read_csv(out_dir / "randomisation.csv").to_dict("records"):
+            failed = r["rank_correlation"] > RANDOMISATION_FAILS_AT
+            out.print(f"randomisation test, {r['train_dataset']} {r['method']}: rank correlation with the "
+                      f"randomised model's maps {_fmt(r['rank_correlation'], 2)} -> "
+                      + ("[red]fails[/] (the maps show the image, not the model)" if failed else "passes"))
 
 
 @app.command()
@@ -712,6 +741,61 @@ def run(
     out.print(f"results: {out_dir / RESULTS}; the report: cxr-isi report {out_dir}")
 
 
+@app.command()
+@friendly
+@outputs(out_dir="folder")
+def sweep(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Sweep folder (levels/, sweep.csv, sweep.png); the same command resumes it.")],
+    majority_share: Annotated[list[float] | None, typer.Option("--majority-share", help="A level of intra-source imbalance, 0.5 to 1 (repeat).")] = None,
+    fingerprint_strength: Annotated[list[float] | None, typer.Option("--fingerprint-strength", help="A level of source-fingerprint strength at majority share 1.0, 0 to 2 (repeat).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML with a sweep: block (levels, folds, n, base).")] = None,
+    folds: Annotated[int | None, typer.Option(help="Folds per level (default 5).")] = None,
+    n: Annotated[int | None, typer.Option("--n", help="Phantoms per level (default: the base study's, the demo's 240).")] = None,
+    executor: Annotated[str, typer.Option(help="sequential | process | ray.")] = "sequential",
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Jobs at once.")] = 1,
+    seed: SeedOpt = 0,
+) -> None:
+    """Dose-response: the protocol's core at each level of intra-source imbalance (or
+    fingerprint strength) on phantoms; sweep.csv, the curves with 95% bands, and where the
+    verdict turns shortcut."""
+    import yaml
+
+    from cxr_isi.config import parse_model
+    from cxr_isi.experiments.sweep import SweepConfig, run_sweep
+    from cxr_isi.report.sweep import write_sweep
+
+    data: dict = {}
+    if config is not None:
+        loaded = yaml.safe_load(config.read_text()) or {}
+        if not isinstance(loaded, dict) or not isinstance(loaded.get("sweep"), dict):
+            raise CxrIsiError(f"{config}: no sweep: block (a mapping) in this YAML")
+        data = dict(loaded["sweep"])
+        if data.get("base"):
+            data["base"] = str((config.parent / data["base"]).resolve())
+    given = {"majority_share": majority_share or None, "fingerprint_strength": fingerprint_strength or None,
+             "folds": folds, "n": n}
+    data.update({k: v for k, v in given.items() if v is not None})
+    data.setdefault("seed", seed)
+    cfg = parse_model(SweepConfig, data, "cxr-isi sweep")
+    if jobs > 1 and executor == "sequential":
+        executor = "process"
+    table, audit = run_sweep(cfg, out_dir, executor=executor, n_jobs=jobs, progress=sys.stderr.isatty())
+    summary, figure, sentences = write_sweep(out_dir, table, audit)
+    t = Table(title="dose-response (mean AUC over folds, 95% interval)")
+    for c in ("axis", "level", "boxed out", "original", "cross test", "Cramér's V", "source-only AUC", "verdict"):
+        t.add_column(c)
+    for r in summary.to_dict("records"):
+        t.add_row({"majority_share": "share", "fingerprint_strength": "strength"}.get(r["axis"], r["axis"]),
+                  f"{r['level']:g}",
+                  *(f"{r[k + '_auc']:.2f} [{r[k + '_ci_low']:.2f}, {r[k + '_ci_high']:.2f}]"
+                    for k in ("lungs_boxed_out", "original", "cross")),
+                  _fmt(r["cramers_v"], 2), _fmt(r["source_only_auc"], 2), r["verdict"])
+    out.print(t)
+    for line in sentences:
+        out.print(line, highlight=False)
+    out.print(f"written: {out_dir / 'sweep.csv'}, {figure}")
+
+
 def print_plan(costs, jobs: int) -> None:
     t = Table(title=f"{len(costs)} jobs (time estimated from this project's measured 2-core CPU rates)")
     for c in ("dataset", "image set", "model", "fold", "size", "epochs", "train imgs", "test imgs", "est. time"):
@@ -742,11 +826,12 @@ def _duration(seconds: float) -> str:
 @friendly
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run folder made by cxr-isi run.")],
+    sweep_dir: Annotated[Path | None, typer.Option("--sweep", help="A cxr-isi sweep folder whose dose-response curves the report shows.")] = None,
 ) -> None:
     """Write RUN_DIR/report.html (self-contained) and RUN_DIR/summary.json."""
     from cxr_isi.report.html import write_report
 
-    result = write_report(run_dir)
+    result = write_report(run_dir, sweep_dir=sweep_dir)
     print_verdicts(result["summary"])
     if result["summary"]["missing"]:
         out.print(f"[yellow]not in this run:[/] {'; '.join(result['summary']['missing'])}")

@@ -19,7 +19,7 @@ from cxr_isi.errors import ManifestError
 
 REQUIRED_COLUMNS = ("path", "label", "source", "patient_id")
 OPTIONAL_COLUMNS = ("mask_path", "view", "split", "fold")
-PATH_COLUMNS = ("path", "mask_path", "infection_mask_path")
+PATH_COLUMNS = ("path", "mask_path", "infection_mask_path", "marker_mask_path", "border_mask_path")
 SPLITS = ("train", "val", "test")
 
 

@@ -29,6 +29,8 @@ class DatasetConfig(StrictModel):
     filter: list[dict[str, list[str] | str]] = Field(default_factory=list)
     labels: LabelMapping | None = None
     synthetic: SynthConfig | None = None
+    # false: a test set only (the other side of a cross-dataset test); no model is trained on it
+    train: bool = True
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetConfig:
@@ -87,7 +89,9 @@ class CrossPair(StrictModel):
 
 class ExplainConfig(StrictModel):
     """Explanations of the single-split models: Grad-CAM lung attention over ``n_images``
-    positive test images, LIME panels on ``lime_images`` of them (LIME costs seconds per image)."""
+    positive test images, LIME panels on ``lime_images`` of them (LIME costs seconds per image).
+    Where a dataset holds the truth (phantoms: lesion, marker and border masks) every map is
+    also scored against it."""
 
     enabled: bool = False
     methods: list[str] = Field(default_factory=lambda: ["gradcam", "lime"])
@@ -95,6 +99,9 @@ class ExplainConfig(StrictModel):
     n_images: int = Field(24, ge=1)
     lime_images: int = Field(4, ge=1)
     lime_samples: int = Field(1000, ge=50)
+    # the model-randomisation test (Adebayo et al. 2018) for every method: maps of the model
+    # with its weights re-drawn, compared with the trained model's
+    sanity: bool = True
 
     @field_validator("methods")
     @classmethod
@@ -224,6 +231,10 @@ class ExperimentConfig(StrictModel):
                                      f"(datasets: {', '.join(names)})")
             if pair.train == pair.test:
                 raise ValueError(f"cross.{i}: train and test are the same dataset")
+            if not next(d for d in self.datasets if d.name == pair.train).train:
+                raise ValueError(f"cross.{i}.train: {pair.train!r} is a test set only (train: false)")
+        if not any(d.train for d in self.datasets):
+            raise ValueError("datasets: every dataset is a test set only (train: false); train on one")
         _known_variants(self.cv.variants, "cv.variants")
         _known_variants(self.explain.variants, "explain.variants")
         return self

@@ -135,7 +135,7 @@ def plan_jobs(cfg: ExperimentConfig, identities: dict[str, dict]) -> list[Job]:
               "segmentation": segmentation_identity(cfg)}
     jobs: list[Job] = []
     for fold, variant, extra in _grid(cfg):
-        for d in cfg.datasets:
+        for d in (d for d in cfg.datasets if d.train):
             for model in cfg.models:
                 train = json.loads(cfg.train.model_copy(update={"model": model, "variant": variant,
                                                                 "seed": cfg.seed, **extra}).model_dump_json())

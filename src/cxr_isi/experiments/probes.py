@@ -34,7 +34,7 @@ def probe_inputs(cfg: ExperimentConfig, run: RunFolder, jobs: list[Job]) -> dict
     """Per dataset, what its probes read, and the ids of the jobs behind it."""
     model = cfg.models[0]
     out = {}
-    for d in cfg.datasets:
+    for d in (d for d in cfg.datasets if d.train):
         own = [j for j in jobs if j.dataset == d.name and j.model == model and run.job_record(j.id) is not None]
         checkpoints: dict[str, Path] = {}
         predictions: dict[str, pd.DataFrame] = {}

@@ -18,6 +18,7 @@ layout is a change of this file only::
       explain/<test>__<variant>__<model>/<method>/   panels, lung_attention.csv, unit.json
       probes/<probe>/<dataset>/                      each probe's result.json and figures
       results.csv  results.parquet  cv.csv  delong.csv  lung_attention.csv  probes.csv
+      explain_truth.csv  explain_sanity.csv  explain_separation.csv   maps against the truth
       report.html  summary.json  figures/
 """
 
@@ -39,6 +40,7 @@ CONFIG_JSON, CONFIG_YAML, CONFIG_SOURCE = "config.json", "config.yaml", "config.
 RUN_RECORD, JOB_LIST, LOCK = "run.json", "jobs.json", ".lock"
 RESULTS, RESULTS_PARQUET, CV_TABLE, DELONG_TABLE = "results.csv", "results.parquet", "cv.csv", "delong.csv"
 ATTENTION, PROBES, EXCLUDED = "lung_attention.csv", "probes.csv", "excluded.csv"
+TRUTH, SANITY, SEPARATION = "explain_truth.csv", "explain_sanity.csv", "explain_separation.csv"
 REPORT, SUMMARY, FIGURES = "report.html", "summary.json", "figures"
 MANIFEST, AUDIT, PREPARED = "manifest.csv", "audit.json", "prepared.json"
 JOB_DONE, JOB_ERROR, PREDICTIONS, METRICS = "job.json", "error.txt", "predictions.csv", "metrics.json"

@@ -16,7 +16,7 @@ from cxr_isi.explain.attention import attention_summary, lung_attention
 from cxr_isi.logs import get_logger
 
 log = get_logger("explain")
-METHODS = ("gradcam", "gradcam++", "lime")
+METHODS = ("gradcam", "gradcam++", "lime", "integrated_gradients")
 PANEL_IMAGES = 6
 
 
@@ -29,16 +29,39 @@ def make_explainer(method: str, model, seed: int = 0, **kw):
         from cxr_isi.explain.lime_explainer import LimeExplainer
 
         return LimeExplainer(model, seed=seed, **kw)
+    if method == "integrated_gradients":
+        from cxr_isi.explain.integrated_gradients import IntegratedGradientsExplainer
+
+        return IntegratedGradientsExplainer(model, seed=seed)
     raise CxrIsiError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
+
+
+def _truth_masks(frame: pd.DataFrame, size: int, resize: str) -> dict[str, np.ndarray]:
+    """The truth masks the manifest has for every row (lungs, lesion, marker, border), at the
+    explained images' geometry."""
+    from cxr_isi.explain.truth import TRUTH_COLUMNS
+
+    out = {}
+    for region, column in TRUTH_COLUMNS.items():
+        if column not in frame.columns or not (frame[column].astype(str) != "").all():
+            continue
+        cache = ImageCache(size=size, resize=resize, kind="mask")
+        cache.update(frame[column].tolist(), progress=False)
+        opened = cache.open()
+        out[region] = np.stack([opened.get(p) > 127 for p in frame[column]])
+    return out
 
 
 def explain_run(checkpoints: list[Path] | dict[str, Path], manifest: Manifest, out_dir: Path,
                 methods: list[str], n_images: int = 8, ids: list[str] | None = None, seed: int = 0,
-                num_samples: int = 1000) -> pd.DataFrame:
+                num_samples: int = 1000, sanity: bool = False) -> pd.DataFrame:
     """Explain every checkpoint on the same positive images; write overlays and the table.
 
     ``checkpoints`` as a mapping names each model (the table's ``train_dataset``); as a list,
-    each is named by its folder."""
+    each is named by its folder. Where the manifest holds the truth (a phantom's lesion, marker
+    and border masks; QaTa-COV19's infection masks), each map is also scored against it
+    (``truth_<model>_<method>.csv`` per image, ``truth.csv`` summed up); ``sanity`` adds the
+    model-randomisation test (``randomisation.csv``)."""
     from cxr_isi.lungs.hideseek import apply_variant
     from cxr_isi.train.loop import load_classifier
 
@@ -73,7 +96,16 @@ def explain_run(checkpoints: list[Path] | dict[str, Path], manifest: Manifest, o
         im = images.open()
         log.warning("no lung mask for some images: explanations without the lung attention score")
     x = np.stack([im.get(p).astype(np.float32) / 255 for p in paths])
-    rows, per_method = [], {}
+    from cxr_isi.explain.truth import (
+        randomised_copy,
+        rank_correlation,
+        region_attention,
+        truth_regions,
+        truth_summary,
+    )
+
+    truth = truth_regions(_truth_masks(frame, cfg0.size, cfg0.resize))
+    rows, per_method, truth_rows, sanity_rows = [], {}, [], []
     for method in methods:
         maps_by_model = {}
         for name, (model, cfg) in models.items():
@@ -82,6 +114,18 @@ def explain_run(checkpoints: list[Path] | dict[str, Path], manifest: Manifest, o
             with make_explainer(method, model, seed=seed, **kw) as e:
                 maps = e.explain(xin)
             maps_by_model[name] = maps
+            label = {"train_dataset": name, "variant": cfg.variant, "model": cfg.model, "method": method}
+            if set(truth) - {"lungs"}:
+                per = region_attention(maps, truth)
+                per.insert(0, "path", frame["path"].to_numpy())
+                per.to_csv(out_dir / f"truth_{name}_{method}.csv", index=False)
+                truth_rows += [{**label, **r} for r in truth_summary(per).to_dict("records")]
+            if sanity:
+                with make_explainer(method, randomised_copy(model, seed), seed=seed, **kw) as e:
+                    rho = rank_correlation(maps, e.explain(xin))
+                finite = rho[np.isfinite(rho)]
+                sanity_rows.append({**label, "n": len(finite),
+                                    "rank_correlation": float(finite.mean()) if len(finite) else float("nan")})
             if masks is not None:
                 per_image = lung_attention(maps, masks)
                 per_image.insert(0, "path", frame["path"].to_numpy())
@@ -97,6 +141,10 @@ def explain_run(checkpoints: list[Path] | dict[str, Path], manifest: Manifest, o
     table = pd.DataFrame(rows)
     if len(table):
         table.to_csv(out_dir / "lung_attention.csv", index=False)
+    if truth_rows:
+        pd.DataFrame(truth_rows).to_csv(out_dir / "truth.csv", index=False)
+    if sanity_rows:
+        pd.DataFrame(sanity_rows).to_csv(out_dir / "randomisation.csv", index=False)
     write_json(out_dir / "explain.json", {"checkpoints": {k: str(c) for k, c in checkpoints.items()},
                                           "methods": methods, "images": frame["path"].tolist(),
                                           "lung_scores": masks is not None})

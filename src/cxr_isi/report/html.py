@@ -20,7 +20,7 @@ from markupsafe import Markup
 
 from cxr_isi._io import atomic_write, write_json
 from cxr_isi.errors import CxrIsiError
-from cxr_isi.experiments.runfolder import CONFIG_JSON, CV, SPLIT, RunFolder
+from cxr_isi.experiments.runfolder import CONFIG_JSON, CV, SANITY, SEPARATION, SPLIT, TRUTH, RunFolder
 from cxr_isi.logs import get_logger
 from cxr_isi.report import figures
 from cxr_isi.report.summary import (
@@ -86,7 +86,8 @@ def _table(frame: pd.DataFrame, digits: int = 3, wrap: bool = False) -> Markup:
 
 
 class _Report:
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, sweep_dir: Path | None = None):
+        self.sweep_dir = sweep_dir
         self.folder = RunFolder(run_dir)
         self.dir = self.folder.root
         if not self.folder.is_run():
@@ -307,7 +308,62 @@ class _Report:
             cols = [c for c in ("train_dataset", "test_dataset", "variant", "model", "method", "n", "inside_share",
                                 "ci_low", "ci_high", "lung_area_share", "pointing_game", "n_empty") if c in att.columns]
             parts.append(_table(att[cols]))
+        parts.append(self.explanations_truth())
         return _join(parts)
+
+    def explanations_truth(self) -> Markup:
+        """Maps scored against the phantom's truth, the explainers ranked by how well they tell
+        the models apart, and the randomisation test (only where a test set holds the truth)."""
+        from cxr_isi.explain.truth import RANDOMISATION_FAILS_AT
+
+        truth, sanity, sep = (self.folder.table(n) for n in (TRUTH, SANITY, SEPARATION))
+        parts = []
+        if not truth.empty:
+            parts += [_parts().heading("Explanations against the truth"),
+                      _parts().para("The phantoms know where the source marks (burned-in marker, collimation "
+                                    "border: 'fingerprint') and the disease ('lesion') are. Mass: share of a map's "
+                                    "positive relevance inside the region (95% t interval), against the region's "
+                                    "share of the image, what a map spread at random scores; pointing: the map's "
+                                    "peak inside the region. A model that reads the sources puts its relevance on "
+                                    "the fingerprints; one that reads the disease, on the lesions.")]
+            shown = truth[truth["region"].isin(["fingerprint", "lesion", "lungs"])]
+            cols = [c for c in ("test_dataset", "train_dataset", "method", "region", "n", "mass", "mass_ci_low",
+                                "mass_ci_high", "area", "pointing", "above_chance") if c in shown.columns]
+            parts.append(_table(shown[cols], 2))
+        if not sep.empty:
+            ranked = sep.sort_values(["test_dataset", "region", "more_in", "auc"], ascending=[True, True, True, False])
+            parts += [_parts().para("Which explainer tells the models apart: for each region, the AUC that the "
+                                    "first model's maps put more relevance there than the second's, on the same "
+                                    "images (DeLong 95% interval); higher ranks the explainer better for this "
+                                    "task (the paper used LIME only)."),
+                      _table(ranked[["test_dataset", "region", "more_in", "than_in", "method", "auc", "auc_ci_low",
+                                     "auc_ci_high"]], 2)]
+        if not sanity.empty:
+            sanity = sanity.assign(passes=sanity["rank_correlation"] <= RANDOMISATION_FAILS_AT)
+            failed = sanity[~sanity["passes"]]
+            note = (f"Failed by: {', '.join(sorted(set(failed['method'])))}: their maps stay alike when the model's "
+                    "weights are re-drawn, so they show the image more than the model; read them with care."
+                    if len(failed) else "Every explainer passes.")
+            parts += [_parts().heading("Sanity check: model randomisation"),
+                      _parts().para("Adebayo et al. (2018): the maps of a model whose weights are re-drawn must "
+                                    "differ from the trained model's. Mean Spearman correlation of |map| between "
+                                    f"the two; above {RANDOMISATION_FAILS_AT} fails. " + note),
+                      _table(sanity, 2)]
+        return _join(parts)
+
+    def sweep(self) -> Markup:
+        """The dose-response curves of a sweep, when one was given."""
+        if self.sweep_dir is None:
+            return Markup("")
+        png, text = Path(self.sweep_dir) / "sweep.png", Path(self.sweep_dir) / "sweep.txt"
+        if not png.is_file():
+            return self.note_missing(f"No sweep figure in {self.sweep_dir} (run cxr-isi sweep --out there).")
+        lines = text.read_text().splitlines() if text.is_file() else []
+        return _join([_parts().heading("How much imbalance does it take? (phantom sweep)"),
+                      _img(png, "dose-response sweep", "Boxed-out, original and cross-test AUC (mean over folds, "
+                           "95% bands) against the imbalance and the fingerprint strength; the audit's Cramér's V "
+                           "and source-only AUC dashed on the same axis."),
+                      *[_parts().para(line) for line in lines]])
 
     # 9
     def how(self) -> str:
@@ -339,7 +395,7 @@ class _Report:
     def build(self) -> str:
         from importlib.resources import files
 
-        bodies = [self.verdicts(), self.probes(), self.audit(), self.image_sets(), self.roc_split(), self.cross(),
+        bodies = [_join([Markup(self.verdicts()), self.sweep()]), self.probes(), self.audit(), self.image_sets(), self.roc_split(), self.cross(),
                   self.cv(), self.explanations(), self.how()]
         css = (files("cxr_isi.report") / "templates" / "report.css").read_text(encoding="utf-8")
         return _env().get_template("page.html.j2").render(
@@ -347,9 +403,10 @@ class _Report:
             css=Markup(css), sections=list(zip(SECTIONS, [Markup(b) for b in bodies], strict=True)))
 
 
-def write_report(run_dir: str | Path) -> dict:
-    """Write ``report.html`` and ``summary.json`` (figures under ``figures/`` as PNG and SVG)."""
-    rep = _Report(Path(run_dir))
+def write_report(run_dir: str | Path, sweep_dir: str | Path | None = None) -> dict:
+    """Write ``report.html`` and ``summary.json`` (figures under ``figures/`` as PNG and SVG);
+    ``sweep_dir``: also show a ``cxr-isi sweep`` folder's dose-response curves."""
+    rep = _Report(Path(run_dir), Path(sweep_dir) if sweep_dir else None)
     page = rep.build()
     out = rep.folder.report_path
     atomic_write(out, lambda p: p.write_text(page, encoding="utf-8"))

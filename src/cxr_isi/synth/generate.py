@@ -1,5 +1,10 @@
 """Write a phantom dataset: images, ground-truth lung masks and a manifest.
 
+Beside each image the truth of what it holds: ``masks/`` (lungs, ``mask_path``), ``lesions/``
+(the disease, ``infection_mask_path``; empty for negatives), ``markers/`` and ``borders/`` (the
+source's burned-in marker box and collimation bands, ``marker_mask_path``,
+``border_mask_path``): what an explanation is scored against.
+
 ``cxr-isi synth --preset isi|balanced --n N --size S --seed K --out DIR``. The plan gives each
 source a majority class holding ``majority_share`` of its images (1.0 = ``isi``: every source a
 single class, as QaTa-COV19; 0.5 = ``balanced``: every source both classes equally, as BIMCV);
@@ -26,7 +31,7 @@ from cxr_isi.data.manifest import Manifest
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.progress import progress_bar
 from cxr_isi.synth.phantom import render_chest
-from cxr_isi.synth.sources import apply_fingerprint, field_of_view, make_styles
+from cxr_isi.synth.sources import apply_fingerprint, field_of_view, fingerprint_masks, make_styles
 
 PRESETS = {"isi": 1.0, "balanced": 0.5, "mild": 0.7, "strong": 0.9}
 
@@ -83,15 +88,22 @@ def _render_one(k: int, source: int, label: int, cfg: dict, out: str) -> dict:
     img, mask, params = render_chest(config.size, rng, disease=extent,
                                      disease_strength=config.disease_strength, zoom=zoom, shift=shift)
     img = apply_fingerprint(img, style, rng, config.fingerprint_strength)
-    rel_img = f"images/{style.name}/{k:05d}.png"
-    rel_mask = f"masks/{style.name}/{k:05d}.png"
-    for rel, arr in ((rel_img, np.rint(img * 255)), (rel_mask, mask * 255)):
+    marks = fingerprint_masks(style, config.size, config.fingerprint_strength)
+    files = {"path": ("images", np.rint(img * 255)), "mask_path": ("masks", mask * 255),
+             "infection_mask_path": ("lesions", params["lesion_mask"] * 255),
+             "marker_mask_path": ("markers", marks["marker"] * 255),
+             "border_mask_path": ("borders", marks["border"] * 255)}
+    row = {}
+    for column, (folder, arr) in files.items():
+        rel = f"{folder}/{style.name}/{k:05d}.png"
         path = Path(out) / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(arr.astype(np.uint8)).save(path, compress_level=1)
-    return {"path": rel_img, "label": config.positive_label if label else config.negative_label,
-            "source": style.name, "patient_id": f"synth_{k:05d}", "mask_path": rel_mask,
-            "mask_kind": "synthetic_truth", "view": "PA", "lesion_share": round(params["lesion_share"], 4)}
+        row[column] = rel
+    return {"path": row.pop("path"), "label": config.positive_label if label else config.negative_label,
+            "source": style.name, "patient_id": f"synth_{k:05d}", "mask_path": row.pop("mask_path"),
+            "mask_kind": "synthetic_truth", "view": "PA", "lesion_share": round(params["lesion_share"], 4),
+            **row}
 
 
 def _render_chunk(items: list[tuple[int, int, int]], cfg: dict, out: str) -> list[dict]:

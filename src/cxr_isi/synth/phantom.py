@@ -156,5 +156,6 @@ def render_chest(size: int, rng: np.random.Generator, disease: float = 0.0,
         lesion *= mask * lung_soft
         img += lesion
     params.update(scale=scale, theta=float(theta), n_lesions=n_blobs,
-                  lesion_share=float((lesion > 0.03).sum() / max(mask.sum(), 1)))
+                  lesion_share=float((lesion > 0.03).sum() / max(mask.sum(), 1)),
+                  lesion_mask=lesion > 0.03)  # the disease's true location (empty for negatives)
     return np.clip(img, 0, 1).astype(np.float32), mask, params

@@ -83,6 +83,33 @@ def _marker_mask(text: str, size: int) -> np.ndarray:
     return np.asarray(img, dtype=np.float32) / 255.0
 
 
+def _marker_box(style: SourceStyle, size: int) -> tuple[int, int, int, int]:
+    """Where the source burns its marker in: (y0, y1, x0, x1) in pixels, clipped to the image."""
+    h, w = _marker_mask(style.marker, size).shape
+    pad = round(size * 0.04)
+    y0 = pad if style.corner[0] == "t" else size - pad - h
+    x0 = pad if style.corner[1] == "l" else size - pad - w
+    return max(0, y0), min(size, y0 + h), max(0, x0), min(size, x0 + w)
+
+
+def fingerprint_masks(style: SourceStyle, size: int, strength: float = 1.0) -> dict[str, np.ndarray]:
+    """The truth of where :func:`apply_fingerprint` marks an image: ``marker`` (the burned-in
+    text's box) and ``border`` (the collimation bands), boolean ``(size, size)``; empty where
+    the source draws none (or ``strength`` is 0). The exposure, gamma, blur and noise touch
+    every pixel and have no region."""
+    marker = np.zeros((size, size), bool)
+    border = np.zeros((size, size), bool)
+    if strength > 0:
+        y0, y1, x0, x1 = _marker_box(style, size)
+        marker[y0:y1, x0:x1] = True
+        top, bottom, left, right = (round(b * strength * size) for b in style.border)
+        border[:top] = True
+        border[size - bottom:] = bottom > 0  # [size - 0:] is empty: no band
+        border[:, :left] = True
+        border[:, size - right:] = right > 0
+    return {"marker": marker, "border": border}
+
+
 def apply_fingerprint(img: np.ndarray, style: SourceStyle, rng: np.random.Generator,
                       strength: float = 1.0) -> np.ndarray:
     """The source's exposure, gamma, blur, border, marker and noise, applied to ``img``."""
@@ -105,11 +132,8 @@ def apply_fingerprint(img: np.ndarray, style: SourceStyle, rng: np.random.Genera
         if right:
             out[:, size - right:] = bv
         mark = _marker_mask(style.marker, size) * style.marker_value * min(1.0, strength)
-        h, w = mark.shape
-        pad = round(size * 0.04)
-        y0 = pad if style.corner[0] == "t" else size - pad - h
-        x0 = pad if style.corner[1] == "l" else size - pad - w
-        region = out[y0 : y0 + h, x0 : x0 + w]
+        y0, _, x0, _ = _marker_box(style, size)
+        region = out[y0 : y0 + mark.shape[0], x0 : x0 + mark.shape[1]]
         np.maximum(region, mark[: region.shape[0], : region.shape[1]], out=region)
     out = out + rng.standard_normal(out.shape, dtype=np.float32) * np.float32(_mix(style, "noise", strength))
     return np.clip(out, 0, 1).astype(np.float32)

@@ -221,7 +221,7 @@ def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: boo
     train_model: Any = torch.compile(model) if cfg.compile else model
     from torch.utils.data.distributed import DistributedSampler
 
-    sampler = DistributedSampler(data["train"], num_replicas=world, rank=rank,  # type: ignore[arg-type]  # a Dataset by duck typing
+    sampler: Any = DistributedSampler(data["train"], num_replicas=world, rank=rank,  # type: ignore[arg-type]  # a Dataset by duck typing
                                  shuffle=True, seed=cfg.seed, drop_last=True)
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel

@@ -1,0 +1,140 @@
+"""The dose-response curves of a sweep: AUC against intra-source imbalance (or fingerprint
+strength) with 95% bands, the audit's figures on the same axis, and where the verdict turns
+``shortcut``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cxr_isi.evaluate.metrics import mean_ci
+from cxr_isi.report.figures import _plt, save
+from cxr_isi.report.summary import SHORTCUT, SHORTCUT_AUC, verdict_for
+
+SERIES = {"lungs_boxed_out": ("lungs_boxed_out", "own", "lungs boxed out (k-fold)", "tab:red"),
+          "original": ("original", "own", "original (k-fold)", "tab:blue"),
+          "cross": ("original", "balanced", "original, tested on the balanced phantom", "tab:green")}
+AXIS_TITLES = {"majority_share": "majority share of each source's class (0.5 balanced, 1.0 ISI)",
+               "fingerprint_strength": "fingerprint strength (at majority share 1.0)"}
+
+
+def sweep_summary(sweep: pd.DataFrame, audit: pd.DataFrame) -> pd.DataFrame:
+    """Per axis and level: each series' mean AUC over the folds with its 95% t interval, the
+    audit's figures and the verdict the boxed-out AUC gives.
+
+    Parameters
+    ----------
+    sweep, audit : DataFrame
+        ``sweep.csv`` and ``sweep_audit.csv``.
+
+    Returns
+    -------
+    DataFrame
+        ``axis, level, <series>_auc, <series>_ci_low, <series>_ci_high`` for each series,
+        ``cramers_v, source_only_auc, verdict``.
+    """
+    rows = []
+    for (axis, level), g in sweep.groupby(["axis", "level"]):
+        row: dict = {"axis": axis, "level": float(level)}
+        for key, (variant, test, _, _) in SERIES.items():
+            ci = mean_ci(g[(g["variant"] == variant) & (g["test"] == test)]["auc"].to_numpy())
+            row.update({f"{key}_auc": ci["mean"], f"{key}_ci_low": ci["ci_low"], f"{key}_ci_high": ci["ci_high"]})
+        a = audit[(audit["axis"] == axis) & (audit["level"] == level)]
+        row["cramers_v"] = float(a["cramers_v"].iloc[0]) if len(a) else float("nan")
+        row["source_only_auc"] = float(a["source_only_auc"].iloc[0]) if len(a) else float("nan")
+        row["verdict"] = verdict_for(row["lungs_boxed_out_auc"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def crossing(summary: pd.DataFrame, axis: str) -> float | None:
+    """The lowest level of ``axis`` from which the verdict is ``shortcut`` at it and at every
+    level above; None when the highest level is not a shortcut."""
+    s = summary[summary["axis"] == axis].sort_values("level")
+    found = None
+    for level, verdict in zip(s["level"][::-1], s["verdict"][::-1], strict=True):
+        if verdict != SHORTCUT:
+            break
+        found = float(level)
+    return found
+
+
+def crossing_sentence(summary: pd.DataFrame, axis: str) -> str:
+    """One sentence: where the verdict turns ``shortcut`` on this axis and what the audit
+    showed there."""
+    words = axis.replace("_", " ")
+    at = crossing(summary, axis)
+    s = summary[summary["axis"] == axis].sort_values("level")
+    if s.empty:
+        return f"{words}: no level ran."
+    if at is None:
+        return (f"{words}: the verdict never turns {SHORTCUT} up to {s['level'].max():g} (boxed-out AUC "
+                f"{s['lungs_boxed_out_auc'].iloc[-1]:.2f} at the top level).")
+    row = s[s["level"] == at].iloc[0]
+    audit = (f"; the audit there: Cramér's V {row['cramers_v']:.2f}, source-only AUC {row['source_only_auc']:.2f}"
+             if row["cramers_v"] == row["cramers_v"] else "")
+    return (f"{words}: the verdict turns {SHORTCUT} (boxed-out AUC >= {SHORTCUT_AUC:.2f}) at {at:g} "
+            f"(boxed-out AUC {row['lungs_boxed_out_auc']:.2f} [{row['lungs_boxed_out_ci_low']:.2f}, "
+            f"{row['lungs_boxed_out_ci_high']:.2f}]){audit}.")
+
+
+def sweep_figure(summary: pd.DataFrame, out: Path) -> Path:
+    """One panel per axis: the three AUC curves with 95% bands, the audit's Cramér's V and
+    source-only AUC dashed on the same x axis, the shortcut threshold and the crossing."""
+    plt = _plt()
+    axes_present = [a for a in ("majority_share", "fingerprint_strength") if a in set(summary["axis"])]
+    fig, axs = plt.subplots(1, len(axes_present), figsize=(6.2 * len(axes_present), 4.4), squeeze=False)
+    for ax, axis in zip(axs[0], axes_present, strict=True):
+        s = summary[summary["axis"] == axis].sort_values("level")
+        x = s["level"].to_numpy()
+        for key, (_, _, label, colour) in SERIES.items():
+            mean = s[f"{key}_auc"].to_numpy(float)
+            ax.plot(x, mean, "o-", color=colour, label=label)
+            low, high = s[f"{key}_ci_low"].to_numpy(float), s[f"{key}_ci_high"].to_numpy(float)
+            ok = np.isfinite(low) & np.isfinite(high)
+            ax.fill_between(x[ok], low[ok], high[ok], color=colour, alpha=0.15, linewidth=0)
+        ax.plot(x, s["cramers_v"], "s--", color="0.35", label="audit: Cramér's V (source x label)")
+        ax.plot(x, s["source_only_auc"], "^--", color="0.6", label="audit: source-only AUC")
+        ax.axhline(SHORTCUT_AUC, color="tab:red", lw=0.8, ls=":")
+        ax.axhline(0.5, color="0.5", lw=0.8, ls=":")
+        at = crossing(summary, axis)
+        if at is not None:
+            ax.axvline(at, color="tab:red", lw=1, alpha=0.6)
+            ax.annotate(f"shortcut from {at:g}", (at, 0.03), color="tab:red", fontsize=8, ha="left",
+                        xytext=(3, 0), textcoords="offset points")
+        ax.set_xlabel(AXIS_TITLES.get(axis, axis))
+        ax.set_ylabel("AUC / audit figure")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    axs[0][0].legend(fontsize=7, loc="lower right")
+    fig.suptitle("How much imbalance does it take? (phantoms, mean over folds, 95% bands)", fontsize=10)
+    return save(fig, out)
+
+
+def write_sweep(out: Path, sweep: pd.DataFrame, audit: pd.DataFrame) -> tuple[pd.DataFrame, Path, list[str]]:
+    """``sweep_summary.csv``, ``sweep.png`` (and ``.svg``) in ``out``, and the crossing
+    sentences.
+
+    Parameters
+    ----------
+    out : path
+        The sweep folder.
+    sweep, audit : DataFrame
+        From :func:`~cxr_isi.experiments.sweep.run_sweep`.
+
+    Returns
+    -------
+    (DataFrame, path, list of str)
+        The summary, the figure, one sentence per axis.
+    """
+    from cxr_isi._io import write_csv
+
+    summary = sweep_summary(sweep, audit)
+    write_csv(Path(out) / "sweep_summary.csv", summary)
+    figure = sweep_figure(summary, Path(out) / "sweep.png")
+    sentences = [crossing_sentence(summary, a) for a in ("majority_share", "fingerprint_strength")
+                 if a in set(summary["axis"])]
+    (Path(out) / "sweep.txt").write_text("\n".join(sentences) + "\n")
+    return summary, figure, sentences
