@@ -17,6 +17,7 @@ from typer.testing import CliRunner  # noqa: E402
 from cxr_isi.cli.main import app  # noqa: E402
 from cxr_isi.errors import ConfigError  # noqa: E402
 from cxr_isi.experiments import load_experiment  # noqa: E402
+from cxr_isi.experiments.config import ExperimentConfig  # noqa: E402
 from cxr_isi.experiments.plan import dataset_identity, plan_jobs  # noqa: E402
 from cxr_isi.experiments.runner import check_experiment, run_experiment  # noqa: E402
 from tests.grids import NUMBERS, numbers, tiny, write_config  # noqa: E402
@@ -41,6 +42,11 @@ def reference(tmp_path_factory):
     ({"cross": [{"train": "isi", "test": "nope"}]}, ["cross.0.test", "nope"]),
     ({"train": {"model": "small_cnn"}}, ["train", "top level"]),
     ({"cv": {"folds": 1}}, ["cv.folds"]),
+    ({"datasets": [{"name": "isi", "train": False, "synthetic": {"preset": "isi", "n": 40, "size": 64}},
+                   {"name": "bal", "synthetic": {"preset": "balanced", "n": 40, "size": 64}}]},
+     ["cross.0.train", "test set only"]),
+    ({"datasets": [{"name": "isi", "train": False, "synthetic": {"preset": "isi", "n": 40, "size": 64}}],
+      "cross": []}, ["every dataset is a test set only"]),
 ])
 def test_bad_config_names_the_key(tmp_path, change, words):
     cfg = write_config(tmp_path / "bad.yaml", tiny(**change))
@@ -49,6 +55,15 @@ def test_bad_config_names_the_key(tmp_path, change, words):
     for w in words:
         assert w in str(exc.value)
     assert "\n" not in str(exc.value)
+
+
+def test_a_test_only_dataset_gets_no_job_but_its_cross_evaluations():
+    cfg = ExperimentConfig.model_validate(tiny(datasets=[
+        {"name": "isi", "synthetic": {"preset": "isi", "n": 40, "size": 64, "seed": 0}},
+        {"name": "bal", "train": False, "synthetic": {"preset": "balanced", "n": 40, "size": 64, "seed": 1}}]))
+    jobs = plan_jobs(cfg, {d.name: dataset_identity(d) for d in cfg.datasets})
+    assert jobs and {j.dataset for j in jobs} == {"isi"}
+    assert any(e.dataset == "bal" for j in jobs for e in j.evaluations)
 
 
 def test_single_class_and_too_many_folds_refused_before_training(tmp_path):

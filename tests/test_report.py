@@ -185,3 +185,53 @@ def test_a_run_killed_before_its_tables_reports_its_finished_jobs(run_dir, tmp_p
     page = Path(result["report"]).read_text()
     assert "No finished jobs" not in page and "ROC per dataset" in page
     assert result["summary"]["datasets"]["isi"]["auc_from"] == "test split"
+
+
+def _fake_sweep(boxed: dict[float, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows, audits = [], []
+    for level, auc in boxed.items():
+        for fold, jitter in enumerate((-0.02, 0.0, 0.02)):
+            for variant, test, value in (("lungs_boxed_out", "own", auc), ("original", "own", 0.95),
+                                         ("original", "balanced", 0.9 - (level - 0.5))):
+                rows.append({"axis": "majority_share", "level": level, "variant": variant, "test": test,
+                             "fold": fold, "auc": min(1.0, value + jitter)})
+        audits.append({"axis": "majority_share", "level": level, "cramers_v": 2 * (level - 0.5),
+                       "source_only_auc": level, "audit_verdict": "x"})
+    return pd.DataFrame(rows), pd.DataFrame(audits)
+
+
+def test_sweep_crossing_is_where_the_verdict_stays_shortcut():
+    from cxr_isi.report.sweep import crossing, sweep_summary
+
+    sweep, audit = _fake_sweep({0.5: 0.5, 0.6: 0.62, 0.7: 0.85, 0.8: 0.7, 0.9: 0.9, 1.0: 0.99})
+    summary = sweep_summary(sweep, audit)
+    assert crossing(summary, "majority_share") == 0.9  # 0.7 crosses, but 0.8 falls back
+    row = summary.set_index("level").loc[1.0]
+    assert row["lungs_boxed_out_auc"] == pytest.approx(0.99 - 0.01 / 3, abs=1e-9)  # 1.01 clipped to 1
+    assert row["lungs_boxed_out_ci_low"] < row["lungs_boxed_out_auc"] <= row["lungs_boxed_out_ci_high"]
+    flat, audit = _fake_sweep({0.5: 0.5, 1.0: 0.7})
+    assert crossing(sweep_summary(flat, audit), "majority_share") is None
+
+
+def test_report_scores_explanations_against_the_truth_and_shows_a_sweep(run_dir, tmp_path):
+    import shutil
+
+    from cxr_isi.report.sweep import write_sweep
+
+    truth = pd.read_csv(run_dir / "explain_truth.csv")
+    assert {"lungs", "lesion", "marker", "border", "fingerprint"} <= set(truth["region"])
+    assert truth["mass"].dropna().between(0, 1).all() and truth["area"].between(0, 1).all()
+    sanity = pd.read_csv(run_dir / "explain_sanity.csv")
+    assert set(sanity["method"]) == {"gradcam", "lime"} and sanity["rank_correlation"].dropna().between(-1, 1).all()
+    separation = pd.read_csv(run_dir / "explain_separation.csv")
+    assert set(separation["more_in"]) == {"isi", "bal"} and set(separation["region"]) == {"fingerprint", "lesion"}
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    _, figure, sentences = write_sweep(sweep_dir, *_fake_sweep({0.5: 0.5, 0.75: 0.7, 1.0: 0.98}))
+    assert figure.is_file() and "turns shortcut" in sentences[0] and "at 1 " in sentences[0]
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    page = Path(write_report(copy, sweep_dir=sweep_dir)["report"]).read_text()
+    for words in ("Explanations against the truth", "Sanity check: model randomisation",
+                  "How much imbalance does it take?", "turns shortcut"):
+        assert words in page

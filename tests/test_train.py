@@ -21,12 +21,12 @@ MAPPING = LabelMapping(positive=["covid"], negative=["normal"])
 @pytest.fixture(scope="module")
 def phantoms(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
-    return {p: generate(SynthConfig(preset=p, n=320, size=128, seed=0), root / p, jobs=2).with_labels(MAPPING)
+    return {p: generate(SynthConfig(preset=p, n=240, size=96, seed=0), root / p, jobs=2).with_labels(MAPPING)
             for p in ("isi", "balanced")}
 
 
 def _fit(m, variant, out, **kw):
-    cfg = TrainConfig(model="small_cnn", variant=variant, size=128, epochs=kw.pop("epochs", 8),
+    cfg = TrainConfig(model="small_cnn", variant=variant, size=96, epochs=kw.pop("epochs", 8),
                       patience=3, batch_size=32, **kw)
     return loop.fit(m, cfg, out, progress=False)
 

@@ -106,3 +106,13 @@ def test_a_randomised_model_keeps_its_input_and_loses_its_weights():
     again = randomised_copy(model, seed=1)
     assert all(torch.equal(a, b) for a, b in zip(clone.state_dict().values(), again.state_dict().values(),
                                                  strict=True))  # seeded
+
+
+def test_two_checkpoints_of_a_run_folder_keep_distinct_names():
+    """A run's checkpoints all sit in ``jobs/<job>/train/``: named by folder alone, the second
+    would replace the first and one model would go unexplained."""
+    from cxr_isi.explain.run import model_names
+
+    assert model_names(["runs/isi/best.pt", "runs/bal/best.pt"]) == ["isi", "bal"]
+    assert model_names(["r/jobs/a/train/best.pt", "r/jobs/b/train/best.pt"]) == ["a", "b"]
+    assert len(set(model_names(["x/train/best.pt", "x/train/best.pt"]))) == 2

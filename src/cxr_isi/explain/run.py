@@ -36,9 +36,22 @@ def make_explainer(method: str, model, seed: int = 0, **kw):
     raise CxrIsiError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
 
 
-def _truth_masks(frame: pd.DataFrame, size: int, resize: str) -> dict[str, np.ndarray]:
+def model_names(checkpoints: list[Path]) -> list[str]:
+    """A distinct name per checkpoint: its folder (``runs/isi/best.pt`` -> ``isi``), or the
+    folder above when those are alike (a run folder's ``jobs/<job>/train/best.pt`` -> ``<job>``),
+    else numbered."""
+    paths = [Path(c) for c in checkpoints]
+    for depth in (1, 2):
+        names = [p.parents[depth - 1].name if len(p.parents) >= depth else "" for p in paths]
+        if all(names) and len(set(names)) == len(names):
+            return names
+    return [f"{p.parent.name or 'model'}_{i + 1}" for i, p in enumerate(paths)]
+
+
+def _truth_masks(frame: pd.DataFrame, images, size: int, resize: str, origin: str) -> dict[str, np.ndarray]:
     """The truth masks the manifest has for every row (lungs, lesion, marker, border), at the
-    explained images' geometry."""
+    explained images' geometry (a mask of another size than its image is a one-line error)."""
+    from cxr_isi.data.cache import check_mask_sizes
     from cxr_isi.explain.truth import TRUTH_COLUMNS
 
     out = {}
@@ -48,6 +61,7 @@ def _truth_masks(frame: pd.DataFrame, size: int, resize: str) -> dict[str, np.nd
         cache = ImageCache(size=size, resize=resize, kind="mask")
         cache.update(frame[column].tolist(), progress=False)
         opened = cache.open()
+        check_mask_sizes(images, opened, frame["path"].tolist(), frame[column].tolist(), origin)
         out[region] = np.stack([opened.get(p) > 127 for p in frame[column]])
     return out
 
@@ -68,7 +82,7 @@ def explain_run(checkpoints: list[Path] | dict[str, Path], manifest: Manifest, o
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if not isinstance(checkpoints, dict):
-        checkpoints = {Path(ck).parent.name or str(ck): ck for ck in checkpoints}
+        checkpoints = dict(zip(model_names(checkpoints), checkpoints, strict=True))
     models = {}
     for name, ck in checkpoints.items():
         models[name] = load_classifier(ck)[:2]
@@ -104,7 +118,7 @@ def explain_run(checkpoints: list[Path] | dict[str, Path], manifest: Manifest, o
         truth_summary,
     )
 
-    truth = truth_regions(_truth_masks(frame, cfg0.size, cfg0.resize))
+    truth = truth_regions(_truth_masks(frame, im, cfg0.size, cfg0.resize, manifest.origin))
     rows, per_method, truth_rows, sanity_rows = [], {}, [], []
     for method in methods:
         maps_by_model = {}

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from cxr_isi.evaluate.metrics import mean_ci
 from cxr_isi.explain.attention import lung_attention
 
 # region -> manifest column of its mask; "fingerprint" is marker and border together
@@ -65,15 +66,6 @@ def region_attention(maps: np.ndarray, regions: dict[str, np.ndarray]) -> pd.Dat
     return out
 
 
-def _mean_ci(x: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
-    x = x[~np.isnan(x)]
-    if len(x) < 2:
-        m = float(x.mean()) if len(x) else float("nan")
-        return m, float("nan"), float("nan")
-    half = float(stats.t.ppf(0.5 + confidence / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
-    return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
-
-
 def truth_summary(per_image: pd.DataFrame) -> pd.DataFrame:
     """One row per region: mean relevance mass with its 95% t interval, mean area share,
     pointing-game hit rate, and whether the mass is above chance (interval above the area).
@@ -91,7 +83,8 @@ def truth_summary(per_image: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for col in [c for c in per_image.columns if c.startswith("mass_")]:
         region = col[len("mass_"):]
-        mass, low, high = _mean_ci(per_image[col].to_numpy(dtype=float))
+        ci = mean_ci(per_image[col].to_numpy(dtype=float))  # masses are shares: clipped to [0, 1]
+        mass, low, high = ci["mean"], ci["ci_low"], ci["ci_high"]
         area = float(per_image[f"area_{region}"].mean())
         rows.append({"region": region, "n": int(per_image[col].notna().sum()), "mass": mass,
                      "mass_ci_low": low, "mass_ci_high": high, "area": area,

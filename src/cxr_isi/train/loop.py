@@ -205,6 +205,8 @@ def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: boo
                                progress=progress and rank == 0)
             for s, m in parts.items()}
     model = create_model(cfg.model, cfg.weights).to(device)
+    if world > 1 and device.type == "cuda":  # one set of batch statistics over the global batch (no CPU path)
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     if device.type == "cuda" and cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = (torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
