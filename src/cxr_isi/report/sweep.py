@@ -85,7 +85,7 @@ def sweep_figure(summary: pd.DataFrame, out: Path) -> Path:
     source-only AUC dashed on the same x axis, the shortcut threshold and the crossing."""
     plt = _plt()
     axes_present = [a for a in ("majority_share", "fingerprint_strength") if a in set(summary["axis"])]
-    fig, axs = plt.subplots(1, len(axes_present), figsize=(6.2 * len(axes_present), 4.4), squeeze=False)
+    fig, axs = plt.subplots(1, len(axes_present), figsize=(6.2 * len(axes_present), 5.0), squeeze=False)
     for ax, axis in zip(axs[0], axes_present, strict=True):
         s = summary[summary["axis"] == axis].sort_values("level")
         x = s["level"].to_numpy()
@@ -102,14 +102,22 @@ def sweep_figure(summary: pd.DataFrame, out: Path) -> Path:
         at = crossing(summary, axis)
         if at is not None:
             ax.axvline(at, color="tab:red", lw=1, alpha=0.6)
-            ax.annotate(f"shortcut from {at:g}", (at, 0.03), color="tab:red", fontsize=8, ha="left",
-                        xytext=(3, 0), textcoords="offset points")
+            ax.annotate(f"shortcut from {at:g}", (at, SHORTCUT_AUC), color="tab:red", fontsize=8, ha="right",
+                        va="bottom", xytext=(-3, 2), textcoords="offset points")
+        if axis == "fingerprint_strength" and (x > 0).any() and x[x > 0].min() < 0.1:
+            low = float(x[x > 0].min())
+            ax.set_xscale("symlog", linthresh=low)  # faint marks, spread out
+            ax.set_xlim(-0.3 * low, float(x.max()) * 1.2)
+            ax.set_xticks(x)
+            ax.set_xticklabels([f"{v:g}" for v in x], fontsize=7)
         ax.set_xlabel(AXIS_TITLES.get(axis, axis))
         ax.set_ylabel("AUC / audit figure")
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
-    axs[0][0].legend(fontsize=7, loc="lower right")
+    handles, labels = axs[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=3, frameon=False)
     fig.suptitle("How much imbalance does it take? (phantoms, mean over folds, 95% bands)", fontsize=10)
+    fig.subplots_adjust(bottom=0.24, top=0.9, wspace=0.22)
     return save(fig, out)
 
 
