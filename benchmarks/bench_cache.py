@@ -188,5 +188,5 @@ def run():
             what_cpu = "+ augmentation on the CPU" if augment else "(augmentation on the GPU)"
             rows.append({"case": f"cache -> training batch of 32 at 512 {what_cpu}, 1 core", "value": rate,
                          "unit": "img/s @512 batch",
-                         "note": f"{target:.0f} img/s needs {int(np.ceil(target / rate))} loader cores"})
+                         "note": f"{target:.0f} img/s needs {int(np.ceil(target / rate))} loader core(s)"})
     return "Image cache against a plain Pillow loader", rows
