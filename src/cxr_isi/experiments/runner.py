@@ -107,15 +107,16 @@ def environment() -> dict:
     return info
 
 
-def run_experiment(config_path: str | Path, run_dir: str | Path, *, executor: str = "sequential",
+def run_experiment(config_path: str | Path | None, run_dir: str | Path, *, executor: str = "sequential",
                    n_jobs: int = 1, address: str | None = None, progress: bool = True,
                    config: ExperimentConfig | None = None) -> dict:
     """Run (or resume) the whole study of ``config_path`` into ``run_dir``.
 
     Parameters
     ----------
-    config_path : path
-        The experiment YAML (recorded in the run folder).
+    config_path : path or None
+        The experiment YAML (recorded in the run folder); None with ``config`` (a study made in
+        code, as each level of a sweep).
     run_dir : path
         The run folder; a rerun resumes it.
     executor : {"sequential", "process", "ray"}
@@ -134,7 +135,11 @@ def run_experiment(config_path: str | Path, run_dir: str | Path, *, executor: st
     """
     if executor not in EXECUTORS:
         raise CxrIsiError(f"unknown executor {executor!r}; one of {', '.join(EXECUTORS)}")
-    cfg = config or load_experiment(config_path)
+    if config is None:
+        if config_path is None:
+            raise CxrIsiError("run_experiment needs a config file or a config")
+        config = load_experiment(config_path)
+    cfg = config
     run = RunFolder(Path(run_dir))
     run.root.mkdir(parents=True, exist_ok=True)
     with file_lock(run.lock, busy=f"{run.root}: another cxr-isi run is working in this folder; wait for "
