@@ -111,7 +111,8 @@ def test_synth_refuses_a_folder_holding_a_dataset(tmp_path):
     assert (tmp_path / "d" / "manifest.csv").read_bytes() == before  # the earlier dataset is intact
     r = runner.invoke(app, [*args[:4], "4", *args[5:], "--overwrite"])
     assert r.exit_code == 0 and len(pd.read_csv(tmp_path / "d" / "manifest.csv")) == 4
-    assert len(list((tmp_path / "d").rglob("*.png"))) == 8  # 4 images and 4 masks, nothing left over
+    # 4 images, each with its lung, lesion, marker and border masks; nothing left over
+    assert len(list((tmp_path / "d").rglob("*.png"))) == 4 * 5
 
 
 def test_no_command_overwrites_its_input_manifest(tmp_path):
