@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from cxr_isi._io import write_csv
 from cxr_isi.config import StrictModel, config_dir, parse_model
@@ -28,6 +28,7 @@ from cxr_isi.logs import get_logger
 
 log = get_logger("experiments")
 AXES = ("majority_share", "fingerprint_strength")
+RANGES = {"majority_share": (0.5, 1.0), "fingerprint_strength": (0.0, 2.0)}  # the phantom's own bounds
 TRAIN, TEST = "isi", "balanced"  # the swept phantom, the independent cross-test phantom
 
 
@@ -42,20 +43,13 @@ class SweepConfig(StrictModel):
     base: Path | None = None  # an experiment YAML with a synthetic dataset (default: the demo)
     seed: int = 0
 
-    @field_validator("majority_share")
+    @field_validator("majority_share", "fingerprint_strength")
     @classmethod
-    def _shares(cls, v: list[float]) -> list[float]:
+    def _levels(cls, v: list[float], info: ValidationInfo) -> list[float]:
+        low, high = RANGES[str(info.field_name)]
         for x in v:
-            if not 0.5 <= x <= 1.0:
-                raise ValueError(f"majority share {x} is outside [0.5, 1]")
-        return sorted(set(v))
-
-    @field_validator("fingerprint_strength")
-    @classmethod
-    def _strengths(cls, v: list[float]) -> list[float]:
-        for x in v:
-            if not 0.0 <= x <= 2.0:
-                raise ValueError(f"fingerprint strength {x} is outside [0, 2]")
+            if not low <= x <= high:
+                raise ValueError(f"{str(info.field_name).replace('_', ' ')} {x} is outside [{low:g}, {high:g}]")
         return sorted(set(v))
 
 
