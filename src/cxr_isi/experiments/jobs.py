@@ -77,16 +77,15 @@ def _run_job(run_dir: Path, job_data: dict, config_json: str) -> dict:
     torch.set_num_threads(cfg.train.threads or cfg.resources.threads_per_job)  # pinned: same numbers anywhere
     datasets = {d.name: d for d in cfg.datasets}
     run = RunFolder(run_dir)
-    where = where_am_i()
-    if run.job_record(job.id) is None:
-        run.note_attempt(job.id, where)
     train_dir = run.train_dir(job.id)
     t0 = time.perf_counter()
     train_part = job_manifest(run.prepared_manifest(job.dataset), datasets[job.dataset], job.fold, "train")
     record = run.job_record(job.id)
+    where = where_am_i()
     if record is not None:
         trained = record["train_metrics"]
     else:
+        run.note_attempt(job.id, where)
         train = dict(job.train)
         if train.get("box_mode") == "dataset":
             train["fixed_box"] = fixed_box_of(run.root, job.dataset, cfg)
