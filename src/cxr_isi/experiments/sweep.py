@@ -106,13 +106,23 @@ def level_config(cfg: SweepConfig, axis: str, level: float) -> ExperimentConfig:
     return parse_model(ExperimentConfig, data, f"sweep level {axis} = {level:g}")
 
 
+def requested(cfg: SweepConfig) -> list[tuple[str, float]]:
+    """(axis, level) of every point of the curves, in order."""
+    return ([("majority_share", x) for x in cfg.majority_share]
+            + [("fingerprint_strength", x) for x in cfg.fingerprint_strength])
+
+
+def run_of(cfg: SweepConfig, axis: str, level: float) -> tuple[str, float]:
+    """The run behind a point: strength 1.0 is the share axis's 1.0 when that is swept (the same
+    phantom, run once)."""
+    if axis == "fingerprint_strength" and level == 1.0 and 1.0 in cfg.majority_share:
+        return "majority_share", 1.0
+    return axis, level
+
+
 def levels(cfg: SweepConfig) -> list[tuple[str, float]]:
-    """(axis, level) of every run, in order; the strength axis's 1.0 is the share axis's 1.0
-    (the same phantom), run once."""
-    out = [("majority_share", x) for x in cfg.majority_share]
-    for x in cfg.fingerprint_strength:
-        if not (x == 1.0 and 1.0 in cfg.majority_share):
-            out.append(("fingerprint_strength", x))
+    """(axis, level) of every run, in order, each once."""
+    out = list(dict.fromkeys(run_of(cfg, a, x) for a, x in requested(cfg)))
     if not out:
         raise CxrIsiError("a sweep needs levels: --majority-share and/or --fingerprint-strength")
     return out
@@ -156,25 +166,23 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, executor: str = "sequential"
 def gather(cfg: SweepConfig, out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read the finished levels' results into the two sweep tables (and write them)."""
     rows, audits = [], []
-    for axis, level in levels(cfg):
-        run = RunFolder(level_dir(out, axis, level))
+    for axis, level in requested(cfg):
+        run = RunFolder(level_dir(out, *run_of(cfg, axis, level)))
         if not run.is_run():
             continue
         results = run.table(RESULTS)
-        axes = [axis] + (["fingerprint_strength"] if axis == "majority_share" and level == 1.0
-                         and 1.0 in cfg.fingerprint_strength else [])
         cv = results[(results["protocol"] == CV) & (results["train_dataset"] == TRAIN)] if len(results) else results
         audit = run.audit(TRAIN) or {}
-        for a in axes:
-            for r in cv.itertuples():
-                rows.append({"axis": a, "level": level, "variant": r.variant,
-                             "test": "own" if r.test_dataset == TRAIN else r.test_dataset,
-                             "fold": int(r.fold), "auc": float(r.auc)})
-            audits.append({"axis": a, "level": level, "cramers_v": audit.get("cramers_v"),
-                           "source_only_auc": audit.get("source_only_auc"), "audit_verdict": audit.get("verdict")})
+        for r in cv.itertuples():
+            rows.append({"axis": axis, "level": level, "variant": r.variant,
+                         "test": "own" if r.test_dataset == TRAIN else r.test_dataset,
+                         "fold": int(r.fold), "auc": float(r.auc)})
+        audits.append({"axis": axis, "level": level, "cramers_v": audit.get("cramers_v"),
+                       "source_only_auc": audit.get("source_only_auc"), "audit_verdict": audit.get("verdict")})
     sweep = pd.DataFrame(rows, columns=["axis", "level", "variant", "test", "fold", "auc"])
     sweep = sweep.sort_values(["axis", "level", "variant", "test", "fold"]).reset_index(drop=True)
     audit_table = pd.DataFrame(audits, columns=["axis", "level", "cramers_v", "source_only_auc", "audit_verdict"])
+    audit_table = audit_table.sort_values(["axis", "level"]).reset_index(drop=True)
     write_csv(out / "sweep.csv", sweep)
-    write_csv(out / "sweep_audit.csv", audit_table.sort_values(["axis", "level"]).reset_index(drop=True))
+    write_csv(out / "sweep_audit.csv", audit_table)
     return sweep, audit_table

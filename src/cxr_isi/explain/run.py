@@ -48,15 +48,17 @@ def model_names(checkpoints: list[Path]) -> list[str]:
     return [f"{p.parent.name or 'model'}_{i + 1}" for i, p in enumerate(paths)]
 
 
-def _truth_masks(frame: pd.DataFrame, images, size: int, resize: str, origin: str) -> dict[str, np.ndarray]:
-    """The truth masks the manifest has for every row (lungs, lesion, marker, border), at the
-    explained images' geometry (a mask of another size than its image is a one-line error)."""
+def _truth_masks(frame: pd.DataFrame, images, size: int, resize: str, origin: str,
+                 lungs: np.ndarray | None) -> dict[str, np.ndarray]:
+    """The truth masks the manifest has for every row (lesion, marker, border; ``lungs`` as
+    already read), at the explained images' geometry (a mask of another size than its image is
+    a one-line error)."""
     from cxr_isi.data.cache import check_mask_sizes
     from cxr_isi.explain.truth import TRUTH_COLUMNS
 
-    out = {}
+    out = {} if lungs is None else {"lungs": lungs}
     for region, column in TRUTH_COLUMNS.items():
-        if column not in frame.columns or not (frame[column].astype(str) != "").all():
+        if region == "lungs" or column not in frame.columns or not (frame[column].astype(str) != "").all():
             continue
         cache = ImageCache(size=size, resize=resize, kind="mask")
         cache.update(frame[column].tolist(), progress=False)
@@ -118,7 +120,7 @@ def explain_run(checkpoints: list[Path] | dict[str, Path], manifest: Manifest, o
         truth_summary,
     )
 
-    truth = truth_regions(_truth_masks(frame, im, cfg0.size, cfg0.resize, manifest.origin))
+    truth = truth_regions(_truth_masks(frame, im, cfg0.size, cfg0.resize, manifest.origin, masks))
     rows, per_method, truth_rows, sanity_rows = [], {}, [], []
     for method in methods:
         maps_by_model = {}

@@ -62,7 +62,7 @@ def region_attention(maps: np.ndarray, regions: dict[str, np.ndarray]) -> pd.Dat
         out[f"mass_{name}"] = per["inside_share"].to_numpy()
         out[f"area_{name}"] = per["lung_area_share"].to_numpy()
         out[f"pointing_{name}"] = per["pointing"].to_numpy()
-        out["empty"] = per["empty"].to_numpy()
+        out["empty"] = per["empty"].to_numpy()  # a property of the map: the same for every region
     return out
 
 
