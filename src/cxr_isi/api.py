@@ -337,3 +337,71 @@ def sweep(*, out: str | Path, majority_share: list[float] | None = None,
     return SweepResult(path=Path(out), sweep=table, audit=audit, summary=summary, figure=figure,
                        sentences=sentences)
 
+
+
+def judge(model: str | Path, manifest: str | Path | Manifest, *, out: str | Path,
+          positive: list[str] | str | None = None, negative: list[str] | None = None, arch: str | None = None,
+          spec: str | Path | dict | None = None, seed: int = 0, swap_pairs: int = 48, map_images: int = 16,
+          progress: bool = False, inputs: list[str | Path] | None = None, **spec_options):
+    """Judge a model trained anywhere on labelled test images: does it read the lungs?
+
+    Nothing is retrained: the shipped U-Net segments the lungs, the model scores the five image
+    sets and the fixed box, the lung swap with its controls, the source from its features and
+    scores, occlusion and gradient maps; a verdict by a written rule
+    (``cxr_isi.experiments.judge.RULE``). Writes ``summary.json``, ``judge.json``,
+    ``scores.csv`` and ``report.html`` under ``out``.
+
+    Parameters
+    ----------
+    model : str or Path
+        TorchScript, ``torch.export`` ``.pt2``, ``.onnx``, a cxr-isi ``best.pt``, or a state dict
+        (``.pt``, ``.pth``, ``.safetensors``) with ``arch``.
+    manifest : str, Path or Manifest
+        Test images: path, label, source, patient_id.
+    out : str or Path
+        Output folder.
+    positive, negative : list of str, optional
+        The labels of each class (a single string is one label). Needed unless the manifest
+        already has a mapping or binary labels.
+    arch : str, optional
+        ``torchvision:NAME``, ``timm:NAME`` or ``xrv:densenet121`` for a state dict.
+    spec : path, dict or ModelSpec, optional
+        What the model expects (:class:`~cxr_isi.models.scorer.ModelSpec`); ``spec_options``
+        (``size=``, ``channels=``, ``normalise=``, ``output=``, ``positive_index=``, ``head=``...)
+        override it.
+    seed : int
+    swap_pairs, map_images : int
+        Lung-swap pairs; images for the maps.
+
+    Returns
+    -------
+    ModelVerdict
+        ``kind``, ``reason``, ``what``, ``auc`` per image set, ``evidence``, ``out_dir``.
+    """
+    from cxr_isi.config import load_yaml, parse_model
+    from cxr_isi.experiments.judge import judge_model
+    from cxr_isi.models.scorer import ModelSpec, load_scorer
+    from cxr_isi.report.judge import write_judge_report
+
+    if isinstance(positive, str):
+        positive = [positive]
+    if isinstance(spec, ModelSpec):
+        data = spec.model_dump(exclude_unset=True)
+    elif isinstance(spec, dict):
+        data = dict(spec)
+    else:
+        data = load_yaml(spec) if spec is not None else {}
+    model_spec = parse_model(ModelSpec, {**data, **spec_options}, str(spec or "spec"))
+    m = manifest if isinstance(manifest, Manifest) else Manifest.read(manifest)
+    if positive:
+        m = m.with_labels(LabelMapping(positive=positive, negative=negative).check_present(m.frame["label"], m.origin))
+    elif m.label_mapping is None:
+        m = m.with_labels(None)
+    given = [Path(model)] + [Path(p) for p in (inputs or [])]
+    if not isinstance(manifest, Manifest):
+        given.append(Path(manifest))
+    scorer = load_scorer(model, arch=arch, spec=model_spec)
+    verdict = judge_model(scorer, m, out, seed=seed, swap_pairs=swap_pairs, map_images=map_images, progress=progress,
+                          inputs=given)
+    write_judge_report(out)
+    return verdict

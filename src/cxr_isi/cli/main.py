@@ -901,3 +901,7 @@ def demo(
 
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+# Commands in modules of their own register themselves on ``app`` when imported.
+from cxr_isi.cli import judge as _judge  # noqa: E402,F401

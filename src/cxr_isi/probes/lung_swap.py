@@ -9,9 +9,21 @@ Wilson intervals.
 
 Control: swaps between two images of the same label must leave the score near where it was
 (the mean shift is reported): a model disturbed by the pasting itself would fail it.
+
+Second control, where two sources of one label differ in how often they are positive: lungs
+carry their source's style (exposure, noise, texture), so "follows the lungs" can be the source
+inside them. Same-label swaps between such sources must not move the score toward the donor
+source's usual label; where they do (interval above zero), the reading says so. Where every
+source gives one class, no such pair exists and the source inside the lungs cannot be told from
+the label: the reading says that too.
+
+The core (:func:`swap_test`) takes any scoring function, so ``cxr-isi judge`` runs the same test on
+a model trained elsewhere.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
@@ -23,7 +35,9 @@ NAME = "lung_swap"
 MEASURE = "share of lung swaps whose score follows the frame, not the lungs"
 MARGIN = 0.2
 CONTROL_SHIFT = 0.05  # same-label swaps may move the mean score this much
-VERSION = 3
+SOURCE_SHIFT = 0.05  # the mean signed shift toward the lung donor's source that counts
+SOURCE_GAP = 0.2  # two sources' shares of positives must differ this much to give the shift a direction
+VERSION = 4
 FEATHER = 1.5  # pixels of Gaussian blur on the pasted region's edge
 
 
@@ -82,9 +96,102 @@ def _pairs(a: np.ndarray, b: np.ndarray, n: int, rng: np.random.Generator, disti
     return out
 
 
+def swap_test(score, images: np.ndarray, masks: np.ndarray, y: np.ndarray, *, seed: int = 0,
+              n_pairs: int = 48, sources: np.ndarray | None = None) -> dict | None:
+    """The lung swap on any model: ``score`` maps gray images ``(N, H, W)`` to positive-class
+    probabilities (a :class:`~cxr_isi.models.scorer.Scorer`'s ``score``, whatever made the model).
+
+    Returns None when the model tells no pair of opposite labels apart by :data:`MARGIN`. Else a
+    dict: ``frame_following`` and ``lung_following`` (Wilson rates), ``pairs``, the same-label
+    control (``same_label_shift``, ``same_label_abs_shift``, ``control_passed``), the swaps and
+    scores for a figure, and ``source_in_lungs``: same-label swaps between sources whose shares of
+    positives differ. Lungs carry their source's style too: a model that "follows the lungs" may
+    follow the source inside them; then the score moves toward the lung donor's source (the shift
+    signed by that source's lead, with a t interval). None where no two sources of a label differ
+    by :data:`SOURCE_GAP` (each source single-class, or all alike): there the source inside the lungs
+    cannot be told from the label.
+    """
+    base = np.asarray(score(images), dtype=float)
+    rng = np.random.default_rng(seed)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    told_apart = [(i, j) for i, j in _pairs(pos, neg, 4 * n_pairs, rng) if base[i] - base[j] >= MARGIN][:n_pairs]
+    swaps = [(f, lu) for i, j in told_apart for f, lu in ((i, j), (j, i))]  # (frame, lungs)
+    same = (_pairs(pos, pos, n_pairs // 2, rng, distinct=True) + _pairs(neg, neg, n_pairs // 2, rng, distinct=True))
+    if not swaps:
+        return None
+    cross, signs = _source_pairs(y, sources, n_pairs, rng) if sources is not None else ([], np.empty(0))
+    todo = swaps + same + cross
+    made = np.stack([swap_lungs(images[f], masks[f], images[lu], masks[lu]) for f, lu in todo])
+    scores = np.asarray(score(made), dtype=float)
+    s_swap, s_same, s_cross = np.split(scores, np.cumsum([len(swaps), len(same)]))
+    follows_frame = np.array([abs(s - base[f]) < abs(s - base[lu]) for s, (f, lu) in zip(s_swap, swaps, strict=True)])
+    shift = mean_ci([float(s - base[f]) for s, (f, _) in zip(s_same, same, strict=True)]) if same else None
+    abs_same = float(np.mean(np.abs(s_same - base[[f for f, _ in same]]))) if same else None
+    return {"frame_following": proportion_ci(int(follows_frame.sum()), len(swaps)),
+            "lung_following": proportion_ci(int((~follows_frame).sum()), len(swaps)),
+            "pairs": len(told_apart), "n_swaps": len(swaps), "same_label_shift": shift,
+            "same_label_abs_shift": abs_same,
+            "control_passed": not (shift and abs(shift["mean"]) > CONTROL_SHIFT),
+            "source_in_lungs": _source_effect(base, cross, signs, s_cross),
+            "swaps": swaps, "made": made[: len(swaps)], "base": base, "swap_scores": s_swap}
+
+
+def _source_pairs(y: np.ndarray, sources: np.ndarray, n: int, rng: np.random.Generator):
+    """Same-label pairs (frame, lungs) across two sources whose share of positives differs by at
+    least :data:`SOURCE_GAP`, about ``n``; with the sign of the lung donor's source's lead."""
+    sources = np.asarray(sources).astype(str)
+    share = {s: float(y[sources == s].mean()) for s in np.unique(sources)}
+    pairs: list[tuple[int, int]] = []
+    signs: list[float] = []
+    for label in (1, 0):
+        idx = np.flatnonzero(y == label)
+        names = [s for s in np.unique(sources[idx])]
+        apart = [(a, b) for a in names for b in names if abs(share[b] - share[a]) >= SOURCE_GAP]
+        if not apart:
+            continue
+        by = {s: idx[sources[idx] == s] for s in names}
+        for _ in range(n // 2):
+            a, b = apart[int(rng.integers(len(apart)))]
+            pairs.append((int(rng.choice(by[a])), int(rng.choice(by[b]))))
+            signs.append(float(np.sign(share[b] - share[a])))
+    return pairs, np.array(signs)
+
+
+def _source_effect(base: np.ndarray, pairs: list, signs: np.ndarray, scores: np.ndarray) -> dict | None:
+    """Does the score move toward the lung donor's source? Same label both sides, the donor's
+    source more (or less) often positive than the frame's: the shift signed by that lead, its mean
+    with a t interval. A model that reads the disease in the lungs has no reason to move either way."""
+    if len(pairs) < 4:
+        return None
+    shift = (scores - base[[f for f, _ in pairs]]) * signs
+    ci = mean_ci(shift)
+    return {"signed_shift": ci["mean"], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "n": len(pairs),
+            "moves_with_source": bool(ci["ci_low"] > 0 and ci["mean"] >= SOURCE_SHIFT)}
+
+
+def swap_reading(found: dict) -> str:
+    """The swap's reading in words (frame, lungs, or the source inside the lungs), with the
+    controls' caveats."""
+    frame, effect = found["frame_following"], found["source_in_lungs"]
+    if frame["ci_low"] > 0.5:
+        reading = "the model reads the frame: what is outside the lungs decides its score"
+    elif frame["ci_high"] < 0.5:
+        reading = "the model reads the lungs: the pasted lungs carry the score"
+        if effect and effect["moves_with_source"]:
+            reading += (f"; but lungs from a source of the same label that is more often positive move the score "
+                        f"toward positive ({effect['signed_shift']:+.3f}, 95% CI {effect['ci_low']:.3f}-"
+                        f"{effect['ci_high']:.3f}): what it reads in the lungs is partly their source's style")
+    else:
+        reading = "neither the frame nor the lungs alone decides the score"
+    shift = found["same_label_shift"]
+    if not found["control_passed"]:
+        reading += (f"; but the control failed (same-label swaps moved the score by {shift['mean']:+.3f}): the "
+                    "pasting itself moves this model, so read these rates with care")
+    return reading
+
+
 def run(inp: ProbeInput) -> ProbeResult:
-    from cxr_isi.explain.base import model_scores
-    from cxr_isi.train.loop import load_classifier
+    from cxr_isi.models.scorer import load_scorer
 
     if "original" not in inp.checkpoints:
         return ProbeResult.not_applicable(NAME, inp.dataset, MEASURE, "No single-split model trained on the "
@@ -94,51 +201,41 @@ def run(inp: ProbeInput) -> ProbeResult:
     paths, images, masks = images_and_masks(test, inp.size, inp.resize)
     if len(paths) < 4:
         return ProbeResult.not_applicable(NAME, inp.dataset, MEASURE, "Too few test images with lung masks.")
-    y = test.frame.assign(_y=test.y).set_index("path").loc[paths, "_y"].to_numpy()
-    model, _, _ = load_classifier(inp.checkpoints["original"])
-    base = model_scores(model, images)
-    rng = np.random.default_rng(inp.seed)
-    n_pairs = int(inp.settings.get("swap_pairs", 48))
-    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    told_apart = [(i, j) for i, j in _pairs(pos, neg, 4 * n_pairs, rng) if base[i] - base[j] >= MARGIN][:n_pairs]
-    swaps = [(f, lu) for i, j in told_apart for f, lu in ((i, j), (j, i))]  # (frame, lungs)
-    same = (_pairs(pos, pos, n_pairs // 2, rng, distinct=True) + _pairs(neg, neg, n_pairs // 2, rng, distinct=True))
-    if not swaps:
+    rows = test.frame.assign(_y=test.y).set_index("path").loc[paths]
+    y, sources = rows["_y"].to_numpy(), rows["source"].astype(str).to_numpy()
+    scorer = load_scorer(inp.checkpoints["original"])
+    found = swap_test(scorer.score, images, masks, y, seed=inp.seed, n_pairs=int(inp.settings.get("swap_pairs", 48)),
+                      sources=sources)
+    if found is None:
         return ProbeResult.not_applicable(NAME, inp.dataset, MEASURE, "The original-trained model tells no "
                                           f"test pair of opposite labels apart by {MARGIN} or more.")
-    made = np.stack([swap_lungs(images[f], masks[f], images[lu], masks[lu]) for f, lu in swaps + same])
-    scores = model_scores(model, made)
-    s_swap, s_same = scores[: len(swaps)], scores[len(swaps):]
-    follows_frame = np.array([abs(s - base[f]) < abs(s - base[lu]) for s, (f, lu) in zip(s_swap, swaps, strict=True)])
-    frame = proportion_ci(int(follows_frame.sum()), len(swaps))
-    lungs = proportion_ci(int((~follows_frame).sum()), len(swaps))
-    shift = mean_ci([float(s - base[f]) for s, (f, _) in zip(s_same, same, strict=True)]) if same else None
-    control = (f"same-label swaps moved the score by {shift['mean']:+.3f} on average "
-               f"(mean absolute {np.mean(np.abs(s_same - base[[f for f, _ in same]])):.3f})") if shift else ""
-    figure = _figure(inp, images, swaps[:4], made[:4], base, s_swap[:4], y)
-    if frame["ci_low"] > 0.5:
-        reading = "the model reads the frame: what is outside the lungs decides its score"
-    elif frame["ci_high"] < 0.5:
-        reading = "the model reads the lungs: the pasted lungs carry the score"
-    else:
-        reading = "neither the frame nor the lungs alone decides the score"
-    if shift and abs(shift["mean"]) > CONTROL_SHIFT:
-        reading += (f"; but the control failed (same-label swaps moved the score by {shift['mean']:+.3f}): the "
-                    "pasting itself moves this model, so read these rates with care")
-        control = ""
-    sentence = (f"Lungs swapped between {len(told_apart)} pairs of opposite labels: {frame['rate']:.0%} of "
-                f"{len(swaps)} swapped images follow the frame (95% CI {frame['ci_low']:.2f}-{frame['ci_high']:.2f}), "
-                f"{lungs['rate']:.0%} the lungs: {reading}" + (f"; {control}." if control else "."))
-    return ProbeResult(NAME, inp.dataset, MEASURE, frame["rate"], frame["ci_low"], frame["ci_high"], len(swaps),
-                       None, sentence, figure=figure,
-                       details={"frame_following": frame, "lung_following": lungs, "pairs": len(told_apart),
-                                "same_label_shift": shift,
-                                "same_label_abs_shift": float(np.mean(np.abs(s_same - base[[f for f, _ in same]])))
-                                if same else None,
-                                "lung_following_text": fmt_ci(lungs["rate"], lungs["ci_low"], lungs["ci_high"])})
+    return result_of(found, inp.dataset, y, images, _figure_to(inp))
 
 
-def _figure(inp: ProbeInput, images, swaps, made, base, scores, y) -> str | None:
+def result_of(found: dict, dataset: str, y: np.ndarray, images: np.ndarray, figure_to=None) -> ProbeResult:
+    """The :class:`ProbeResult` of a :func:`swap_test` (the study's probe and ``judge`` alike)."""
+    frame, lungs, shift = found["frame_following"], found["lung_following"], found["same_label_shift"]
+    figure = figure_to(images, found["swaps"][:4], found["made"][:4], found["base"], found["swap_scores"][:4], y) \
+        if figure_to else None
+    control = (f"same-label swaps moved the score by {shift['mean']:+.3f} on average (mean absolute "
+               f"{found['same_label_abs_shift']:.3f})") if shift and found["control_passed"] else ""
+    sentence = (f"Lungs swapped between {found['pairs']} pairs of opposite labels: {frame['rate']:.0%} of "
+                f"{found['n_swaps']} swapped images follow the frame (95% CI {frame['ci_low']:.2f}-"
+                f"{frame['ci_high']:.2f}), {lungs['rate']:.0%} the lungs: {swap_reading(found)}"
+                + (f"; {control}." if control else "."))
+    details = {k: v for k, v in found.items() if k not in ("swaps", "made", "base", "swap_scores")}
+    details["lung_following_text"] = fmt_ci(lungs["rate"], lungs["ci_low"], lungs["ci_high"])
+    return ProbeResult(NAME, dataset, MEASURE, frame["rate"], frame["ci_low"], frame["ci_high"], found["n_swaps"],
+                       None, sentence, figure=figure, details=details)
+
+
+def _figure_to(inp: ProbeInput):
+    title = f"{inp.title}: lungs of one image in the frame of another (model trained on original)"
+    return lambda *args: swap_figure(*args, title=title, out_dir=inp.out_dir)
+
+
+def swap_figure(images, swaps, made, base, scores, y, *, title: str, out_dir: Path) -> str | None:
+    """Frame donor, lung donor and the swapped image for up to four swaps, with their scores."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -149,20 +246,19 @@ def _figure(inp: ProbeInput, images, swaps, made, base, scores, y) -> str | None
     word = {1: "positive", 0: "negative"}
     fig, axes = plt.subplots(3, len(swaps), figsize=(2.3 * len(swaps), 7.2), squeeze=False)
     for k, ((f, lu), img, s) in enumerate(zip(swaps, made, scores, strict=True)):
-        for r, (pic, title) in enumerate(((images[f], f"frame: {word[int(y[f])]}\nscore {base[f]:.2f}"),
+        for r, (pic, caption) in enumerate(((images[f], f"frame: {word[int(y[f])]}\nscore {base[f]:.2f}"),
                                           (images[lu], f"lungs: {word[int(y[lu])]}\nscore {base[lu]:.2f}"),
                                           (img, f"swapped\nscore {s:.2f}"))):
             ax = axes[r, k]
             ax.imshow(pic, cmap="gray", vmin=0, vmax=1)
-            ax.set_title(title, fontsize=9)
+            ax.set_title(caption, fontsize=9)
             ax.axis("off")
     import textwrap
 
-    title = f"{inp.title}: lungs of one image in the frame of another (model trained on original)"
     fig.suptitle("\n".join(textwrap.wrap(title, 30 * len(swaps))), fontsize=10)
     fig.tight_layout()
-    inp.out_dir.mkdir(parents=True, exist_ok=True)
-    out = inp.out_dir / "lung_swap.png"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / "lung_swap.png"
     fig.savefig(out, dpi=90)
     plt.close(fig)
     return str(out)

@@ -1,0 +1,67 @@
+"""``cxr-isi judge``: a verdict for a model trained anywhere (one module per command)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cxr_isi.cli.main import (
+    NegativeOpt,
+    PositiveOpt,
+    SeedOpt,
+    WhereOpt,
+    _fmt,
+    app,
+    friendly,
+    load_dataset,
+    out,
+    outputs,
+)
+
+
+@app.command()
+@friendly
+@outputs(out_dir="folder")
+def judge(
+    model: Annotated[Path, typer.Argument(help="The model: TorchScript, .pt2, .onnx, a cxr-isi best.pt, or a state dict with --arch.", show_default=False)],
+    manifest: Annotated[Path, typer.Option("--manifest", "-m", help="Labelled test images (with sources where known).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for summary.json, judge.json, scores.csv, report.html.")],
+    positive: PositiveOpt = None,
+    negative: NegativeOpt = None,
+    where: WhereOpt = None,
+    arch: Annotated[str | None, typer.Option(help="Architecture of a state dict: torchvision:NAME, timm:NAME, xrv:densenet121.")] = None,
+    spec: Annotated[Path | None, typer.Option("--spec", help="YAML: size, channels, normalise, mean, std, resize, output, positive_index, head, onnx_output.")] = None,
+    size: Annotated[int | None, typer.Option(help="Input size in pixels (default: the format's).")] = None,
+    channels: Annotated[int | None, typer.Option(help="Input channels, 1 or 3 (default: the format's).")] = None,
+    normalise: Annotated[str | None, typer.Option(help="none | imagenet | xrv (default: the format's).")] = None,
+    output: Annotated[str | None, typer.Option(help="logit | probability | softmax (default logit).")] = None,
+    positive_index: Annotated[int | None, typer.Option(help="The positive output column where there are several.")] = None,
+    head: Annotated[str | None, typer.Option(help="The positive output by name (a multi-label head).")] = None,
+    onnx_output: Annotated[str | None, typer.Option(help="Which ONNX output to read where there are several.")] = None,
+    swap_pairs: Annotated[int, typer.Option(min=1, help="Opposite-label pairs for the lung swap.")] = 48,
+    map_images: Annotated[int, typer.Option(min=0, help="Positive images for the occlusion and gradient maps (0: none).")] = 16,
+    seed: SeedOpt = 0,
+) -> None:
+    """Judge a model trained anywhere: does it read the lungs, or outside them?"""
+    from cxr_isi.api import judge as run_judge
+
+    m, _ = load_dataset(manifest, None, positive, negative, where)
+    options: dict = {"size": size, "channels": channels, "normalise": normalise, "output": output,
+               "positive_index": positive_index, "head": head, "onnx_output": onnx_output}
+    verdict = run_judge(model, m, out=out_dir, arch=arch, spec=spec, seed=seed, swap_pairs=swap_pairs,
+                        map_images=map_images, progress=sys.stderr.isatty(), inputs=[manifest],
+                        **{k: v for k, v in options.items() if v is not None})
+    t = Table(title=f"{verdict.model}: what does it read?")
+    for c in ("image set", "AUC (95% CI)", "DeLong p vs original"):
+        t.add_column(c)
+    for name, a in verdict.auc.items():
+        t.add_row(name, f"{a['auc']:.3f} ({a['ci_low']:.2f}-{a['ci_high']:.2f})",
+                  "-" if a["delong_p"] is None else _fmt(a["delong_p"], 3))
+    out.print(t)
+    what = f" ({verdict.what})" if verdict.what else ""
+    out.print(f"[bold]verdict:[/] {verdict.kind}{what}: {verdict.reason}", soft_wrap=True)
+    out.print(f"report: {verdict.out_dir / 'report.html'}")

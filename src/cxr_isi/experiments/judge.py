@@ -1,0 +1,366 @@
+"""``cxr-isi judge``: a verdict for a model trained anywhere, nothing retrained.
+
+A study answers whether the *data* allows a shortcut (it trains models on hidden lungs). A
+researcher with a model of their own asks whether *their* model took one. On their labelled test
+images (with sources where the manifest has them) the shipped U-Net segments the lungs, then:
+
+1. **Discrimination**: AUC with its DeLong interval on the original images; per source AUC,
+   sensitivity, specificity and calibration error; a cut-off carried to each left-out source.
+2. **Test-time hide-and-seek**: the model scores the five image sets and the fixed box, each AUC
+   with a paired DeLong test against the original. The model never saw hidden lungs in training:
+   a drop can be the shifted input as much as the missing lungs, so these figures are read with
+   the swap, not alone.
+3. **Lung swap** (the causal core, :mod:`cxr_isi.probes.lung_swap`): lungs of one image in the
+   frame of an image of the other label; does the score follow the frame or the lungs? Controls:
+   same-label swaps (the pasting itself) and, where two sources share a label, swaps across
+   sources against within one (the source's style inside the lungs).
+4. **Source**: read from the model's pooled features (where the format keeps its layers) and from
+   its scores alone, out of fold, overall and within each class.
+5. **Maps**: occlusion (every format) and Integrated Gradients (where gradients flow) on a seeded
+   subset of positive images: the share of relevance inside the lungs against the lung area.
+
+The verdict (:data:`RULE`) names what the model reads: the lungs, the source's style inside the
+lungs, outside the lungs (the frame, or the source through it), or inconclusive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cxr_isi._io import atomic_write, write_json
+from cxr_isi.audit.imbalance import cramers_v, single_class_fraction, source_label_table
+from cxr_isi.data.manifest import Manifest
+from cxr_isi.errors import CxrIsiError
+from cxr_isi.evaluate.metrics import auc_ci, delong_test, youden
+from cxr_isi.explain.attention import attention_summary, lung_attention
+from cxr_isi.logs import get_logger
+from cxr_isi.lungs.hideseek import apply_variant, dataset_box
+from cxr_isi.models.scorer import ModelSpecError, Scorer
+from cxr_isi.probes.base import fmt_ci, images_and_masks
+from cxr_isi.probes.lung_swap import result_of, swap_figure, swap_test
+from cxr_isi.probes.per_source import leave_one_source_out, per_source_table
+from cxr_isi.probes.source import source_auc
+
+log = get_logger("judge")
+
+READS_LUNGS = "reads the lungs"
+READS_SOURCE_IN_LUNGS = "reads the source inside the lungs"
+READS_OUTSIDE = "reads outside the lungs"
+INCONCLUSIVE = "inconclusive"
+KINDS = (READS_LUNGS, READS_SOURCE_IN_LUNGS, READS_OUTSIDE, INCONCLUSIVE)
+IMAGE_SETS = ("original", "lungs_isolated", "lungs_framed", "lungs_removed", "lungs_boxed_out",
+              "lungs_boxed_out_fixed_box")
+SEPARATES_LOW = 0.6  # the original AUC's lower bound above which the model tells the classes apart
+BOXED_OUT_LOW = 0.75  # test-time boxed-out AUC's lower bound that alone says "outside the lungs"
+SPLIT_BY_CLASS_V = 0.5  # Cramér's V of source by label from which "the source" is named
+RULE = (
+    "1. The original AUC's 95% interval must lie above 0.6, else inconclusive (nothing to attribute). "
+    "2. Lung swap, its same-label control passed: the share of swaps that follow the frame has an interval "
+    "above 0.5 -> reads outside the lungs; below 0.5 -> reads the lungs, unless same-label swaps between "
+    "sources that differ in their share of positives (by 0.2 or more) move the score toward the lung donor's "
+    "source (mean signed shift at least 0.05, interval above 0) -> reads the source inside the lungs. "
+    "3. Otherwise (swap undecided, failed control, or too few pairs told apart): the test-time lungs-boxed-out "
+    "AUC with its interval above 0.75 -> reads outside the lungs; else inconclusive. "
+    "Outside the lungs is called the source when the sources split by class (Cramér's V >= 0.5), else the frame.")
+
+
+@dataclass(frozen=True)
+class ModelVerdict:
+    """What a model reads, with the evidence (``ci.judge``'s result).
+
+    Attributes
+    ----------
+    model : str
+        The model file's name.
+    kind : str
+        One of :data:`KINDS`.
+    reason : str
+        One sentence: the figures that decided.
+    what : str or None
+        For ``reads outside the lungs``: ``the source`` or ``the frame``.
+    auc : dict
+        Image set -> ``{"auc", "ci_low", "ci_high", "delong_p"}`` (test time, this model).
+    evidence : list of dict
+        Every figure behind the verdict with its interval and one sentence.
+    out_dir : Path
+        Where ``summary.json``, ``judge.json``, ``scores.csv`` and ``report.html`` are.
+    """
+
+    model: str
+    kind: str
+    reason: str
+    what: str | None
+    auc: dict
+    evidence: list[dict] = field(default_factory=list)
+    out_dir: Path = Path(".")
+
+
+def _refuse_overwrite(out: Path, inputs: list[Path]) -> None:
+    """No command writes over its own input: ``out``'s files must not be the model or manifest."""
+    for name in ("summary.json", "judge.json", "scores.csv", "report.html", "lungs/manifest.csv"):
+        target = out / name
+        for given in inputs:
+            if target.exists() and given.exists() and os.path.samefile(target, given):
+                raise CxrIsiError(f"{given}: would be overwritten by the judge's {name}; choose another --out")
+
+
+def _aucs(y: np.ndarray, scores: dict[str, np.ndarray]) -> dict:
+    out = {}
+    for name, s in scores.items():
+        a = auc_ci(y, s)
+        row = {"auc": a["auc"], "ci_low": a["ci_low"], "ci_high": a["ci_high"], "delong_p": None}
+        if name != "original":
+            row["delong_p"] = delong_test(y, scores["original"], s)["p_value"]
+        out[name] = row
+    return out
+
+
+def _image_sets(images: np.ndarray, masks: np.ndarray) -> tuple[dict[str, np.ndarray], tuple]:
+    """The five sets and the fixed box (one box for all images: the 95% quantiles of the union
+    boxes, as the study's control)."""
+    h, w = masks.shape[-2:]
+    boxes = []
+    for m in masks:
+        rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
+        boxes.append((rows[0] / h, (rows[-1] + 1) / h, cols[0] / w, (cols[-1] + 1) / w))
+    box = dataset_box(np.array(boxes))
+    sets = {v: apply_variant(v, images, masks) for v in IMAGE_SETS[:-1]}
+    sets["lungs_boxed_out_fixed_box"] = apply_variant("lungs_boxed_out", images, masks, box_mode="dataset", box=box)
+    return sets, box
+
+
+def _source_readability(scorer: Scorer, images: np.ndarray, base: np.ndarray, y: np.ndarray,
+                        sources: np.ndarray, patients: np.ndarray, seed: int) -> dict:
+    """The source from the model's features and from its score alone: overall and within each class."""
+    found: dict = {}
+    feats = scorer.features(images) if scorer.supports_features else None
+    for what, x in (("features", feats), ("score", base[:, None])):
+        if x is None:
+            found[what] = None
+            continue
+        entry = {"all": source_auc(x, sources, patients, seed)}
+        for cls, word in ((1, "positive"), (0, "negative")):
+            entry[word] = source_auc(x[y == cls], sources[y == cls], patients[y == cls], seed)
+        found[what] = entry
+    return found
+
+
+def _maps(scorer: Scorer, images: np.ndarray, masks: np.ndarray, y: np.ndarray, n: int, seed: int,
+          out: Path) -> dict:
+    """Occlusion (and Integrated Gradients where gradients flow) on up to ``n`` positive images:
+    the share of relevance inside the lungs, with the lung area as chance."""
+    from cxr_isi.explain.base import Explainer
+    from cxr_isi.explain.figure import overlay_panel
+    from cxr_isi.explain.integrated_gradients import IntegratedGradientsExplainer
+    from cxr_isi.explain.occlusion import OcclusionExplainer
+
+    pos = np.flatnonzero(y == 1)
+    pick = np.sort(np.random.default_rng(seed).permutation(pos)[:n])
+    if not len(pick):
+        return {}
+    found, panels = {}, {}
+    methods: list[tuple[str, Explainer]] = [("occlusion", OcclusionExplainer(scorer))]
+    if scorer.supports_gradients:
+        methods.append(("integrated_gradients", IntegratedGradientsExplainer(scorer.torch_module())))
+    for name, explainer in methods:
+        with explainer:
+            maps = explainer.explain(images[pick])
+        summary = attention_summary(lung_attention(maps, masks[pick]))
+        found[name] = summary
+        panels[name] = maps
+    try:
+        for name, maps in panels.items():
+            overlay_panel(images[pick][:6], {scorer.name: maps[:6]}, name, out / f"map_{name}.png")
+            found[name]["figure"] = str(out / f"map_{name}.png")
+    except Exception as exc:  # noqa: BLE001 - a figure is never worth losing the figures for
+        log.warning("map figure not drawn (%s)", exc)
+    return found
+
+
+def _not_constant(scorer: Scorer, scores: np.ndarray) -> None:
+    if float(np.ptp(scores)) < 1e-7:
+        raise ModelSpecError(f"{scorer.origin}: the model gives the same score ({scores[0]:.6g}) to all {len(scores)} "
+                             "images it was shown: check the spec (normalisation, channels, output)")
+
+
+def _first_batch(scorer: Scorer, manifest: Manifest, y: np.ndarray, size: int, resize: str, n: int = 4) -> None:
+    """A few images of each class scored before any work is done or written: a wrong spec
+    (channels, size, output width), NaN or constant outputs are one line now."""
+    from cxr_isi.data.readers import read_image
+    from cxr_isi.data.resize import resize_square
+
+    pick = [*np.flatnonzero(y == 1)[:n], *np.flatnonzero(y == 0)[:n]]
+    images = np.stack([resize_square(read_image(manifest.paths[i])[0], size, resize) for i in pick])
+    _not_constant(scorer, scorer.score(images))
+
+
+def verdict_of(auc: dict, swap: dict | None, split_by_class: bool, maps: dict) -> tuple[str, str, str | None]:
+    """The model's verdict by :data:`RULE`: kind, reason, and what outside the lungs."""
+    o = auc["original"]
+    what = "the source" if split_by_class else "the frame"
+    if o["ci_low"] <= SEPARATES_LOW:
+        return INCONCLUSIVE, (f"the model does not separate the classes on these images (AUC "
+                              f"{fmt_ci(o['auc'], o['ci_low'], o['ci_high'])}): nothing to attribute"), None
+    boxed, fixed = auc["lungs_boxed_out"], auc["lungs_boxed_out_fixed_box"]
+    boxed_text = (f"test-time lungs-boxed-out AUC {fmt_ci(boxed['auc'], boxed['ci_low'], boxed['ci_high'])}, "
+                  f"fixed box {fmt_ci(fixed['auc'], fixed['ci_low'], fixed['ci_high'])}")
+    occ = maps.get("occlusion")
+    occ_text = (f"; occlusion puts {occ['inside_share']:.2f} of the relevance inside the lungs (area "
+                f"{occ['lung_area_share']:.2f})" if occ and occ.get("n") else "")
+    if swap is not None and swap["control_passed"]:
+        frame = swap["frame_following"]
+        rate = (f"{frame['rate']:.0%} of {swap['n_swaps']} lung swaps follow the frame (95% CI "
+                f"{frame['ci_low']:.2f}-{frame['ci_high']:.2f})")
+        if frame["ci_low"] > 0.5:
+            return READS_OUTSIDE, f"{rate}; {boxed_text}{occ_text}", what
+        if frame["ci_high"] < 0.5:
+            effect = swap.get("source_in_lungs")
+            if effect and effect["moves_with_source"]:
+                return READS_SOURCE_IN_LUNGS, (
+                    f"{rate}, but lungs from a source of the same label that is more often positive move the score "
+                    f"toward positive ({effect['signed_shift']:+.3f}, 95% CI {effect['ci_low']:.3f}-"
+                    f"{effect['ci_high']:.3f}): the lungs carry their source's style and the model reads it; "
+                    f"{boxed_text}{occ_text}"), None
+            caveat = ("; the sources split by class and no two sources of a label differ, so the source's style "
+                      "inside the lungs cannot be told from the disease here" if split_by_class and not effect else "")
+            return READS_LUNGS, f"{rate}; {boxed_text}{occ_text}{caveat}", None
+    why = ("the lung swap's same-label control failed (the pasting itself moves the model)"
+           if swap is not None and not swap["control_passed"] else
+           "the model tells no pair of opposite labels apart by 0.2 for the lung swap" if swap is None else
+           "the lung swap is undecided (its interval contains 0.5)")
+    if boxed["ci_low"] > BOXED_OUT_LOW:
+        return READS_OUTSIDE, (f"{why}; without the lungs the model still scores {boxed_text}, though it never "
+                               f"saw hidden lungs in training{occ_text}"), what
+    return INCONCLUSIVE, f"{why}; {boxed_text}{occ_text}", None
+
+
+def judge_model(scorer: Scorer, manifest: Manifest, out_dir: str | Path, *, seed: int = 0, swap_pairs: int = 48,
+                map_images: int = 16, progress: bool = False, inputs: list[Path] | None = None) -> ModelVerdict:
+    """Judge ``scorer`` on a labelled test manifest (label mapping attached); write the results.
+
+    Parameters
+    ----------
+    scorer : Scorer
+        The model (:func:`~cxr_isi.models.scorer.load_scorer`).
+    manifest : Manifest
+        Test images with labels (mapping attached) and, where known, sources and patients.
+    out_dir : path
+        ``summary.json``, ``judge.json``, ``scores.csv``, figures; ``lungs/`` the segmentation
+        (resumable).
+    seed : int
+        Fixes the swap pairs, the map subset and the out-of-fold splits.
+    swap_pairs : int
+        Opposite-label pairs for the lung swap.
+    map_images : int
+        Positive images for the occlusion and gradient maps (0: none).
+    inputs : list of Path, optional
+        Files the output must not overwrite (the model and the manifest).
+
+    Returns
+    -------
+    ModelVerdict
+    """
+    from cxr_isi.lungs.segmentation import segment_manifest
+
+    out = Path(out_dir)
+    _refuse_overwrite(out, [Path(p) for p in (inputs or [])])
+    y_all = manifest.y
+    for cls, word in ((1, "positive"), (0, "negative")):
+        if (y_all == cls).sum() < 2:
+            raise CxrIsiError(f"{manifest.origin}: {int((y_all == cls).sum())} {word} image(s); an AUC needs at "
+                              "least two of each class")
+    manifest.check_files()
+    size, resize = int(scorer.spec.size or 224), scorer.spec.resize
+    _first_batch(scorer, manifest, y_all, size, resize)
+    out.mkdir(parents=True, exist_ok=True)
+    seg = segment_manifest(manifest, out / "lungs", progress=progress)
+    paths, images, masks = images_and_masks(seg, size, resize)
+    left_out = len(manifest) - len(paths)
+    rows = seg.frame.assign(_y=seg.y).set_index("path").loc[paths]
+    y = rows["_y"].to_numpy()
+    if min((y == 1).sum(), (y == 0).sum()) < 2:
+        raise CxrIsiError(f"{manifest.origin}: too few images of one class with usable lung masks "
+                          f"({int((y == 1).sum())} positive, {int((y == 0).sum())} negative)")
+    sources = rows["source"].astype(str).to_numpy()
+    patients = rows["patient_id"].astype(str).to_numpy()
+    sets, box = _image_sets(images, masks)
+    scores = {name: scorer.score(x) for name, x in sets.items()}
+    base = scores["original"]
+    _not_constant(scorer, base)
+    auc = _aucs(y, scores)
+    table = pd.DataFrame({"path": paths, "label": rows["label"].to_numpy(), "y": y, "source": sources,
+                          "patient_id": patients, **{f"score_{k}": v for k, v in scores.items()}})
+    atomic_write(out / "scores.csv", lambda p: table.to_csv(p, index=False))
+    pred = pd.DataFrame({"label": y, "score": base, "source": sources})
+    n_sources = len(np.unique(sources))
+    association: dict[str, float | None]
+    if n_sources > 1:
+        per_source = per_source_table(pred).to_dict("records")
+        loso = leave_one_source_out(pred).to_dict("records")
+        source_table = source_label_table(pd.Series(sources), rows["label"].reset_index(drop=True), y)
+        association = {"cramers_v": cramers_v(sources, y), "single_class_fraction": single_class_fraction(source_table)}
+        readability = _source_readability(scorer, images, base, y, sources, patients, seed)
+        source_note = ""
+    else:
+        per_source, loso, readability = [], [], {}
+        association = {"cramers_v": None, "single_class_fraction": None}
+        source_note = ("the manifest names one source (or none): per-source figures, the cut-off carried across "
+                       "sources, the source readability and the cross-source swap control are skipped")
+    split_by_class = bool(association["cramers_v"] is not None and association["cramers_v"] >= SPLIT_BY_CLASS_V)
+    found = swap_test(scorer.score, images, masks, y, seed=seed, n_pairs=swap_pairs,
+                      sources=sources if n_sources > 1 else None)
+    swap_result = None
+    if found is not None:
+        swap_result = result_of(found, scorer.name, y, images, lambda *a: swap_figure(
+            *a, title=f"{scorer.name}: lungs of one image in the frame of another", out_dir=out)).as_dict()
+    maps = _maps(scorer, images, masks, y, map_images, seed, out) if map_images else {}
+    kind, reason, what = verdict_of(auc, found, split_by_class, maps)
+    cut = youden(y, base)
+    evidence = [{"probe": f"auc_{k}", "figure": v["auc"], "ci_low": v["ci_low"], "ci_high": v["ci_high"],
+                 "sentence": f"AUC on {k.replace('_', ' ')}" + (f" (DeLong p against original {v['delong_p']:.3g})"
+                                                               if v["delong_p"] is not None else "")}
+                for k, v in auc.items()]
+    if swap_result:
+        evidence.append({"probe": "lung_swap", "figure": swap_result["estimate"], "ci_low": swap_result["ci_low"],
+                         "ci_high": swap_result["ci_high"], "sentence": swap_result["sentence"]})
+    for name, m in maps.items():
+        evidence.append({"probe": f"map_{name}", "figure": m["inside_share"], "ci_low": m["ci_low"],
+                         "ci_high": m["ci_high"], "sentence": f"{name}: share of positive relevance inside the "
+                         f"lungs on {m['n']} positive images (lung area {m['lung_area_share']:.2f})"})
+    for what_from, entry in readability.items():
+        head = (entry or {}).get("all")
+        if head:
+            evidence.append({"probe": f"source_from_{what_from}", "figure": head["auc"], "ci_low": head["ci_low"],
+                             "ci_high": head["ci_high"], "sentence": f"macro AUC of the source from the model's "
+                             f"{what_from} (out of fold, {head['n_sources']} sources)"})
+    summary = {
+        "model": scorer.name, "format": scorer.format, "verdict_kind": kind, "reason": reason, "what": what,
+        "sentence": f"{scorer.name}: {kind}" + (f" ({what})" if what else "") + f": {reason}.",
+        "rule": RULE, "evidence": evidence, "auc": auc, "n_images": len(paths), "n_left_out": left_out,
+        "n_positive": int((y == 1).sum()), "n_negative": int((y == 0).sum()), "n_sources": n_sources,
+        "source_note": source_note, "fixed_box": list(box), "youden": cut,
+        "note": ("The hidden-lung AUCs are measured at test time on a model trained on whole images: a drop "
+                 "can be the shifted input as much as the missing lungs; the lung swap and its controls decide."),
+    }
+    details = {**summary, "spec": scorer.describe(), "per_source": per_source, "leave_one_source_out": loso,
+               "association": association, "source_readability": readability, "lung_swap": swap_result,
+               "maps": maps, "seed": seed, "manifest": str(manifest.origin),
+               "lung_qc_flagged": int((seg.frame["lung_qc"] != "").sum())}
+    write_json(out / "judge.json", json.loads(json.dumps(details, default=_plain)))
+    write_json(out / "summary.json", json.loads(json.dumps(summary, default=_plain)))
+    return ModelVerdict(scorer.name, kind, reason, what, auc, evidence, out)
+
+
+def _plain(value):
+    """JSON for numpy scalars and arrays."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)

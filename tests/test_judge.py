@@ -1,0 +1,279 @@
+"""``cxr-isi judge`` on models trained OUTSIDE cxr-isi (a plain torchvision script,
+``tests/plain_model.py``) whose answer is known: a ResNet-18 trained on the ``isi`` phantoms
+reads outside the lungs (the sources' marks), one trained on ``balanced`` reads the lungs. Every
+format (TorchScript, ONNX, torch.export, state dict) gives the same scores and the same verdict;
+cxr-isi's own checkpoints go through the same interface; each bad input is one line, and nothing
+is written."""
+
+import hashlib
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+from cxr_isi.cli.main import app  # noqa: E402
+from cxr_isi.data import LabelMapping, Manifest  # noqa: E402
+from cxr_isi.data.readers import read_image  # noqa: E402
+from cxr_isi.errors import CxrIsiError  # noqa: E402
+from cxr_isi.experiments.judge import READS_LUNGS, READS_OUTSIDE, judge_model  # noqa: E402
+from cxr_isi.models.scorer import ModelSpec, load_scorer  # noqa: E402
+from cxr_isi.synth import SynthConfig, generate  # noqa: E402
+from tests.plain_model import train_plain  # noqa: E402
+
+SIZE = 64
+FORMATS = ("torchscript", "onnx", "export", "state_dict")
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    """Phantoms and a ResNet-18 trained on each by a plain torchvision script, in four formats."""
+    root = tmp_path_factory.mktemp("judge")
+    found = {}
+    for preset in ("isi", "balanced"):
+        generate(SynthConfig(preset=preset, n=160, size=SIZE, seed=3), root / preset, jobs=1)
+        found[preset] = train_plain(root / preset / "manifest.csv", "covid", root / f"model_{preset}", size=SIZE,
+                                    epochs=6, seed=0)
+    return root, found
+
+
+def _scorer(files: dict, fmt: str):
+    return load_scorer(files[fmt], arch="torchvision:resnet18" if fmt == "state_dict" else None,
+                       spec=ModelSpec(size=SIZE))
+
+
+def _test_manifest(files: dict) -> Manifest:
+    return Manifest.read(files["test"]).with_labels(LabelMapping(positive=["covid"]))
+
+
+def test_every_format_gives_the_same_scores_and_the_same_verdict(plain, tmp_path):
+    _, found = plain
+    expected = {"isi": (READS_OUTSIDE, "the source"), "balanced": (READS_LUNGS, None)}
+    for preset, files in found.items():
+        m = _test_manifest(files)
+        images = np.stack([read_image(p)[0] for p in m.paths[:24]])
+        scores = {fmt: _scorer(files, fmt).score(images) for fmt in FORMATS}
+        for fmt in FORMATS[1:]:
+            np.testing.assert_allclose(scores[fmt], scores["torchscript"], atol=1e-4, err_msg=f"{preset} {fmt}")
+        for fmt in FORMATS:
+            v = judge_model(_scorer(files, fmt), m, tmp_path / f"{preset}_{fmt}", map_images=4 if fmt == "onnx" else 0)
+            assert (v.kind, v.what) == expected[preset], f"{preset} {fmt}: {v.kind}: {v.reason}"
+            assert v.auc["original"]["ci_low"] > 0.6
+            if preset == "isi":  # the frame decides: without the lungs the model still scores high
+                assert v.auc["lungs_boxed_out"]["auc"] >= 0.9, v.reason
+            else:  # the lungs decide: hiding them takes the model to chance
+                assert v.auc["lungs_boxed_out"]["ci_low"] < 0.6 < v.auc["original"]["auc"], v.reason
+        onnx = json.loads((tmp_path / f"{preset}_onnx" / "judge.json").read_text())
+        assert onnx["spec"]["features"] is False and onnx["source_readability"]["features"] is None
+        occlusion = onnx["maps"]["occlusion"]
+        inside_more = occlusion["inside_share"] > occlusion["lung_area_share"]
+        assert inside_more == (preset == "balanced"), occlusion  # the map agrees with the swap
+
+
+def test_state_dict_models_give_their_features_and_gradients(plain):
+    _, found = plain
+    files = found["isi"]
+    scorer = _scorer(files, "state_dict")
+    images = np.stack([read_image(p)[0] for p in _test_manifest(files).paths[:6]])
+    feats = scorer.features(images)
+    assert feats.shape == (6, 512)  # ResNet-18's pooled features, the input of its fc layer
+    x = torch.from_numpy(images).unsqueeze(1).requires_grad_(True)
+    scorer.torch_module()(x).sum().backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+    assert _scorer(files, "onnx").torch_module() is None and _scorer(files, "onnx").features(images) is None
+
+
+def test_cli_judge_writes_its_report_and_leaves_its_inputs_alone(plain, tmp_path):
+    _, found = plain
+    files = found["isi"]
+    before = {p: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in (files["onnx"], files["test"])}
+    out = tmp_path / "judged"
+    r = runner.invoke(app, ["judge", files["onnx"], "-m", files["test"], "-p", "covid", "--out", str(out),
+                            "--map-images", "2", "--swap-pairs", "24"], terminal_width=200)
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["verdict_kind"] == READS_OUTSIDE and summary["what"] == "the source"
+    assert summary["evidence"] and summary["auc"]["original"]["ci_low"] is not None
+    page = (out / "report.html").read_text()
+    assert READS_OUTSIDE in page and "Lung swap" in page and "data:image/png;base64" in page
+    assert "reads outside the lungs" in r.output
+    scores = pd.read_csv(out / "scores.csv")
+    assert {"score_original", "score_lungs_boxed_out_fixed_box"} <= set(scores.columns)
+    assert before == {p: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in before}
+
+
+def test_a_manifest_with_one_source_skips_the_per_source_parts_and_says_why(plain, tmp_path):
+    import cxr_isi as ci
+
+    _, found = plain
+    files = found["balanced"]
+    frame = pd.read_csv(files["test"], dtype=str)
+    frame["source"] = "one_hospital"
+    frame.to_csv(tmp_path / "one.csv", index=False)
+    v = ci.judge(files["torchscript"], tmp_path / "one.csv", positive="covid", out=tmp_path / "out", size=SIZE,
+                 map_images=0)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["n_sources"] == 1 and "skipped" in summary["source_note"]
+    assert v.kind == READS_LUNGS and (tmp_path / "out" / "report.html").is_file()
+
+
+def test_a_cxr_isi_checkpoint_goes_through_the_same_interface(plain, tmp_path):
+    from cxr_isi.train import TrainConfig
+    from cxr_isi.train.loop import fit, predict
+
+    root, _ = plain
+    m = Manifest.read(root / "isi" / "manifest.csv").with_labels(LabelMapping(positive=["covid"]))
+    cfg = TrainConfig(model="small_cnn", variant="original", size=SIZE, epochs=6, patience=3, batch_size=16, threads=1)
+    fit(m, cfg, tmp_path / "run", progress=False)
+    scorer = load_scorer(tmp_path / "run" / "best.pt")
+    assert scorer.format == "cxr-isi" and scorer.spec.size == SIZE and scorer.supports_features
+    split = Manifest.read(tmp_path / "run" / "split.csv").frame
+    test = m.with_frame(m.frame[m.frame["path"].isin(split.loc[split["split"] == "test", "path"])])
+    ours = predict(tmp_path / "run" / "best.pt", test)
+    images = np.stack([read_image(p)[0] for p in ours["path"]])
+    np.testing.assert_allclose(scorer.score(images), ours["score"], atol=1e-5)
+    v = judge_model(scorer, test, tmp_path / "judged", map_images=0)
+    assert v.kind == READS_OUTSIDE, v.reason  # as the study's verdict on isi: the source
+
+
+# -- bad input: one line, exit 2, nothing written --------------------------------------------
+
+
+def _odd_models(tmp: Path) -> dict:
+    """Models whose spec or output is wrong, each a TorchScript or ONNX file."""
+    import torch.nn as nn
+
+    class Nan(nn.Module):
+        def forward(self, x):
+            return x.mean(dim=(1, 2, 3)) * float("nan")
+
+    class Constant(nn.Module):
+        def forward(self, x):
+            return x.mean(dim=(1, 2, 3)) * 0 + 0.3
+
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 2)
+
+        def forward(self, x):
+            f = x.mean(dim=(2, 3))
+            return self.fc(f), f
+
+    class Softmax(nn.Module):
+        def forward(self, x):
+            m = x.mean(dim=(1, 2, 3))
+            return torch.stack([m, -m], dim=1)
+
+    x = torch.rand(2, 3, SIZE, SIZE)
+    files = {"nan": tmp / "nan.ts", "constant": tmp / "constant.ts", "softmax": tmp / "softmax.ts"}
+    for name, mod in (("nan", Nan()), ("constant", Constant()), ("softmax", Softmax())):
+        torch.jit.save(torch.jit.script(mod), str(files[name]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        files["two_outputs"] = tmp / "two.onnx"
+        torch.onnx.export(Two(), (x,), str(files["two_outputs"]), dynamo=False, input_names=["image"],
+                          output_names=["logits", "features"], dynamic_axes={"image": {0: "n"}})
+        files["dynamic"] = tmp / "dynamic.onnx"
+        torch.onnx.export(Two(), (x,), str(files["dynamic"]), dynamo=False, input_names=["image"],
+                          output_names=["logits", "features"],
+                          dynamic_axes={"image": {0: "n", 2: "h", 3: "w"}})
+    torch.save(torch.nn.Linear(2, 2), tmp / "pickled.pt")
+    (tmp / "notes.txt").write_text("not a model\n")
+    return files
+
+
+def test_each_bad_input_is_one_line_and_writes_nothing(plain, tmp_path):
+    _, found = plain
+    files = found["isi"]
+    odd = _odd_models(tmp_path)
+    test = files["test"]
+    no_covid = tmp_path / "no_covid.csv"
+    frame = pd.read_csv(test, dtype=str)
+    frame[frame["label"] != "covid"].to_csv(no_covid, index=False)
+    cases = {
+        "not a model file": ([str(tmp_path / "notes.txt")], "not a model file"),
+        "pickled whole model": ([str(tmp_path / "pickled.pt")], "pickled whole model"),
+        "3 channels given 1": ([files["torchscript"], "--channels", "1", "--size", str(SIZE)],
+                               "expects 3 input channels, the spec gives 1"),
+        "two ONNX outputs, no head": ([str(odd["two_outputs"]), "--size", str(SIZE)],
+                                      "has 2 outputs (logits, features)"),
+        "ONNX dynamic size": ([str(odd["dynamic"]), "--onnx-output", "logits"], "height and width are dynamic"),
+        "unknown architecture": ([files["state_dict"], "--arch", "nosuchnet_v9"], "neither torchvision nor timm"),
+        "keys do not fit": ([files["state_dict"], "--arch", "torchvision:resnet34", "--size", str(SIZE)],
+                            "its keys do not fit torchvision:resnet34: 96 missing (layer1.2.conv1.weight"),
+        "state dict without --arch": ([files["state_dict"]], "say the architecture with --arch"),
+        "NaN outputs": ([str(odd["nan"]), "--size", str(SIZE)], "8 of 8 scores are NaN"),
+        "constant outputs": ([str(odd["constant"]), "--size", str(SIZE)], "same score (0.574443) to all 8 images"),
+        "two columns, none named": ([str(odd["softmax"]), "--size", str(SIZE)], "gives 2 outputs per image; say which"),
+        "output index out of range": ([str(odd["softmax"]), "--size", str(SIZE), "--positive-index", "5"],
+                                      "positive output 5 asked for, but the model gives 2"),
+        "positive class absent": ([files["onnx"], "--size", str(SIZE)], "no row has the positive label(s)"),
+    }
+    before = {p: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in (test, files["onnx"], files["state_dict"])}
+    for name, (args, message) in cases.items():
+        out = tmp_path / f"out_{name.replace(' ', '_')}"
+        manifest = str(no_covid) if name == "positive class absent" else test
+        r = runner.invoke(app, ["judge", *args, "-m", manifest, "-p", "covid", "--out", str(out)], terminal_width=400)
+        assert r.exit_code == 2, (name, r.output)
+        text = r.output.strip()
+        assert message in text and len(text.splitlines()) == 1 and "Traceback" not in text, (name, text)
+        assert not out.exists(), name
+    assert before == {p: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in before}
+
+
+def test_the_softmax_column_and_a_spec_file_are_read_as_said(plain, tmp_path):
+    _, _ = plain
+    odd = _odd_models(tmp_path)
+    (tmp_path / "spec.yaml").write_text("size: 64\nnormalise: none\noutput: softmax\npositive_index: 0\n")
+    from cxr_isi.models.scorer import read_spec
+
+    scorer = load_scorer(odd["softmax"], spec=read_spec(tmp_path / "spec.yaml"))
+    images = np.random.default_rng(0).random((5, SIZE, SIZE)).astype(np.float32)
+    m = images.mean(axis=(1, 2))
+    np.testing.assert_allclose(scorer.score(images), np.exp(m) / (np.exp(m) + np.exp(-m)), atol=1e-6)
+    (tmp_path / "bad.yaml").write_text("size: 64\nnormalise: custom\n")
+    with pytest.raises(CxrIsiError, match="normalise: custom needs mean and std"):
+        read_spec(tmp_path / "bad.yaml")
+
+
+def test_the_source_inside_the_lungs_is_found_by_its_direction():
+    """Two sources, each mostly one class, whose lungs differ in brightness (a source's exposure
+    inside the lungs). A model that reads lung brightness moves toward the lung donor's source in
+    same-label swaps; a model that reads a lesion spot does not."""
+    from cxr_isi.probes.lung_swap import swap_test
+
+    rng = np.random.default_rng(0)
+    images, masks, y, sources = [], [], [], []
+    for source, brightness, n_pos, n_neg in (("A", 0.8, 16, 4), ("B", 0.3, 4, 16)):
+        for label in [1] * n_pos + [0] * n_neg:
+            img = np.full((32, 32), 0.5, np.float32) + rng.normal(0, 0.01, (32, 32)).astype(np.float32)
+            mask = np.zeros((32, 32), bool)
+            mask[8:24, 6:26] = True
+            img[mask] = brightness + rng.normal(0, 0.01, int(mask.sum()))
+            if label:
+                img[14:17, 14:17] = 1.0
+            images.append(img)
+            masks.append(mask)
+            y.append(label)
+            sources.append(source)
+    images, masks, y, sources = np.stack(images), np.stack(masks), np.array(y), np.array(sources)
+
+    def style(x):
+        return x[:, 8:24, 6:26].mean(axis=(1, 2))
+
+    def lesion(x):
+        return np.where(x[:, 12:19, 12:19].max(axis=(1, 2)) > 0.95, 0.9, 0.1)
+
+    read_style = swap_test(style, images, masks, y, sources=sources, n_pairs=24)["source_in_lungs"]
+    read_lesion = swap_test(lesion, images, masks, y, sources=sources, n_pairs=24)["source_in_lungs"]
+    assert read_style["moves_with_source"] and read_style["ci_low"] > 0, read_style
+    assert not read_lesion["moves_with_source"] and abs(read_lesion["signed_shift"]) < 0.05, read_lesion
+    single = np.where(y == 1, "A", "B")  # every source one class: no direction to test
+    assert swap_test(style, images, masks, y, sources=single, n_pairs=24)["source_in_lungs"] is None
