@@ -274,3 +274,40 @@ def test_a_config_with_a_python_tag_does_not_run(tmp_path):
     assert not marker.exists()
     with pytest.raises(CxrIsiError, match="not valid YAML"):
         check_experiment(tmp_path / "evil.yaml", tmp_path / "r")
+
+
+@pytest.mark.parametrize("args", [
+    ["audit", "{m}", "-p", "covid", "--json", "{m}"],
+    ["audit", "{m}", "-p", "covid", "--json", "{dot}"],
+    ["split", "{m}", "--out", "{up}"],
+    ["duplicates", "{m}", "--csv", "{link}"],
+    ["duplicates", "{m}", "--json", "{m}"],
+    ["balance", "{m}", "-p", "covid", "--out", "{m}"],
+    ["predict", "--checkpoint", "{ck}", "--manifest", "{m}", "--out", "{m}"],
+    ["lungs", "eval", "{m}", "--json", "{m}"],
+    ["import", "csv", "{m}", "--out", "{m}"],
+])
+def test_an_output_that_is_the_commands_own_input_is_refused(toy, args, monkeypatch):
+    monkeypatch.chdir(toy)
+    (toy / "ck.pt").write_bytes(b"not used")
+    (toy / "link.csv").symlink_to(toy / "m.csv")
+    paths = {"m": str(toy / "m.csv"), "dot": "./m.csv", "up": f"../{toy.name}/m.csv", "link": str(toy / "link.csv"),
+             "ck": str(toy / "ck.pt")}
+    before = (toy / "m.csv").read_bytes()
+    r = runner.invoke(app, [a.format(**paths) for a in args])
+    _one_line_error(r, "is this command's input", "no command overwrites its input")
+    assert (toy / "m.csv").read_bytes() == before
+
+
+def test_a_config_listing_a_model_or_an_image_set_twice_is_refused(tmp_path):
+    from cxr_isi.config import parse_model
+    from cxr_isi.errors import ConfigError
+    from cxr_isi.experiments.config import ExperimentConfig
+
+    base = {"datasets": [{"name": "a", "synthetic": {"preset": "isi", "n": 8, "size": 32}}]}
+    for key, value, word in (("models", ["small_cnn", "small_cnn"], "'small_cnn' is listed twice"),
+                             ("variants", ["original", "lungs_boxed_out", "original"], "'original' is listed twice")):
+        with pytest.raises(ConfigError, match=word):
+            parse_model(ExperimentConfig, {**base, key: value}, "c.yaml")
+    with pytest.raises(ConfigError, match="cv.variants: 'original' is listed twice"):
+        parse_model(ExperimentConfig, {**base, "cv": {"variants": ["original", "original"]}}, "c.yaml")

@@ -123,12 +123,15 @@ def test_a_manifest_with_one_source_skips_the_per_source_parts_and_says_why(plai
     assert v.kind == READS_LUNGS and (tmp_path / "out" / "report.html").is_file()
 
 
-def test_a_cxr_isi_checkpoint_goes_through_the_same_interface(plain, tmp_path):
+@pytest.mark.parametrize("preset, expected", [("isi", READS_OUTSIDE), ("balanced", READS_LUNGS)])
+def test_a_cxr_isi_checkpoint_goes_through_the_same_interface(plain, tmp_path, preset, expected):
+    """The study's own models (small_cnn on the original images, as the demo trains them) judged
+    like any other: the verdicts agree with the study's (isi: source shortcut; balanced: none)."""
     from cxr_isi.train import TrainConfig
     from cxr_isi.train.loop import fit, predict
 
     root, _ = plain
-    m = Manifest.read(root / "isi" / "manifest.csv").with_labels(LabelMapping(positive=["covid"]))
+    m = Manifest.read(root / preset / "manifest.csv").with_labels(LabelMapping(positive=["covid"]))
     cfg = TrainConfig(model="small_cnn", variant="original", size=SIZE, epochs=6, patience=3, batch_size=16, threads=1)
     fit(m, cfg, tmp_path / "run", progress=False)
     scorer = load_scorer(tmp_path / "run" / "best.pt")
@@ -138,8 +141,8 @@ def test_a_cxr_isi_checkpoint_goes_through_the_same_interface(plain, tmp_path):
     ours = predict(tmp_path / "run" / "best.pt", test)
     images = np.stack([read_image(p)[0] for p in ours["path"]])
     np.testing.assert_allclose(scorer.score(images), ours["score"], atol=1e-5)
-    v = judge_model(scorer, test, tmp_path / "judged", map_images=0)
-    assert v.kind == READS_OUTSIDE, v.reason  # as the study's verdict on isi: the source
+    v = judge_model(scorer, test, tmp_path / "judged", map_images=8)
+    assert v.kind == expected, v.reason
 
 
 # -- bad input: one line, exit 2, nothing written --------------------------------------------
@@ -277,3 +280,48 @@ def test_the_source_inside_the_lungs_is_found_by_its_direction():
     assert not read_lesion["moves_with_source"] and abs(read_lesion["signed_shift"]) < 0.05, read_lesion
     single = np.where(y == 1, "A", "B")  # every source one class: no direction to test
     assert swap_test(style, images, masks, y, sources=single, n_pairs=24)["source_in_lungs"] is None
+
+
+def test_a_torchxrayvision_model_is_read_from_its_file_never_downloaded(tmp_path):
+    """torchxrayvision publishes pickled whole models: read with ``weights_only=True`` allowing
+    only its own and torch.nn's classes; a missing file names where it must be; a head is named."""
+    xrv = pytest.importorskip("torchxrayvision")
+    import torchvision
+
+    torch.manual_seed(0)
+    model = xrv.models.DenseNet(weights=None, num_classes=18).eval()
+    model.classifier.weight.data *= 1e-3  # logits of a moderate size: probabilities that differ
+    torch.save(model, tmp_path / "xrv.pt")
+    arch = "xrv:densenet121-res224-all"
+    scorer = load_scorer(tmp_path / "xrv.pt", arch=arch, spec=ModelSpec(head="Pneumonia"))
+    assert scorer.spec.normalise == "xrv" and scorer.spec.channels == 1 and scorer.spec.size == 224
+    images = np.random.default_rng(0).random((2, 224, 224)).astype(np.float32)
+    column = list(xrv.models.model_urls["densenet121-res224-all"]["labels"]).index("Pneumonia")
+    with torch.inference_mode():
+        expected = torch.sigmoid(model(torch.from_numpy((2 * images - 1) * 1024)[:, None]))[:, column].numpy()
+    np.testing.assert_allclose(scorer.score(images), expected, atol=1e-5)
+    assert 0.01 < expected.min() and expected.max() < 0.99
+    with pytest.raises(CxrIsiError, match="name the positive one with --head"):
+        load_scorer(tmp_path / "xrv.pt", arch=arch)
+    with pytest.raises(CxrIsiError, match=r"never downloads them: copy nih-pc-chex-mimic_ch-google-openi-kaggle"):
+        load_scorer(tmp_path / "absent.pt", arch=arch, spec=ModelSpec(head="Pneumonia"))
+    torch.save(torchvision.models.resnet18(), tmp_path / "foreign.pt")
+    with pytest.raises(CxrIsiError, match="classes other than torch.nn's and torchxrayvision's"):
+        load_scorer(tmp_path / "foreign.pt", arch=arch, spec=ModelSpec(head="Pneumonia"))
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_malicious_model_file_does_not_run(tmp_path):
+    marker = tmp_path / "ran"
+    torch.save({"weights": _Payload(marker)}, tmp_path / "evil.pt")
+    for arch in (None, "torchvision:resnet18", "xrv:densenet121-res224-all"):
+        with pytest.raises(CxrIsiError):
+            load_scorer(tmp_path / "evil.pt", arch=arch, spec=ModelSpec(head="Pneumonia"))
+    assert not marker.exists()

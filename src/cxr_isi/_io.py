@@ -114,3 +114,17 @@ def check_output(path: str | Path, *, folder: bool, option: str = "--out") -> Pa
     if not folder and p.is_dir():
         raise CxrIsiError(f"{p}: is a folder, not a file ({option} takes a file name)")
     return p
+
+
+def check_not_input(path: str | Path, inputs: list[Path], option: str = "--out") -> None:
+    """Refuse an output file that is one of ``inputs`` (compared as files: ``os.path.samefile``
+    sees through ``./``, ``..`` and links)."""
+    from cxr_isi.errors import CxrIsiError
+
+    p = Path(path)
+    if not p.is_file():
+        return
+    for given in inputs:
+        if given.is_file() and os.path.samefile(p, given):
+            raise CxrIsiError(f"{p}: is this command's input ({given}); write {option} to another file "
+                              "(no command overwrites its input)")

@@ -76,15 +76,21 @@ _OPTION = {"out_path": "--out", "out_dir": "--out", "json_out": "--json", "figur
 
 def outputs(**kinds: str):
     """Check a command's output options (``name="file"`` or ``"folder"``) before it does any work:
-    a wrong one is a one-line error naming the path (under :func:`friendly`)."""
-    from cxr_isi._io import check_output
+    a wrong one is a one-line error naming the path (under :func:`friendly`). An output file that
+    is one of the command's own input files (by any path: ``./``, ``..``, a link) is refused: no
+    command writes over its input."""
+    from cxr_isi._io import check_not_input, check_output
 
     def deco(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
+            given = [v for k, v in kwargs.items() if k not in kinds for v in (v if isinstance(v, list) else [v])
+                     if isinstance(v, Path)]
             for name, kind in kinds.items():
                 if kwargs.get(name) is not None:
                     check_output(kwargs[name], folder=kind == "folder", option=_OPTION[name])
+                    if kind == "file":
+                        check_not_input(kwargs[name], given, option=_OPTION[name])
             return fn(*args, **kwargs)
 
         return wrapper

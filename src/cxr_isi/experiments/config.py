@@ -209,7 +209,7 @@ class ExperimentConfig(StrictModel):
         for m in v:
             if m not in known:
                 raise ValueError(f"unknown model {m!r}; one of {', '.join(known)}")
-        return v
+        return _no_repeats(v)
 
     @field_validator("train")
     @classmethod
@@ -247,10 +247,19 @@ def _one_of(values: list[str], known: tuple[str, ...], what: str) -> list[str]:
     return values
 
 
+def _no_repeats(v: list[str], key: str = "") -> list[str]:
+    """A list entry named twice would train one job folder twice at once and count its folds
+    twice (a narrower, wrong interval): refused."""
+    twice = sorted({x for x in v if v.count(x) > 1})
+    if twice:
+        raise ValueError(f"{key + ': ' if key else ''}{twice[0]!r} is listed twice")
+    return v
+
+
 def _known_variants(v: list[str], key: str = "") -> list[str]:
     for name in v:
         check_variant(name, key)
-    return v
+    return _no_repeats(v, key)
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:

@@ -58,6 +58,7 @@ IMAGE_SETS = ("original", "lungs_isolated", "lungs_framed", "lungs_removed", "lu
               "lungs_boxed_out_fixed_box")
 SEPARATES_LOW = 0.6  # the original AUC's lower bound above which the model tells the classes apart
 BOXED_OUT_LOW = 0.75  # test-time boxed-out AUC's lower bound that alone says "outside the lungs"
+BOXED_OUT_CHANCE = 0.65  # below this lower bound, the boxed-out AUC does not say "outside the lungs"
 SPLIT_BY_CLASS_V = 0.5  # Cramér's V of source by label from which "the source" is named
 RULE = (
     "1. The original AUC's 95% interval must lie above 0.6, else inconclusive (nothing to attribute). "
@@ -66,7 +67,9 @@ RULE = (
     "sources that differ in their share of positives (by 0.2 or more) move the score toward the lung donor's "
     "source (mean signed shift at least 0.05, interval above 0) -> reads the source inside the lungs. "
     "3. Otherwise (swap undecided, failed control, or too few pairs told apart): the test-time lungs-boxed-out "
-    "AUC with its interval above 0.75 -> reads outside the lungs; else inconclusive. "
+    "AUC with its interval above 0.75 -> reads outside the lungs; the occlusion map's share of relevance inside "
+    "the lungs with its interval above the lungs' area share, and the boxed-out AUC's lower bound below 0.65 -> "
+    "reads the lungs; else inconclusive. "
     "Outside the lungs is called the source when the sources split by class (Cramér's V >= 0.5), else the frame.")
 
 
@@ -237,6 +240,10 @@ def verdict_of(auc: dict, swap: dict | None, split_by_class: bool, maps: dict) -
     if boxed["ci_low"] > BOXED_OUT_LOW:
         return READS_OUTSIDE, (f"{why}; without the lungs the model still scores {boxed_text}, though it never "
                                f"saw hidden lungs in training{occ_text}"), what
+    if occ and occ.get("n") and occ["ci_low"] > occ["lung_area_share"] and boxed["ci_low"] < BOXED_OUT_CHANCE:
+        return READS_LUNGS, (f"{why}; occlusion puts {fmt_ci(occ['inside_share'], occ['ci_low'], occ['ci_high'])} "
+                             f"of the relevance inside the lungs, above their area ({occ['lung_area_share']:.2f}), "
+                             f"and without the lungs the model is not above chance ({boxed_text})"), None
     return INCONCLUSIVE, f"{why}; {boxed_text}{occ_text}", None
 
 
