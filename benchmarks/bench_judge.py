@@ -84,7 +84,8 @@ def run():
         torch.save(torchvision.models.resnet50(weights=None, num_classes=1).state_dict(), tmp / "resnet50.pt")
         base = _child("score", tmp / "resnet50.pt", manifest, positive, tmp / "unused", tmp / "cache_score")
         judged = _child("judge", tmp / "resnet50.pt", manifest, positive, tmp / "judged", tmp / "cache_judge")
-        return (f"cxr-isi judge: ResNet-50 at {SIZE} px on {N} images of {what}, maps on {MAP_IMAGES} (fresh processes)", [
+        title = f"cxr-isi judge: ResNet-50 at {SIZE} px on {N} images of {what}, maps on {MAP_IMAGES} (fresh processes)"
+        return (title, [
             {"case": "score the originals once (cache build included)", "value": base["seconds"], "unit": "s",
              "baseline": True},
             {"case": "judge: segmentation, 6 image sets, swap, source, maps", "value": judged["seconds"], "unit": "s",

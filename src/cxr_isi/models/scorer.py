@@ -619,7 +619,8 @@ def _xrv_scorer(path: Path, arch: str, spec: ModelSpec) -> Scorer:
     name = arch.split(":", 1)[1]
     known = [k for k in xrv.models.model_urls if k.startswith("densenet")]
     if name not in known:
-        raise CxrIsiError(f"--arch {arch}: torchxrayvision has no DenseNet weights {name!r} (one of {', '.join(known)})")
+        raise CxrIsiError(f"--arch {arch}: torchxrayvision has no DenseNet weights {name!r} "
+                          f"(one of {', '.join(known)})")
     if not path.is_file():
         file = Path(xrv.models.model_urls[name]["weights_url"]).name
         raise CxrIsiError(f"{path}: torchxrayvision weights not found; cxr-isi never downloads them: copy {file} "
