@@ -59,6 +59,7 @@ IMAGE_SETS = ("original", "lungs_isolated", "lungs_framed", "lungs_removed", "lu
 SEPARATES_LOW = 0.6  # the original AUC's lower bound above which the model tells the classes apart
 BOXED_OUT_LOW = 0.75  # test-time boxed-out AUC's lower bound that alone says "outside the lungs"
 BOXED_OUT_CHANCE = 0.65  # below this lower bound, the boxed-out AUC does not say "outside the lungs"
+IG_PIXELS = 8 * 224 * 224  # images x pixels in one of Integrated Gradients' internal batches
 SPLIT_BY_CLASS_V = 0.5  # Cramér's V of source by label from which "the source" is named
 RULE = (
     "1. The original AUC's 95% interval must lie above 0.6, else inconclusive (nothing to attribute). "
@@ -124,25 +125,27 @@ def _aucs(y: np.ndarray, scores: dict[str, np.ndarray]) -> dict:
     return out
 
 
-def _image_sets(images: np.ndarray, masks: np.ndarray) -> tuple[dict[str, np.ndarray], tuple]:
-    """The five sets and the fixed box (one box for all images: the 95% quantiles of the union
-    boxes, as the study's control)."""
+def fixed_box(masks: np.ndarray) -> tuple[float, float, float, float]:
+    """One box for all images (the 95% quantiles of the union boxes, as the study's control)."""
     h, w = masks.shape[-2:]
     boxes = []
     for m in masks:
         rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
         boxes.append((rows[0] / h, (rows[-1] + 1) / h, cols[0] / w, (cols[-1] + 1) / w))
-    box = dataset_box(np.array(boxes))
-    sets = {v: apply_variant(v, images, masks) for v in IMAGE_SETS[:-1]}
-    sets["lungs_boxed_out_fixed_box"] = apply_variant("lungs_boxed_out", images, masks, box_mode="dataset", box=box)
-    return sets, box
+    return dataset_box(np.array(boxes))
 
 
-def _source_readability(scorer: Scorer, images: np.ndarray, base: np.ndarray, y: np.ndarray,
-                        sources: np.ndarray, patients: np.ndarray, seed: int) -> dict:
+def image_set(name: str, images: np.ndarray, masks: np.ndarray, box) -> np.ndarray:
+    """One of :data:`IMAGE_SETS` (made when scored, so only one is in memory at a time)."""
+    if name == "lungs_boxed_out_fixed_box":
+        return apply_variant("lungs_boxed_out", images, masks, box_mode="dataset", box=box)
+    return images if name == "original" else apply_variant(name, images, masks)
+
+
+def _source_readability(feats: np.ndarray | None, base: np.ndarray, y: np.ndarray, sources: np.ndarray,
+                        patients: np.ndarray, seed: int) -> dict:
     """The source from the model's features and from its score alone: overall and within each class."""
     found: dict = {}
-    feats = scorer.features(images) if scorer.supports_features else None
     for what, x in (("features", feats), ("score", base[:, None])):
         if x is None:
             found[what] = None
@@ -168,9 +171,14 @@ def _maps(scorer: Scorer, images: np.ndarray, masks: np.ndarray, y: np.ndarray, 
     if not len(pick):
         return {}
     found, panels = {}, {}
-    methods: list[tuple[str, Explainer]] = [("occlusion", OcclusionExplainer(scorer))]
+    side = images.shape[-1]
+    # an 8 x 8 grid of patches; Integrated Gradients' internal batches bounded by pixels (its
+    # backward pass keeps every activation: 256 images of 224 px through a ResNet-50 is 25 GB)
+    methods: list[tuple[str, Explainer]] = [("occlusion", OcclusionExplainer(scorer, window=side // 8,
+                                                                             stride=side // 8))]
     if scorer.supports_gradients:
-        methods.append(("integrated_gradients", IntegratedGradientsExplainer(scorer.torch_module())))
+        methods.append(("integrated_gradients", IntegratedGradientsExplainer(
+            scorer.torch_module(), internal_batch_size=max(1, IG_PIXELS // (side * side)))))
     for name, explainer in methods:
         with explainer:
             maps = explainer.explain(images[pick])
@@ -296,10 +304,10 @@ def judge_model(scorer: Scorer, manifest: Manifest, out_dir: str | Path, *, seed
                           f"({int((y == 1).sum())} positive, {int((y == 0).sum())} negative)")
     sources = rows["source"].astype(str).to_numpy()
     patients = rows["patient_id"].astype(str).to_numpy()
-    sets, box = _image_sets(images, masks)
-    scores = {name: scorer.score(x) for name, x in sets.items()}
-    base = scores["original"]
+    box = fixed_box(masks)
+    base, feats = scorer.score_and_features(images)
     _not_constant(scorer, base)
+    scores = {"original": base, **{name: scorer.score(image_set(name, images, masks, box)) for name in IMAGE_SETS[1:]}}
     auc = _aucs(y, scores)
     table = pd.DataFrame({"path": paths, "label": rows["label"].to_numpy(), "y": y, "source": sources,
                           "patient_id": patients, **{f"score_{k}": v for k, v in scores.items()}})
@@ -312,7 +320,7 @@ def judge_model(scorer: Scorer, manifest: Manifest, out_dir: str | Path, *, seed
         loso = leave_one_source_out(pred).to_dict("records")
         source_table = source_label_table(pd.Series(sources), rows["label"].reset_index(drop=True), y)
         association = {"cramers_v": cramers_v(sources, y), "single_class_fraction": single_class_fraction(source_table)}
-        readability = _source_readability(scorer, images, base, y, sources, patients, seed)
+        readability = _source_readability(feats, base, y, sources, patients, seed)
         source_note = ""
     else:
         per_source, loso, readability = [], [], {}
