@@ -3,6 +3,7 @@ and nothing already computed is lost."""
 
 import json
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -311,3 +312,34 @@ def test_a_config_listing_a_model_or_an_image_set_twice_is_refused(tmp_path):
             parse_model(ExperimentConfig, {**base, key: value}, "c.yaml")
     with pytest.raises(ConfigError, match="cv.variants: 'original' is listed twice"):
         parse_model(ExperimentConfig, {**base, "cv": {"variants": ["original", "original"]}}, "c.yaml")
+
+
+def test_the_api_refuses_what_is_not_a_run_and_takes_one_label_as_a_string(toy):
+    import cxr_isi as ci
+
+    for path, words in ((toy / "nowhere", "no such run folder"), (toy / "m.csv", "is a file, not a run folder"),
+                        (toy, "not a run folder (no config.json")):
+        with pytest.raises(CxrIsiError, match=re.escape(words)):
+            ci.load_run(path)
+    as_string = ci.audit(toy / "m.csv", positive="covid", read_files=False)
+    as_list = ci.audit(toy / "m.csv", positive=["covid"], read_files=False)
+    for key in ("verdict", "cramers_v", "source_only_auc", "n_positive", "label_mapping"):
+        assert getattr(as_string, key) == getattr(as_list, key), key
+    assert as_string.n_positive == 20
+
+
+@pytest.mark.parametrize("folds", ["1", "0", "-3"])
+def test_audit_refuses_fewer_than_two_folds(toy, folds):
+    r = runner.invoke(app, ["audit", str(toy / "m.csv"), "-p", "covid", "--folds", folds, "--no-files"])
+    _one_line_error(r, f"{folds} fold(s) asked for", "2 or more")
+
+
+def test_an_audit_without_a_source_only_auc_does_not_say_chance(toy):
+    import cxr_isi as ci
+
+    frame = pd.read_csv(toy / "m.csv")
+    frame.loc[frame["label"] == "covid", "patient_id"] = "the_one_covid_patient"
+    frame.to_csv(toy / "one.csv", index=False)
+    result = ci.audit(toy / "one.csv", positive="covid", read_files=False)
+    assert result.source_only_auc != result.source_only_auc  # NaN: one patient cannot fill two folds
+    assert "could not be computed" in result.headline() and "chance" not in result.headline()

@@ -21,6 +21,7 @@ from cxr_isi.audit.imbalance import AuditResult
 from cxr_isi.data.importers import ImportResult
 from cxr_isi.data.labels import LabelMapping
 from cxr_isi.data.manifest import Manifest, RowFilter
+from cxr_isi.errors import CxrIsiError
 
 
 @dataclass(frozen=True)
@@ -177,16 +178,16 @@ def phantoms(preset: str = "isi", *, n: int = 240, size: int = 128, seed: int = 
     return generate(SynthConfig(preset=preset, n=n, size=size, seed=seed, **settings), Path(out))
 
 
-def audit(manifest: str | Path | Manifest, *, positive: list[str], negative: list[str] | None = None,
+def audit(manifest: str | Path | Manifest, *, positive: list[str] | str, negative: list[str] | str | None = None,
           where: list[dict] | None = None, seed: int = 0, folds: int = 5, read_files: bool = True) -> AuditResult:
     """Audit the source-by-label structure of a dataset before any training.
 
     Parameters
     ----------
     manifest : path or Manifest
-    positive : list of str
-        Labels of the positive class.
-    negative : list of str, optional
+    positive : list of str, or str
+        Labels of the positive class (a string is one label).
+    negative : list of str, or str, optional
         Labels of the negative class (default: every other label).
     where : list of dict, optional
         Rows kept: an OR of clauses, each an AND of ``column: [values]``.
@@ -203,6 +204,8 @@ def audit(manifest: str | Path | Manifest, *, positive: list[str], negative: lis
     """
     from cxr_isi.audit import audit_manifest
 
+    positive = [positive] if isinstance(positive, str) else positive
+    negative = [negative] if isinstance(negative, str) else negative
     m = manifest if isinstance(manifest, Manifest) else Manifest.read(manifest)
     row_filter = RowFilter.from_data(where or [])
     if where:
@@ -225,6 +228,11 @@ def load_run(path: str | Path) -> RunResult:
     from cxr_isi.experiments.runfolder import CV_TABLE, DELONG_TABLE, PROBES, RESULTS, RunFolder
 
     run = RunFolder(path)
+    if not run.root.is_dir():
+        what = "is a file, not a run folder" if run.root.exists() else "no such run folder"
+        raise CxrIsiError(f"{run.root}: {what}")
+    if not run.is_run():
+        raise CxrIsiError(f"{run.root}: not a run folder (no config.json; make one with cxr-isi run)")
     return RunResult(path=run.root, results=run.table(RESULTS), cv=run.table(CV_TABLE),
                      delong=run.table(DELONG_TABLE), probes=run.table(PROBES), record=run.run_record())
 

@@ -305,9 +305,11 @@ class AuditResult:
         word = {BALANCED: "Intra-source balanced", IMBALANCED: "Intra-source imbalanced",
                 SEVERE: "Severely intra-source imbalanced"}[self.verdict]
         auc = self.source_only_auc
-        if auc != auc or auc <= 0.55:
-            tail = "a source-only predictor does no better than chance"
-            tail += f" (out-of-fold AUC {auc:.2f})." if auc == auc else "."
+        if auc != auc:
+            tail = ("the source-only AUC could not be computed (a class has fewer patients than two folds need, "
+                    "or there is one source).")
+        elif auc <= 0.55:
+            tail = f"a source-only predictor does no better than chance (out-of-fold AUC {auc:.2f})."
         else:
             tail = f"a source-only predictor scores AUC {auc:.2f}."
         line = f"{word}: {self.verdict_reason}; {tail}"
@@ -366,6 +368,8 @@ def audit_manifest(manifest: Manifest, *, n_splits: int = 5, seed: int = 0,
     """
     from cxr_isi.audit.acquisition import HEADER_SAMPLE, acquisition_properties, property_aucs
 
+    if n_splits < 2:
+        raise ManifestError(f"{manifest.origin}: {n_splits} fold(s) asked for; the out-of-fold AUCs need 2 or more")
     y = manifest.y
     frame = manifest.frame
     if len(np.unique(y)) < 2:
