@@ -76,3 +76,13 @@ def manifest_frame(plan: dict[str, tuple[int, int]], images_per_patient: int = 1
                 rows.append({"path": f"/nowhere/{source}_{label}_{i}.png", "label": label,
                              "source": source, "patient_id": pid})
     return pd.DataFrame(rows)
+
+
+class Payload:
+    """Unpickling this would create ``marker`` (what a malicious checkpoint would run)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from cxr_isi.cli.main import app
 from cxr_isi.data import Manifest
 from cxr_isi.errors import CxrIsiError, ManifestError
-from tests.conftest import gradient, write_png
+from tests.conftest import Payload, gradient, write_png
 
 runner = CliRunner()
 
@@ -244,22 +244,12 @@ def test_an_oversized_image_is_refused_in_one_line(tmp_path, monkeypatch, limit)
                 read(path)
 
 
-class _Payload:
-    """Unpickling this would create ``marker`` (what a malicious checkpoint would run)."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 def test_a_malicious_checkpoint_does_not_run(tmp_path):
     torch = pytest.importorskip("torch")
     from cxr_isi.train.loop import load_classifier
 
     marker = tmp_path / "ran"
-    torch.save({"state_dict": {}, "model": _Payload(marker)}, tmp_path / "evil.pt")
+    torch.save({"state_dict": {}, "model": Payload(marker)}, tmp_path / "evil.pt")
     with pytest.raises(CxrIsiError, match=r"evil.pt: corrupted or not a PyTorch checkpoint"):
         load_classifier(tmp_path / "evil.pt")
     assert not marker.exists()

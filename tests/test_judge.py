@@ -24,6 +24,7 @@ from cxr_isi.errors import CxrIsiError  # noqa: E402
 from cxr_isi.experiments.judge import READS_LUNGS, READS_OUTSIDE, judge_model  # noqa: E402
 from cxr_isi.models.scorer import ModelSpec, load_scorer  # noqa: E402
 from cxr_isi.synth import SynthConfig, generate  # noqa: E402
+from tests.conftest import Payload  # noqa: E402
 from tests.plain_model import train_plain  # noqa: E402
 
 SIZE = 64
@@ -310,17 +311,9 @@ def test_a_torchxrayvision_model_is_read_from_its_file_never_downloaded(tmp_path
         load_scorer(tmp_path / "foreign.pt", arch=arch, spec=ModelSpec(head="Pneumonia"))
 
 
-class _Payload:
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 def test_a_malicious_model_file_does_not_run(tmp_path):
     marker = tmp_path / "ran"
-    torch.save({"weights": _Payload(marker)}, tmp_path / "evil.pt")
+    torch.save({"weights": Payload(marker)}, tmp_path / "evil.pt")
     for arch in (None, "torchvision:resnet18", "xrv:densenet121-res224-all"):
         with pytest.raises(CxrIsiError):
             load_scorer(tmp_path / "evil.pt", arch=arch, spec=ModelSpec(head="Pneumonia"))

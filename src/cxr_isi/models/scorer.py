@@ -736,20 +736,10 @@ def _own_checkpoint(path: Path, spec: ModelSpec) -> Scorer:
     and normalises inside (:class:`~cxr_isi.models.registry.GrayInput`)."""
     import json
 
-    from cxr_isi._checkpoints import read_checkpoint
-    from cxr_isi.models.registry import create_model
+    from cxr_isi.models.weights import read_classifier
 
-    ck = read_checkpoint(path)
-    settings = ck.get("config") or ck.get("settings")
-    if not settings or "state_dict" not in ck:
-        raise CxrIsiError(f"{path}: not a cxr-isi classifier checkpoint")
+    model, settings, mapping = read_classifier(path)
     cfg = json.loads(settings)  # the training config as data (``train`` sits above this layer)
-    model = create_model(ck["model"])
-    try:
-        model.load_state_dict(ck["state_dict"])
-    except RuntimeError:
-        raise CxrIsiError(f"{path}: weights do not fit {ck['model']} (damaged checkpoint)") from None
-    mapping = json.loads(ck["label_mapping"]) if "label_mapping" in ck else None
     own = ModelSpec(size=int(cfg["size"]), channels=1, normalise="none", resize=cfg.get("resize", "pad"),
                     output="logit")
     if spec.size not in (None, own.size):

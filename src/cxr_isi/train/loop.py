@@ -34,7 +34,7 @@ from cxr_isi.errors import CxrIsiError
 from cxr_isi.logs import get_logger
 from cxr_isi.lungs.dataset import HideSeekDataset
 from cxr_isi.models import create_model
-from cxr_isi.models.weights import CHECKPOINT_FORMAT
+from cxr_isi.models.weights import CHECKPOINT_FORMAT, read_classifier
 from cxr_isi.train.config import TrainConfig
 
 log = get_logger("train")
@@ -316,18 +316,8 @@ def _tensorboard(out: Path):
 
 def load_classifier(checkpoint: str | Path):
     """Model, config and label mapping from a ``best.pt``; clear errors for any other file."""
-    ck = read_checkpoint(checkpoint)
-    settings = ck.get("config") or ck.get("settings")  # best.pt, or the engine's last.pt
-    if ck.get("format") != CHECKPOINT_FORMAT or "state_dict" not in ck or not settings:
-        raise CxrIsiError(f"{checkpoint}: not a cxr-isi classifier checkpoint")
-    cfg = TrainConfig.model_validate_json(settings)
-    model = create_model(ck["model"])
-    try:
-        model.load_state_dict(ck["state_dict"])
-    except RuntimeError:
-        raise CxrIsiError(f"{checkpoint}: weights do not fit {ck['model']} (damaged checkpoint)") from None
-    mapping = json.loads(ck["label_mapping"]) if "label_mapping" in ck else None
-    return model.eval(), cfg, mapping
+    model, settings, mapping = read_classifier(checkpoint)
+    return model, TrainConfig.model_validate_json(settings), mapping
 
 
 def predict(checkpoint: str | Path, manifest: Manifest, variant: str | None = None,
