@@ -89,3 +89,13 @@ def test_delong_against_a_value_worked_by_hand():
     assert ci["auc"] == pytest.approx(0.75) and ci["se"] == pytest.approx(0.125 ** 0.5)
     tied = auc_ci(np.array([1, 1, 0, 0]), np.array([0.5, 0.9, 0.5, 0.1]))  # a tie counts one half
     assert tied["auc"] == pytest.approx(0.875)
+
+
+def test_a_mean_that_can_be_negative_keeps_its_interval_unclipped():
+    from cxr_isi.evaluate.metrics import mean_ci
+
+    shifts = [-0.2, -0.1, -0.3, -0.25]
+    free = mean_ci(shifts, clip=False)
+    assert free["ci_low"] < free["mean"] < free["ci_high"] < 0
+    clipped = mean_ci(shifts)  # AUCs and rates: [0, 1]
+    assert clipped["ci_low"] == 0.0 and clipped["ci_high"] == 0.0

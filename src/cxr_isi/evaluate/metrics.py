@@ -182,15 +182,16 @@ def cv_summary(folds: list[tuple[np.ndarray, np.ndarray]], grid_points: int = 10
             "youden_accuracy": float(np.mean([p["accuracy"] for p in points]))}
 
 
-def mean_ci(values, confidence: float = 0.95) -> dict:
-    """Mean of per-fold figures with a t interval over the folds (clipped to [0, 1] for AUCs
-    and rates by the caller's choice of figure).
+def mean_ci(values, confidence: float = 0.95, clip: bool = True) -> dict:
+    """Mean of per-fold figures with a t interval over the folds (clipped to [0, 1], as AUCs and
+    rates are; ``clip=False`` for a figure that can be negative, such as a score shift).
 
     Parameters
     ----------
     values : sequence of float
         One figure per fold; NaNs are ignored.
     confidence : float
+    clip : bool
 
     Returns
     -------
@@ -206,7 +207,10 @@ def mean_ci(values, confidence: float = 0.95) -> dict:
         return {"mean": mean, "std": float("nan"), "n": 1, "ci_low": float("nan"), "ci_high": float("nan")}
     std = float(v.std(ddof=1))
     half = float(stats.t.ppf(0.5 + confidence / 2, k - 1) * std / np.sqrt(k))
-    return {"mean": mean, "std": std, "n": k, "ci_low": max(0.0, mean - half), "ci_high": min(1.0, mean + half)}
+    low, high = mean - half, mean + half
+    if clip:
+        low, high = max(0.0, low), min(1.0, high)
+    return {"mean": mean, "std": std, "n": k, "ci_low": low, "ci_high": high}
 
 
 def proportion_ci(k: int, n: int, confidence: float = 0.95) -> dict:

@@ -125,7 +125,7 @@ def swap_test(score, images: np.ndarray, masks: np.ndarray, y: np.ndarray, *, se
     scores = np.asarray(score(made), dtype=float)
     s_swap, s_same, s_cross = np.split(scores, np.cumsum([len(swaps), len(same)]))
     follows_frame = np.array([abs(s - base[f]) < abs(s - base[lu]) for s, (f, lu) in zip(s_swap, swaps, strict=True)])
-    shift = mean_ci([float(s - base[f]) for s, (f, _) in zip(s_same, same, strict=True)]) if same else None
+    shift = mean_ci([float(s - base[f]) for s, (f, _) in zip(s_same, same, strict=True)], clip=False) if same else None
     abs_same = float(np.mean(np.abs(s_same - base[[f for f, _ in same]]))) if same else None
     return {"frame_following": proportion_ci(int(follows_frame.sum()), len(swaps)),
             "lung_following": proportion_ci(int((~follows_frame).sum()), len(swaps)),
@@ -164,7 +164,7 @@ def _source_effect(base: np.ndarray, pairs: list, signs: np.ndarray, scores: np.
     if len(pairs) < 4:
         return None
     shift = (scores - base[[f for f, _ in pairs]]) * signs
-    ci = mean_ci(shift)
+    ci = mean_ci(shift, clip=False)
     return {"signed_shift": ci["mean"], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "n": len(pairs),
             "moves_with_source": bool(ci["ci_low"] > 0 and ci["mean"] >= SOURCE_SHIFT)}
 
