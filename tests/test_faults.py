@@ -333,3 +333,33 @@ def test_an_audit_without_a_source_only_auc_does_not_say_chance(toy):
     result = ci.audit(toy / "one.csv", positive="covid", read_files=False)
     assert result.source_only_auc != result.source_only_auc  # NaN: one patient cannot fill two folds
     assert "could not be computed" in result.headline() and "chance" not in result.headline()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["audit", "{m}", "-p", "covid", "--seed", "-1"], "--seed -1: must be from 0 to 4294967295"),
+    (["split", "{m}", "--out", "{o}", "--seed", "4294967296"], "--seed 4294967296: must be from 0 to 4294967295"),
+    (["balance", "{m}", "-p", "covid", "--out", "{o}", "--seed", "-1"], "--seed -1"),
+    (["synth", "--preset", "isi", "--n", "4", "--out", "{d}", "--seed", "-1"], "--seed -1"),
+    (["duplicates", "{m}", "--jobs", "0"], "--jobs 0: must be 1 or more"),
+    (["cache", "{m}", "--jobs", "-3"], "--jobs -3: must be 1 or more"),
+    (["predict", "--checkpoint", "{m}", "--manifest", "{m}", "--out", "{o}", "--batch-size", "0"],
+     "--batch-size 0: must be 1 or more"),
+    (["run", "{m}", "--out", "{d}", "--jobs", "0"], "--jobs 0: must be 1 or more"),
+])
+def test_numbers_out_of_range_are_one_line(toy, args, words):
+    paths = {"m": str(toy / "m.csv"), "o": str(toy / "o.csv"), "d": str(toy / "d")}
+    r = runner.invoke(app, [a.format(**paths) for a in args])
+    _one_line_error(r, words)
+    assert len(r.output.strip().splitlines()) == 1 and not (toy / "o.csv").exists() and not (toy / "d").exists()
+
+
+def test_a_config_seed_or_learning_rate_out_of_range_is_one_line(tmp_path):
+    from cxr_isi.config import parse_model
+    from cxr_isi.errors import ConfigError
+    from cxr_isi.experiments.config import ExperimentConfig
+
+    base = {"datasets": [{"name": "a", "synthetic": {"preset": "isi", "n": 8, "size": 32}}]}
+    for extra, key in (({"seed": -5}, "seed"), ({"train": {"lr": float("inf")}}, "train.lr"),
+                       ({"train": {"lr": float("nan")}}, "train.lr"), ({"seed": 2**32}, "seed")):
+        with pytest.raises(ConfigError, match=re.escape(key) + ": "):
+            parse_model(ExperimentConfig, {**base, **extra}, "c.yaml")

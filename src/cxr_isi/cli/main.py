@@ -31,7 +31,24 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Dataset 
 PositiveOpt = Annotated[list[str] | None, typer.Option("--positive", "-p", help="Label counted positive (repeat).")]
 NegativeOpt = Annotated[list[str] | None, typer.Option("--negative", "-n", help="Label counted negative (repeat); default: all others.")]
 WhereOpt = Annotated[list[str] | None, typer.Option("--where", "-w", help="Keep rows: 'col=a,b & col2=c' (repeat = OR).")]
-SeedOpt = Annotated[int, typer.Option(help="Seed for every random choice.")]
+SEED_MAX = 2**32 - 1
+
+
+def at_least(option: str, low: int, high: int | None = None):
+    """A parameter callback: a number outside ``[low, high]`` is one line on stderr and exit
+    status 2 (typer's own range check prints a usage box over several lines)."""
+
+    def check(value):
+        if value is not None and (value < low or (high is not None and value > high)):
+            span = f"from {low} to {high}" if high is not None else f"{low} or more"
+            err.print(f"[bold red]error:[/] {option} {value}: must be {span}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2)
+        return value
+
+    return check
+
+
+SeedOpt = Annotated[int, typer.Option(help="Seed for every random choice.", callback=at_least("--seed", 0, SEED_MAX))]
 CacheOpt = Annotated[Path | None, typer.Option("--cache", help="Cache folder (default $CXR_ISI_CACHE or ~/.cache/cxr_isi).")]
 
 
@@ -257,7 +274,7 @@ def duplicates(
     max_distance: Annotated[int, typer.Option(help="Largest perceptual-hash distance (bits of 64).")] = 6,
     min_correlation: Annotated[float, typer.Option(help="Smallest thumbnail correlation that confirms a pair.")] = 0.97,
     cache: CacheOpt = None,
-    jobs: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")] = None,
+    jobs: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).", callback=at_least("--jobs", 1))] = None,
 ) -> None:
     """Find near-duplicate images within and across sources and across train/test; with OTHER,
     the images of OTHER that MANIFEST also holds (what a cross-dataset test must leave out)."""
@@ -353,7 +370,7 @@ def cache(
     resize: Annotated[str, typer.Option(help="pad (keep aspect ratio) | squeeze | crop.")] = "pad",
     masks: Annotated[bool, typer.Option("--masks/--no-masks", help="Also cache mask_path.")] = True,
     cache_dir: CacheOpt = None,
-    jobs: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")] = None,
+    jobs: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).", callback=at_least("--jobs", 1))] = None,
 ) -> None:
     """Decode and resize every image once into the memory-mapped cache (resumable)."""
     from cxr_isi.data import Manifest
@@ -541,7 +558,7 @@ def train(
     size: Annotated[int | None, typer.Option(help="Square input size (512 as the paper; 128 on CPU).")] = None,
     weights: Annotated[str | None, typer.Option(help="imagenet | none | PATH.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Most epochs (early stopping on validation AUC).")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size.", callback=at_least("--batch-size", 2))] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
     train_config: Annotated[Path | None, typer.Option("--train-config", help="Training settings YAML (CLI options override it).")] = None,
     config: ConfigOpt = None,
@@ -584,7 +601,7 @@ def predict(
     manifest: Annotated[Path, typer.Option("--manifest", "-m", help="Images to score.")],
     out_path: Annotated[Path, typer.Option("--out", "-o", help="scores.csv: path, label, score.")],
     variant: Annotated[str | None, typer.Option(help="Image set (default: the one trained on).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
+    batch_size: Annotated[int, typer.Option(help="Batch size.", callback=at_least("--batch-size", 1))] = 64,
 ) -> None:
     """Score every image of a manifest with a trained checkpoint."""
     from cxr_isi.data import Manifest
@@ -609,7 +626,7 @@ def explain(
     n: Annotated[int, typer.Option("--n", min=1, help="How many images when --ids is not given (at least 1).")] = 8,
     positive: PositiveOpt = None,
     negative: NegativeOpt = None,
-    num_samples: Annotated[int, typer.Option(help="LIME perturbations per image.")] = 1000,
+    num_samples: Annotated[int, typer.Option(help="LIME perturbations per image.", callback=at_least("--num-samples", 1))] = 1000,
     sanity: Annotated[bool, typer.Option("--sanity", help="Also the model-randomisation test (maps of the model with re-drawn weights; twice the time).")] = False,
     seed: SeedOpt = 0,
 ) -> None:
@@ -679,7 +696,7 @@ def synth(
     disease_extent: Annotated[float, typer.Option(help="Share of lung area the opacities aim to cover.")] = 0.35,
     disease_strength: Annotated[float, typer.Option(help="Density of the opacities (1 = default).")] = 1.0,
     preview: Annotated[Path | None, typer.Option(help="Also write a contact sheet PNG of 8 images with masks.")] = None,
-    jobs: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")] = None,
+    jobs: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).", callback=at_least("--jobs", 1))] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Clear a non-empty --out folder first.")] = False,
 ) -> None:
     """Generate the synthetic multi-source phantom with a chosen intra-source imbalance."""
@@ -719,7 +736,7 @@ def run(
     config: Annotated[Path, typer.Argument(help="Experiment YAML (configs/demo.yaml, configs/cxr256.yaml, configs/paper.yaml).")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run folder; the same command resumes it.")] = Path("runs/experiment"),
     executor: Annotated[str, typer.Option(help="sequential | process | ray.")] = "sequential",
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Jobs at once (process pool; local Ray).")] = 1,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Jobs at once (process pool; local Ray).", callback=at_least("--jobs", 1))] = 1,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (with --executor ray).")] = None,
     check: Annotated[bool, typer.Option("--check", help="Validate the config and the datasets, list the jobs, train nothing.")] = False,
     plan: Annotated[bool, typer.Option("--plan", help="Print every job, the images it reads and its estimated time; train nothing.")] = False,
@@ -758,7 +775,7 @@ def sweep(
     folds: Annotated[int | None, typer.Option(help="Folds per level (default 5).")] = None,
     n: Annotated[int | None, typer.Option("--n", help="Phantoms per level (default: the base study's, the demo's 240).")] = None,
     executor: Annotated[str, typer.Option(help="sequential | process | ray.")] = "sequential",
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Jobs at once.")] = 1,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Jobs at once.", callback=at_least("--jobs", 1))] = 1,
     seed: SeedOpt = 0,
 ) -> None:
     """Dose-response: the protocol's core at each level of intra-source imbalance (or
@@ -895,7 +912,7 @@ def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder of the demo (resumes if it holds the same run).")] = Path("demo_out"),
     real: Annotated[bool, typer.Option("--real", help="Run configs/cxr256.yaml on the real cxr256 collection.")] = False,
     data: Annotated[Path | None, typer.Option(help="cxr256 folder for --real (default ../shared/data/cxr256).")] = None,
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Jobs at once (default: the cores, at most 4).")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Jobs at once (default: the cores, at most 4).", callback=at_least("--jobs", 1))] = None,
 ) -> None:
     """The whole protocol on the synthetic presets (or --real data): audit, lungs, image sets,
     training, cross-dataset test, cross-validation, explanations, and the report."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 
 from cxr_isi.choices import VARIANTS, QCPolicy, check_variant
-from cxr_isi.config import StrictModel, load_config
+from cxr_isi.config import Seed, StrictModel, load_config
 from cxr_isi.data.labels import LabelMapping
 from cxr_isi.synth.generate import SynthConfig
 from cxr_isi.train.config import TrainConfig
@@ -177,7 +177,7 @@ class ExperimentConfig(StrictModel):
 
     name: str = "experiment"
     description: str = ""
-    seed: int = 0
+    seed: Seed = 0
     datasets: list[DatasetConfig] = Field(min_length=1)
     models: list[str] = Field(default_factory=lambda: ["small_cnn"], min_length=1)
     variants: list[str] = Field(default_factory=lambda: list(VARIANTS))  # [] : no single split

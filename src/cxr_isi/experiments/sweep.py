@@ -20,7 +20,7 @@ import pandas as pd
 from pydantic import Field, ValidationInfo, field_validator
 
 from cxr_isi._io import write_csv
-from cxr_isi.config import StrictModel, config_dir, parse_model
+from cxr_isi.config import Seed, StrictModel, config_dir, parse_model
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.experiments.config import ExperimentConfig, load_experiment
 from cxr_isi.experiments.runfolder import CV, RESULTS, RunFolder
@@ -41,7 +41,7 @@ class SweepConfig(StrictModel):
     folds: int = Field(5, ge=2, le=20)
     n: int | None = Field(None, ge=8)  # phantoms per level (default: the base study's)
     base: Path | None = None  # an experiment YAML with a synthetic dataset (default: the demo)
-    seed: int = 0
+    seed: Seed = 0
 
     @field_validator("majority_share", "fingerprint_strength")
     @classmethod

@@ -26,7 +26,7 @@ from PIL import Image
 from pydantic import Field, field_validator
 
 from cxr_isi._io import write_json
-from cxr_isi.config import StrictModel
+from cxr_isi.config import Seed, StrictModel
 from cxr_isi.data.manifest import Manifest
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.progress import progress_bar
@@ -42,7 +42,7 @@ class SynthConfig(StrictModel):
     preset: str = "isi"
     n: int = Field(400, ge=4)
     size: int = Field(256, ge=32, le=2048)
-    seed: int = 0
+    seed: Seed = 0
     n_sources: int = Field(4, ge=1, le=26)
     majority_share: float | None = Field(None, ge=0.5, le=1.0)
     fingerprint_strength: float = Field(1.0, ge=0.0, le=2.0)

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from cxr_isi.choices import BoxMode, ResizeMode
-from cxr_isi.config import StrictModel
+from cxr_isi.config import Seed, StrictModel
 
 
 class AugmentConfig(StrictModel):
@@ -46,13 +46,13 @@ class TrainConfig(StrictModel):
     epochs: int = Field(20, ge=1, le=1000)
     batch_size: int = Field(32, ge=2, le=4096)
     optimizer: Literal["adamw", "sgd"] = "adamw"
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(1e-3, gt=0, allow_inf_nan=False)
     weight_decay: float = Field(1e-4, ge=0)
     schedule: Literal["cosine", "constant"] = "cosine"
     class_weighting: bool = True
     patience: int = Field(5, ge=1)
     val_size: float = Field(0.1, gt=0, lt=0.5)
-    seed: int = 0
+    seed: Seed = 0
     threads: int | None = Field(None, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     bf16: bool = True  # autocast on GPU only; bf16 on a CPU is ~100x slower here
