@@ -363,3 +363,16 @@ def test_a_config_seed_or_learning_rate_out_of_range_is_one_line(tmp_path):
                        ({"train": {"lr": float("nan")}}, "train.lr"), ({"seed": 2**32}, "seed")):
         with pytest.raises(ConfigError, match=re.escape(key) + ": "):
             parse_model(ExperimentConfig, {**base, **extra}, "c.yaml")
+
+
+def test_labels_that_differ_only_in_case_never_fall_in_the_other_class(toy):
+    frame = pd.read_csv(toy / "m.csv")
+    frame.loc[frame.index[:3], "label"] = ["COVID ", " Covid", "covid"]  # spaces are stripped at read
+    frame.to_csv(toy / "cases.csv", index=False)
+    r = runner.invoke(app, ["audit", str(toy / "cases.csv"), "-p", "covid", "--no-files"])
+    _one_line_error(r, "differs from 'covid' only in case", "count as the other class")
+    r = runner.invoke(app, ["audit", str(toy / "cases.csv"), "-p", "covid", "-p", "COVID", "-p", "Covid",
+                            "--no-files", "--json", str(toy / "a.json")])
+    assert r.exit_code == 0, r.output
+    assert json.loads((toy / "a.json").read_text())["n_positive"] == int(
+        frame["label"].str.strip().str.casefold().eq("covid").sum())

@@ -40,8 +40,18 @@ class LabelMapping(StrictModel):
         return self
 
     def encode(self, labels: pd.Series, where: str = "manifest") -> np.ndarray:
-        """Return 1 for positive, 0 for negative; unknown labels raise, naming the first row."""
+        """Return 1 for positive, 0 for negative; unknown labels raise, naming the first row. A
+        label that differs from a listed one only in case (``COVID`` beside ``covid``) raises
+        too: it would silently count as the other class."""
         values = labels.astype(str)
+        names = [*self.positive, *(self.negative or [])]
+        listed = {v.casefold(): v for v in names}
+        for v in sorted(set(values) - set(names)):
+            twin = listed.get(v.casefold())
+            if twin is not None:
+                i = int(np.flatnonzero((values == v).to_numpy())[0])
+                raise ManifestError(f"{where} row {i + 1}: label {v!r} differs from {twin!r} only in case; it would "
+                                    f"count as the other class: make them one label in the manifest, or list both")
         pos = values.isin(self.positive).to_numpy()
         if self.negative is not None:
             neg = values.isin(self.negative).to_numpy()
