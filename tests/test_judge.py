@@ -107,6 +107,12 @@ def test_cli_judge_writes_its_report_and_leaves_its_inputs_alone(plain, tmp_path
     scores = pd.read_csv(out / "scores.csv")
     assert {"score_original", "score_lungs_boxed_out_fixed_box"} <= set(scores.columns)
     assert before == {p: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in before}
+    from cxr_isi.report.browser import check_page, find_chromium
+
+    if find_chromium():  # .ci/run installs Debian's chromium; the page as a browser lays it out
+        seen = check_page(out / "report.html")
+        assert seen["images"] >= 2 and not seen["broken"] and not seen["overflowing"], seen
+        assert seen["sections"][0] == "1. Verdict" and len(seen["sections"]) == 7
 
 
 def test_a_manifest_with_one_source_skips_the_per_source_parts_and_says_why(plain, tmp_path):

@@ -24,6 +24,12 @@ def _ci(d: dict | None, key: str = "auc") -> str:
     return f"{d[key]:.3f} ({d['ci_low']:.2f}-{d['ci_high']:.2f})"
 
 
+def _p(p: float | None) -> str:
+    if p is None or p != p:
+        return "–"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def write_judge_report(out_dir: str | Path) -> Path:
     """``report.html`` from ``judge.json`` in ``out_dir`` (self-contained: figures embedded)."""
     from importlib.resources import files
@@ -40,7 +46,7 @@ def write_judge_report(out_dir: str | Path) -> Path:
                          f"{d['n_negative']} negative, {d['n_sources']} source(s)); {d['n_left_out']} left out "
                          "(no usable lung mask)", d.get("source_note", "")),
                p.para("Rule: " + d["rule"], small=True)]
-    aucs = pd.DataFrame([{"image set": k, "AUC (95% CI)": _ci(v), "DeLong p vs original": v["delong_p"]}
+    aucs = pd.DataFrame([{"image set": k, "AUC (95% CI)": _ci(v), "DeLong p vs original": _p(v["delong_p"])}
                          for k, v in d["auc"].items()])
     hide = [p.para(d["note"]), _table(aucs)]
     swap = d.get("lung_swap")
