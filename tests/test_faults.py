@@ -376,3 +376,26 @@ def test_labels_that_differ_only_in_case_never_fall_in_the_other_class(toy):
     assert r.exit_code == 0, r.output
     assert json.loads((toy / "a.json").read_text())["n_positive"] == int(
         frame["label"].str.strip().str.casefold().eq("covid").sum())
+
+
+def test_a_finished_run_never_passes_for_a_run_on_other_data(tmp_path):
+    """`train --out T` onto a finished run with another manifest (or after an image changed)
+    trained nothing and reported the old model's AUC on the new data as its own: refused now,
+    the old run intact."""
+    pytest.importorskip("torch")
+    from cxr_isi.synth import SynthConfig, generate
+
+    for name, preset in (("a", "isi"), ("b", "balanced")):
+        generate(SynthConfig(preset=preset, n=40, size=32, seed=1), tmp_path / name, jobs=1)
+    args = ["train", "--model", "small_cnn", "--size", "32", "--epochs", "1", "--batch-size", "8", "-p", "covid",
+            "--out", str(tmp_path / "T")]
+    assert runner.invoke(app, [*args, "--manifest", str(tmp_path / "a" / "manifest.csv")]).exit_code == 0
+    kept = {f: (tmp_path / "T" / f).read_bytes() for f in ("best.pt", "split.csv")}
+    r = runner.invoke(app, [*args, "--manifest", str(tmp_path / "b" / "manifest.csv")])
+    _one_line_error(r, "holds a run on other data", "use a new output folder")
+    first = pd.read_csv(tmp_path / "a" / "manifest.csv")["path"].iloc[0]
+    image = tmp_path / "a" / first
+    os.utime(image, ns=(image.stat().st_atime_ns, image.stat().st_mtime_ns + 10**9))  # the image "changed"
+    r = runner.invoke(app, [*args, "--manifest", str(tmp_path / "a" / "manifest.csv")])
+    _one_line_error(r, "holds a run on other data")
+    assert kept == {f: (tmp_path / "T" / f).read_bytes() for f in kept}

@@ -45,6 +45,19 @@ def _broadcast(figures: dict) -> dict:
     return figures
 
 
+def check_same_data(out_dir: str | Path, data: str | None, ck: dict | None = None) -> None:
+    """Refuse to resume (or to call finished) a run folder whose ``last.pt`` was trained on other
+    data: ``data`` is the stamp of what the run reads (images by content, labels, split). A run
+    without a stamp is taken as it is (``data`` None)."""
+    last = Path(out_dir) / LAST
+    if data is None or (ck is None and not last.exists()):
+        return
+    ck = ck if ck is not None else read_checkpoint(last)
+    if ck.get("data") != data:
+        raise CxrIsiError(f"{last}: this run folder holds a run on other data (other images, labels or split, "
+                          "or an image file changed since); use a new output folder")
+
+
 class TrainingEngine:
     """Epochs, validation, best model, early stopping, resume and history for one run.
 
@@ -69,11 +82,14 @@ class TrainingEngine:
     def __init__(self, out_dir: str | Path, net, optimizer, scheduler, generator, *, epochs: int,
                  patience: int, settings: str, max_minutes: float | None = None, is_main: bool = True,
                  extra: dict | None = None, progress: bool = True, description: str = "training",
-                 score_name: str = "score"):
+                 score_name: str = "score", data: str | None = None):
         self.out = Path(out_dir)
         self.net, self.opt, self.sched, self.gen = net, optimizer, scheduler, generator
         self.epochs, self.patience, self.settings = epochs, patience, settings
         self.max_minutes, self.is_main, self.extra = max_minutes, is_main, dict(extra or {})
+        self.data = data
+        if data is not None:
+            self.extra["data"] = data
         self.progress, self.description, self.score_name = progress, description, score_name
         self.state = new_state()
 
@@ -85,6 +101,7 @@ class TrainingEngine:
             if ck.get("settings", ck.get("config")) != self.settings:
                 raise CxrIsiError(f"{last}: this run folder holds a run with other settings; "
                                   "use a new output folder or the same settings")
+            check_same_data(self.out, self.data, ck)
             self.state = {**new_state(), **load_resume(ck, self.net, self.opt, self.sched, self.gen)}
             log.info("resuming %s at epoch %d", self.out, self.state["epoch"])
         return self.state

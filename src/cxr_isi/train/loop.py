@@ -10,6 +10,7 @@ command trains with DistributedDataParallel.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -24,7 +25,7 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 from cxr_isi._checkpoints import cosine_schedule, read_checkpoint
-from cxr_isi._engine import TrainingEngine
+from cxr_isi._engine import TrainingEngine, check_same_data
 from cxr_isi._io import atomic_write, write_json
 from cxr_isi.choices import check_variant
 from cxr_isi.data.augment import random_affine, random_intensity
@@ -116,6 +117,22 @@ def _augment(x, gen, cfg: TrainConfig, share: tuple[int, int] = (1, 0)):
                             noise=0.0, share=share)
 
 
+def data_stamp(parts: dict[str, Manifest]) -> str:
+    """What a run reads, by content: per split each image's path, label, file size and
+    modification time (what the image cache decides to decode again by). A run folder resumed,
+    or called finished, on other data is refused by it."""
+    h = hashlib.sha256()
+    for split, m in sorted(parts.items()):
+        for path, y in zip(m.paths, m.y, strict=True):
+            try:
+                st = os.stat(path)
+                key = f"{st.st_size}:{st.st_mtime_ns}"
+            except OSError:
+                key = "missing"
+            h.update(f"{split}\t{path}\t{int(y)}\t{key}\n".encode())
+    return h.hexdigest()
+
+
 def run_settings(cfg: TrainConfig, world: int) -> str:
     """What decides a run, as the resume check compares it: the settings with the *global*
     batch (``batch_size`` per process times the processes), so a run started under ``torchrun``
@@ -188,8 +205,6 @@ def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: boo
         raise CxrIsiError(f"{manifest.origin}: no label mapping; say which labels are positive")
     mapping = manifest.label_mapping.as_record()
     manifest = prepare_splits(manifest, cfg)
-    if rank == 0:
-        manifest.write(out / "split.csv")
     parts = {s: manifest.with_frame(manifest.frame[manifest.frame["split"] == s])
              for s in ("train", "val", "test") if (manifest.frame["split"] == s).any()}
     for s in ("train", "val"):
@@ -200,6 +215,10 @@ def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: boo
             raise CxrIsiError(f"{manifest.origin}: the {s} split has a single class "
                               f"({_class_word(y)} only, {len(y)} images); a classifier cannot be "
                               "trained or scored on it")
+    stamp = data_stamp(parts)
+    check_same_data(out, stamp)  # before the folder's split.csv is written: nothing of the old run is lost
+    if rank == 0:
+        manifest.write(out / "split.csv")
     data = {s: HideSeekDataset(m, cfg.variant, size=cfg.size, resize=cfg.resize,
                                box_mode=cfg.box_mode, box=cfg.fixed_box, scramble_block=cfg.scramble_block,
                                progress=progress and rank == 0)
@@ -218,7 +237,8 @@ def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: boo
     engine = TrainingEngine(out, _unwrap(model), opt, sched, gen, epochs=cfg.epochs, patience=cfg.patience,
                             settings=run_settings(cfg, world), max_minutes=cfg.max_minutes, is_main=rank == 0,
                             extra={"format": CHECKPOINT_FORMAT, "model": cfg.model},
-                            progress=progress, description=f"{cfg.model} on {cfg.variant}", score_name="val AUC")
+                            progress=progress, description=f"{cfg.model} on {cfg.variant}", score_name="val AUC",
+                            data=stamp)
     engine.resume()
     train_model: Any = torch.compile(model) if cfg.compile else model
     from torch.utils.data.distributed import DistributedSampler
