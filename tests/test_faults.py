@@ -399,3 +399,16 @@ def test_a_finished_run_never_passes_for_a_run_on_other_data(tmp_path):
     r = runner.invoke(app, [*args, "--manifest", str(tmp_path / "a" / "manifest.csv")])
     _one_line_error(r, "holds a run on other data")
     assert kept == {f: (tmp_path / "T" / f).read_bytes() for f in kept}
+
+
+def test_run_check_and_plan_write_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text(
+        "datasets:\n  - name: a\n    synthetic: {preset: isi, n: 24, size: 32}\nvariants: [original]\ncv: {folds: 2}\n"
+        "train: {epochs: 1, batch_size: 8}\nsegmentation: {size: 32}\n")
+    for flag in ("--check", "--plan"):
+        r = runner.invoke(app, ["run", "c.yaml", flag])  # no --out: the default ./runs/experiment
+        assert r.exit_code == 0, r.output
+        r = runner.invoke(app, ["run", "c.yaml", flag, "--out", str(tmp_path / "r")])
+        assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]

@@ -157,15 +157,19 @@ def plan_jobs(cfg: ExperimentConfig, identities: dict[str, dict]) -> list[Job]:
 # -- datasets --------------------------------------------------------------------------
 
 
-def load_dataset(d: DatasetConfig, run_dir: Path) -> Manifest:
+def load_dataset(d: DatasetConfig, run_dir: Path, scratch: Path | None = None) -> Manifest:
     """The dataset's rows with the label mapping attached; a phantom set is generated into
-    ``run_dir/data/<name>`` once (kept when its settings have not changed)."""
+    ``run_dir/data/<name>`` once (kept when its settings have not changed). With ``scratch``
+    nothing is written under ``run_dir``: a phantom set not there already is made in ``scratch``
+    (``run --check`` and ``--plan`` write nothing)."""
     if d.synthetic is not None:
         from cxr_isi.synth.generate import generate
 
         out = RunFolder(run_dir).synth_dir(d.name)
         stamp = out / "synth.json"  # the phantom generator's own record of its settings
         done = stamp.is_file() and json.loads(stamp.read_text()).get("config") == d.synthetic.model_dump()
+        if not done and scratch is not None:
+            out = RunFolder(scratch).synth_dir(d.name)
         manifest = (Manifest.read(out / MANIFEST) if done
                     else generate(d.synthetic, out, jobs=1))
         root = out

@@ -15,6 +15,7 @@ import os
 import platform
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -218,8 +219,9 @@ def _checked(config_path: str | Path, run_dir: str | Path) -> tuple[list[Job], d
     from cxr_isi.experiments.plan import check_dataset, load_dataset
 
     cfg = load_experiment(config_path)
-    splits = {d.name: check_dataset(load_dataset(d, Path(run_dir)), d, i, cfg).frame
-              for i, d in enumerate(cfg.datasets)}
+    with tempfile.TemporaryDirectory() as scratch:  # phantoms to check, never written into the run
+        splits = {d.name: check_dataset(load_dataset(d, Path(run_dir), Path(scratch)), d, i, cfg).frame
+                  for i, d in enumerate(cfg.datasets)}
     return plan_jobs(cfg, {d.name: dataset_identity(d) for d in cfg.datasets}), splits
 
 
