@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from cxr_isi.cli.main import app
 from cxr_isi.data.importers import import_dataset, run_importer
-from cxr_isi.errors import ImporterError
+from cxr_isi.errors import CxrIsiError, ImporterError
 from tests.conftest import gradient, write_png
 
 runner = CliRunner()
@@ -155,7 +155,13 @@ def test_actualmed_as_published(tmp_path):
     import cxr_isi as ci  # the notebook's door: the same import, written with its report
 
     ci.import_dataset("actualmed", root, out=tmp_path / "o" / "m.csv")
-    assert json.loads((tmp_path / "o" / "IMPORT.json").read_text())["rows_kept"] == 2
+    record = tmp_path / "o" / "IMPORT.json"
+    assert json.loads(record.read_text())["rows_kept"] == 2 and json.loads(record.read_text())["manifest"] == "m.csv"
+    ci.import_dataset("actualmed", root, out=tmp_path / "o" / "m.csv")  # the same import again: its own record
+    before = record.read_bytes()
+    with pytest.raises(CxrIsiError, match="holds the import record of m.csv; write other.csv to a folder of its own"):
+        ci.import_dataset("actualmed", root, out=tmp_path / "o" / "other.csv")  # would replace m.csv's record
+    assert record.read_bytes() == before and not (tmp_path / "o" / "other.csv").exists()
 
 
 # -- QaTa-COV19 as Kaggle unpacks it ----------------------------------------------------------------

@@ -145,12 +145,15 @@ def import_dataset(name: str, root: str | Path, *, out: str | Path | None = None
     ImportResult
         ``.manifest`` and ``.report`` (rows read, kept, dropped by reason, each dropped row).
     """
+    from cxr_isi.data.importers import check_import_record
     from cxr_isi.data.importers import import_dataset as run
 
+    if out is not None:
+        check_import_record(out)
     result = run(name, root, keep_missing=keep_missing, keep_unknown=keep_unknown, **options)
     if out is not None:
         result.manifest.write(out)
-        result.report.write(Path(out).parent / "IMPORT.json")
+        result.report.write_beside(out)
     return result
 
 

@@ -405,7 +405,7 @@ def import_(
     list_: Annotated[bool, typer.Option("--list", help="List the importers and their layouts.")] = False,
 ) -> None:
     """Turn a public dataset, as published, into a manifest (QaTa, BIMCV, ieee8023, Kermany, ...)."""
-    from cxr_isi.data.importers import IMPORTERS, describe, import_dataset, parse_options
+    from cxr_isi.data.importers import IMPORTERS, check_import_record, describe, import_dataset, parse_options
 
     if list_ or not name:
         t = Table(title="importers")
@@ -417,6 +417,8 @@ def import_(
         return
     if root is None or (out_path is None and not dry_run):
         raise CxrIsiError("usage: cxr-isi import NAME ROOT --out MANIFEST.csv [--opt key=value] [--dry-run]")
+    if out_path is not None and not dry_run:
+        check_import_record(out_path)
     result = import_dataset(name, root, keep_missing=keep_missing, keep_unknown=keep_unknown, **parse_options(opt))
     print_import(result.report)
     if dry_run:
@@ -424,7 +426,7 @@ def import_(
         return
     assert out_path is not None
     result.manifest.write(out_path)
-    report = result.report.write(out_path.parent / "IMPORT.json")
+    report = result.report.write_beside(out_path)
     m = result.manifest
     out.print(f"{len(m)} images, {m.frame['patient_id'].nunique()} patients -> {out_path}; report -> {report}")
 

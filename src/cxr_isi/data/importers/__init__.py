@@ -69,6 +69,36 @@ class ImportReport:
 
         return write_json(path, self.as_dict())
 
+    def write_beside(self, manifest_path: str | Path) -> Path:
+        """``IMPORT.json`` beside the manifest it reports on, naming it; refused (before anything is
+        written: call :func:`check_import_record` first) where it would replace another import's."""
+        from cxr_isi._io import write_json
+
+        manifest_path = Path(manifest_path)
+        return write_json(manifest_path.parent / IMPORT_RECORD, {**self.as_dict(), "manifest": manifest_path.name})
+
+
+IMPORT_RECORD = "IMPORT.json"
+
+
+def check_import_record(manifest_path: str | Path) -> None:
+    """Refuse an import whose ``IMPORT.json`` would replace the record of another manifest in the
+    same folder (a record without a name counts as another's unless the manifest is rewritten)."""
+    import json
+
+    manifest_path = Path(manifest_path)
+    record = manifest_path.parent / IMPORT_RECORD
+    if not record.is_file():
+        return
+    try:
+        named = json.loads(record.read_text()).get("manifest")
+    except (ValueError, AttributeError, OSError):
+        named = None
+    if named == manifest_path.name or (named is None and manifest_path.exists()):
+        return
+    raise ImporterError(f"{record}: holds the import record of {named or 'another manifest'}; write "
+                        f"{manifest_path.name} to a folder of its own (one import per folder)")
+
 
 @dataclass
 class ImportResult:
