@@ -412,3 +412,19 @@ def test_run_check_and_plan_write_nothing(tmp_path, monkeypatch):
         r = runner.invoke(app, ["run", "c.yaml", flag, "--out", str(tmp_path / "r")])
         assert r.exit_code == 0, r.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
+
+
+def test_lungs_segment_never_writes_over_another_datasets_manifest(tmp_path):
+    from cxr_isi.synth import SynthConfig, generate
+
+    generate(SynthConfig(preset="isi", n=4, size=32), tmp_path / "a", jobs=1)
+    generate(SynthConfig(preset="balanced", n=4, size=32, seed=1), tmp_path / "b", jobs=1)
+    before = (tmp_path / "b" / "manifest.csv").read_bytes()
+    r = runner.invoke(app, ["lungs", "segment", str(tmp_path / "a" / "manifest.csv"), "--out", str(tmp_path / "b")])
+    _one_line_error(r, "a manifest that no segmentation wrote")
+    assert (tmp_path / "b" / "manifest.csv").read_bytes() == before
+    seg = ["lungs", "segment", "--out", str(tmp_path / "s")]
+    assert runner.invoke(app, [seg[0], seg[1], str(tmp_path / "a" / "manifest.csv"), *seg[2:]]).exit_code == 0
+    assert runner.invoke(app, [seg[0], seg[1], str(tmp_path / "a" / "manifest.csv"), *seg[2:]]).exit_code == 0  # resumes
+    r = runner.invoke(app, [seg[0], seg[1], str(tmp_path / "b" / "manifest.csv"), *seg[2:]])
+    _one_line_error(r, "holds the segmentation of", "a/manifest.csv")

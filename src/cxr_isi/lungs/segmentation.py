@@ -148,6 +148,26 @@ def train_lung_segmenter(manifest: Manifest, out_dir: str | Path, *, size: int =
     return metrics
 
 
+def _check_not_another(out: Path, target: Path, source: str) -> None:
+    """Refuse to write ``out/manifest.csv`` over a manifest that is not this input's segmentation
+    (another dataset's, or one that no segmentation wrote)."""
+    if not target.exists():
+        return
+    import json
+
+    record = out / "segment.json"
+    try:
+        previous = json.loads(record.read_text()).get("input", source) if record.is_file() else None
+    except (ValueError, AttributeError, OSError):
+        previous = None
+    if previous is None:
+        raise CxrIsiError(f"{target}: a manifest that no segmentation wrote; write the segmentation to another "
+                          "--out folder (no command overwrites a dataset)")
+    if previous != source:
+        raise CxrIsiError(f"{target}: holds the segmentation of {previous}; write that of {source} to another "
+                          "--out folder")
+
+
 def segment_manifest(manifest: Manifest, out_dir: str | Path, *, segmenter: Segmenter | None = None,
                      size: int = 256, resize: str = "pad", thresholds: QCThresholds | None = None,
                      cache_root=None, progress: bool = False, batch_size: int = 32) -> Manifest:
@@ -163,6 +183,8 @@ def segment_manifest(manifest: Manifest, out_dir: str | Path, *, segmenter: Segm
     if manifest.origin and os.path.exists(manifest.origin) and target.exists() and target.samefile(manifest.origin):
         raise CxrIsiError(f"{target}: is the input manifest; write the segmentation to another --out folder "
                           "(no command overwrites its input)")
+    source = str(Path(manifest.origin).resolve()) if os.path.exists(manifest.origin) else manifest.origin
+    _check_not_another(out, target, source)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     t = thresholds or QCThresholds()
     seg = segmenter or get_segmenter("unet")
@@ -207,7 +229,7 @@ def segment_manifest(manifest: Manifest, out_dir: str | Path, *, segmenter: Segm
         frame = frame[~flagged]
     result = manifest.with_frame(frame)
     result.write(out / "manifest.csv")
-    write_json(out / "segment.json", {"backend": seg.name, "size": size, "resize": resize,
+    write_json(out / "segment.json", {"backend": seg.name, "input": source, "size": size, "resize": resize,
                                       "thresholds": t.model_dump(), "n_images": len(manifest),
                                       "n_flagged": int(flagged.sum()), "policy": t.policy,
                                       "checkpoint": str(getattr(seg, "path_", ""))})
