@@ -423,8 +423,10 @@ def test_lungs_segment_never_writes_over_another_datasets_manifest(tmp_path):
     r = runner.invoke(app, ["lungs", "segment", str(tmp_path / "a" / "manifest.csv"), "--out", str(tmp_path / "b")])
     _one_line_error(r, "a manifest that no segmentation wrote")
     assert (tmp_path / "b" / "manifest.csv").read_bytes() == before
-    seg = ["lungs", "segment", "--out", str(tmp_path / "s")]
-    assert runner.invoke(app, [seg[0], seg[1], str(tmp_path / "a" / "manifest.csv"), *seg[2:]]).exit_code == 0
-    assert runner.invoke(app, [seg[0], seg[1], str(tmp_path / "a" / "manifest.csv"), *seg[2:]]).exit_code == 0  # resumes
-    r = runner.invoke(app, [seg[0], seg[1], str(tmp_path / "b" / "manifest.csv"), *seg[2:]])
-    _one_line_error(r, "holds the segmentation of", "a/manifest.csv")
+    def segment(name):
+        return runner.invoke(app, ["lungs", "segment", str(tmp_path / name / "manifest.csv"), "--out",
+                                   str(tmp_path / "s")])
+
+    assert segment("a").exit_code == 0
+    assert segment("a").exit_code == 0  # the same input again: it resumes
+    _one_line_error(segment("b"), "holds the segmentation of", "a/manifest.csv")
