@@ -324,3 +324,21 @@ def test_a_malicious_model_file_does_not_run(tmp_path):
         with pytest.raises(CxrIsiError):
             load_scorer(tmp_path / "evil.pt", arch=arch, spec=ModelSpec(head="Pneumonia"))
     assert not marker.exists()
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_a_covid_model_trained_on_the_real_isi_subset_is_judged_to_read_outside_the_lungs(cxr256, tmp_path):
+    """The README's real row at a smaller size: a plain-script ResNet-18 on cxr256's intra-source
+    imbalanced subset (ieee8023 + Figure1 covid, Kermany normal), judged on its held-out patients."""
+    frame = pd.read_csv(cxr256 / "manifest.csv", dtype=str, keep_default_na=False)
+    frame["path"] = [str(cxr256 / p) for p in frame["path"]]
+    frame["mask_path"] = ""
+    isi = frame[(frame["dataset"].isin(["ieee8023", "figure1"]) & (frame["label"] == "covid"))
+                | ((frame["dataset"] == "kermany") & (frame["label"] == "normal"))]
+    isi.to_csv(tmp_path / "isi.csv", index=False)
+    files = train_plain(tmp_path / "isi.csv", "covid", tmp_path / "model", size=SIZE, epochs=4, seed=0)
+    v = judge_model(load_scorer(files["onnx"], spec=ModelSpec(size=SIZE)), _test_manifest(files), tmp_path / "out",
+                    map_images=4)
+    assert v.kind == READS_OUTSIDE and v.what == "the source", v.reason
+    assert v.auc["original"]["ci_low"] > 0.9 and v.auc["lungs_boxed_out"]["ci_low"] > 0.75, v.reason
