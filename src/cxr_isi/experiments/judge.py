@@ -26,21 +26,20 @@ lungs, outside the lungs (the frame, or the source through it), or inconclusive.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from cxr_isi._io import atomic_write, write_json
+from cxr_isi._io import atomic_write, check_not_input, write_json
 from cxr_isi.audit.imbalance import cramers_v, single_class_fraction, source_label_table
 from cxr_isi.data.manifest import Manifest
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.evaluate.metrics import auc_ci, delong_test, youden
 from cxr_isi.explain.attention import attention_summary, lung_attention
 from cxr_isi.logs import get_logger
-from cxr_isi.lungs.hideseek import apply_variant, dataset_box
+from cxr_isi.lungs.hideseek import apply_variant, dataset_box, lung_boxes
 from cxr_isi.models.scorer import ModelSpecError, Scorer
 from cxr_isi.probes.base import fmt_ci, images_and_masks
 from cxr_isi.probes.lung_swap import result_of, swap_figure, swap_test
@@ -108,10 +107,7 @@ class ModelVerdict:
 def _refuse_overwrite(out: Path, inputs: list[Path]) -> None:
     """No command writes over its own input: ``out``'s files must not be the model or manifest."""
     for name in ("summary.json", "judge.json", "scores.csv", "report.html", "lungs/manifest.csv"):
-        target = out / name
-        for given in inputs:
-            if target.exists() and given.exists() and os.path.samefile(target, given):
-                raise CxrIsiError(f"{given}: would be overwritten by the judge's {name}; choose another --out")
+        check_not_input(out / name, inputs)
 
 
 def _aucs(y: np.ndarray, scores: dict[str, np.ndarray]) -> dict:
@@ -128,11 +124,8 @@ def _aucs(y: np.ndarray, scores: dict[str, np.ndarray]) -> dict:
 def fixed_box(masks: np.ndarray) -> tuple[float, float, float, float]:
     """One box for all images (the 95% quantiles of the union boxes, as the study's control)."""
     h, w = masks.shape[-2:]
-    boxes = []
-    for m in masks:
-        rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
-        boxes.append((rows[0] / h, (rows[-1] + 1) / h, cols[0] / w, (cols[-1] + 1) / w))
-    return dataset_box(np.array(boxes))
+    scale = np.array([h, h, w, w], dtype=float)
+    return dataset_box(np.array([np.array(lung_boxes(m, "union")[0]) / scale for m in masks]))
 
 
 def image_set(name: str, images: np.ndarray, masks: np.ndarray, box) -> np.ndarray:
