@@ -176,14 +176,23 @@ def _odd_models(tmp: Path) -> dict:
             f = x.mean(dim=(2, 3))
             return self.fc(f), f
 
+    class OneChannel(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3)
+
+        def forward(self, x):
+            return self.conv(x).mean(dim=(1, 2, 3))
+
     class Softmax(nn.Module):
         def forward(self, x):
             m = x.mean(dim=(1, 2, 3))
             return torch.stack([m, -m], dim=1)
 
     x = torch.rand(2, 3, SIZE, SIZE)
-    files = {"nan": tmp / "nan.ts", "constant": tmp / "constant.ts", "softmax": tmp / "softmax.ts"}
-    for name, mod in (("nan", Nan()), ("constant", Constant()), ("softmax", Softmax())):
+    files = {"nan": tmp / "nan.ts", "constant": tmp / "constant.ts", "softmax": tmp / "softmax.ts",
+             "one_channel": tmp / "gray.ts"}
+    for name, mod in (("nan", Nan()), ("constant", Constant()), ("softmax", Softmax()), ("one_channel", OneChannel())):
         torch.jit.save(torch.jit.script(mod), str(files[name]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -212,6 +221,8 @@ def test_each_bad_input_is_one_line_and_writes_nothing(plain, tmp_path):
         "pickled whole model": ([str(tmp_path / "pickled.pt")], "pickled whole model"),
         "3 channels given 1": ([files["torchscript"], "--channels", "1", "--size", str(SIZE)],
                                "expects 3 input channels, the spec gives 1"),
+        "1 channel given 3": ([str(odd["one_channel"]), "--size", str(SIZE)],
+                              "expects 1 input channels, the spec gives 3 (set channels: 1)"),
         "two ONNX outputs, no head": ([str(odd["two_outputs"]), "--size", str(SIZE)],
                                       "has 2 outputs (logits, features)"),
         "ONNX dynamic size": ([str(odd["dynamic"]), "--onnx-output", "logits"], "height and width are dynamic"),
