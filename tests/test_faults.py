@@ -430,3 +430,19 @@ def test_lungs_segment_never_writes_over_another_datasets_manifest(tmp_path):
     assert segment("a").exit_code == 0
     assert segment("a").exit_code == 0  # the same input again: it resumes
     _one_line_error(segment("b"), "holds the segmentation of", "a/manifest.csv")
+
+
+def test_a_figure_name_a_sweep_folder_and_epochs_are_checked_before_any_work(toy, tmp_path):
+    for args, words in ((["hideseek", str(toy / "m.csv"), "--variant", "original", "--out", str(tmp_path / "h"),
+                          "--figure", str(tmp_path / "fig.txt")], "--figure"),
+                        (["synth", "--preset", "isi", "--n", "4", "--out", str(tmp_path / "s"),
+                          "--preview", str(tmp_path / "x.csv")], "--preview"),
+                        (["lungs", "train", str(toy / "m.csv"), "--out", str(tmp_path / "l"), "--epochs", "0"],
+                         "--epochs 0: must be 1 or more"),
+                        (["lungs", "train", str(toy / "m.csv"), "--out", str(tmp_path / "l"), "--synthetic", "-5"],
+                         "--synthetic -5: must be 0 or more")):
+        r = runner.invoke(app, args)
+        _one_line_error(r, words)
+        assert not any(p.name in ("h", "s", "l") for p in tmp_path.iterdir()), args
+    r = runner.invoke(app, ["report", str(tmp_path), "--sweep", str(tmp_path / "nonexistent")])
+    _one_line_error(r, "no such sweep folder")

@@ -48,6 +48,20 @@ def at_least(option: str, low: int, high: int | None = None):
     return check
 
 
+def picture(option: str):
+    """A parameter callback: a figure's file name must end in .png, .svg or .pdf (checked before
+    any work, in one line)."""
+
+    def check(value):
+        if value is not None and Path(value).suffix.lower() not in (".png", ".svg", ".pdf"):
+            err.print(f"[bold red]error:[/] {option} {value}: a figure is written as .png, .svg or .pdf",
+                      highlight=False, soft_wrap=True)
+            raise typer.Exit(2)
+        return value
+
+    return check
+
+
 SeedOpt = Annotated[int, typer.Option(help="Seed for every random choice.", callback=at_least("--seed", 0, SEED_MAX))]
 CacheOpt = Annotated[Path | None, typer.Option("--cache", help="Cache folder (default $CXR_ISI_CACHE or ~/.cache/cxr_isi).")]
 
@@ -462,9 +476,9 @@ app.add_typer(lungs_app, name="lungs", help="Lung segmentation: train, evaluate 
 def lungs_train(
     manifest: Annotated[Path, typer.Argument(help="Manifest with mask_path (manual masks).")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run folder: best.pt, last.pt, metrics.json.")],
-    epochs: Annotated[int, typer.Option(help="Most epochs (early stopping on validation Dice).")] = 40,
+    epochs: Annotated[int, typer.Option(help="Most epochs (early stopping on validation Dice).", callback=at_least("--epochs", 1))] = 40,
     size: Annotated[int, typer.Option(help="Input size.")] = 256,
-    synthetic: Annotated[int, typer.Option(help="Phantoms added to the training split.")] = 300,
+    synthetic: Annotated[int, typer.Option(help="Phantoms added to the training split.", callback=at_least("--synthetic", 0))] = 300,
     seed: SeedOpt = 0,
 ) -> None:
     """Train the lung U-Net (patient-grouped validation, early stopping, resumable)."""
@@ -536,7 +550,7 @@ def hideseek(
     resize: Annotated[str, typer.Option(help="pad | squeeze | crop.")] = "pad",
     box_mode: Annotated[str, typer.Option(help="union | per_lung | dataset (one box for every image).")] = "union",
     policy: Annotated[str, typer.Option(help="What an image flagged by lung QC becomes: union (its union box) | drop | keep.")] = "union",
-    figure: Annotated[Path | None, typer.Option(help="Also save the five sets of the first image (Figure 3).")] = None,
+    figure: Annotated[Path | None, typer.Option(help="Also save the five sets of the first image (Figure 3).", callback=picture("--figure"))] = None,
 ) -> None:
     """Write the ROI hide-and-seek image sets as PNG folders (the training reads them on the fly).
 
@@ -697,7 +711,7 @@ def synth(
     fingerprint_strength: Annotated[float, typer.Option(help="0: sources look alike; 1: full source styles.")] = 1.0,
     disease_extent: Annotated[float, typer.Option(help="Share of lung area the opacities aim to cover.")] = 0.35,
     disease_strength: Annotated[float, typer.Option(help="Density of the opacities (1 = default).")] = 1.0,
-    preview: Annotated[Path | None, typer.Option(help="Also write a contact sheet PNG of 8 images with masks.")] = None,
+    preview: Annotated[Path | None, typer.Option(help="Also write a contact sheet PNG of 8 images with masks.", callback=picture("--preview"))] = None,
     jobs: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).", callback=at_least("--jobs", 1))] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Clear a non-empty --out folder first.")] = False,
 ) -> None:

@@ -87,6 +87,8 @@ def _table(frame: pd.DataFrame, digits: int = 3, wrap: bool = False) -> Markup:
 
 class _Report:
     def __init__(self, run_dir: Path, sweep_dir: Path | None = None):
+        if sweep_dir is not None and not Path(sweep_dir).is_dir():
+            raise CxrIsiError(f"{sweep_dir}: no such sweep folder (--sweep takes a folder made by cxr-isi sweep)")
         self.sweep_dir = sweep_dir
         self.folder = RunFolder(run_dir)
         self.dir = self.folder.root
