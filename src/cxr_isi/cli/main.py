@@ -48,20 +48,6 @@ def at_least(option: str, low: int, high: int | None = None):
     return check
 
 
-def picture(option: str):
-    """A parameter callback: a figure's file name must end in .png, .svg or .pdf (checked before
-    any work, in one line)."""
-
-    def check(value):
-        if value is not None and Path(value).suffix.lower() not in (".png", ".svg", ".pdf"):
-            err.print(f"[bold red]error:[/] {option} {value}: a figure is written as .png, .svg or .pdf",
-                      highlight=False, soft_wrap=True)
-            raise typer.Exit(2)
-        return value
-
-    return check
-
-
 SeedOpt = Annotated[int, typer.Option(help="Seed for every random choice.", callback=at_least("--seed", 0, SEED_MAX))]
 CacheOpt = Annotated[Path | None, typer.Option("--cache", help="Cache folder (default $CXR_ISI_CACHE or ~/.cache/cxr_isi).")]
 
@@ -106,7 +92,8 @@ _OPTION = {"out_path": "--out", "out_dir": "--out", "json_out": "--json", "figur
 
 
 def outputs(**kinds: str):
-    """Check a command's output options (``name="file"`` or ``"folder"``) before it does any work:
+    """Check a command's output options (``name="file"``, ``"figure"``: a file named .png, .svg or
+    .pdf, or ``"folder"``) before it does any work:
     a wrong one is a one-line error naming the path (under :func:`friendly`). An output file that
     is one of the command's own input files (by any path: ``./``, ``..``, a link) is refused: no
     command writes over its input."""
@@ -120,8 +107,10 @@ def outputs(**kinds: str):
             for name, kind in kinds.items():
                 if kwargs.get(name) is not None:
                     check_output(kwargs[name], folder=kind == "folder", option=_OPTION[name])
-                    if kind == "file":
+                    if kind in ("file", "figure"):
                         check_not_input(kwargs[name], given, option=_OPTION[name])
+                    if kind == "figure" and Path(kwargs[name]).suffix.lower() not in (".png", ".svg", ".pdf"):
+                        raise CxrIsiError(f"{_OPTION[name]} {kwargs[name]}: a figure is written as .png, .svg or .pdf")
             return fn(*args, **kwargs)
 
         return wrapper
@@ -541,7 +530,7 @@ def lungs_segment(
 
 @app.command()
 @friendly
-@outputs(out_dir="folder", figure="file")
+@outputs(out_dir="folder", figure="figure")
 def hideseek(
     manifest: Annotated[Path, typer.Argument(help="Manifest with lung masks (from cxr-isi lungs segment).")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for one PNG folder per variant.")],
@@ -550,7 +539,7 @@ def hideseek(
     resize: Annotated[str, typer.Option(help="pad | squeeze | crop.")] = "pad",
     box_mode: Annotated[str, typer.Option(help="union | per_lung | dataset (one box for every image).")] = "union",
     policy: Annotated[str, typer.Option(help="What an image flagged by lung QC becomes: union (its union box) | drop | keep.")] = "union",
-    figure: Annotated[Path | None, typer.Option(help="Also save the five sets of the first image (Figure 3).", callback=picture("--figure"))] = None,
+    figure: Annotated[Path | None, typer.Option(help="Also save the five sets of the first image (Figure 3).")] = None,
 ) -> None:
     """Write the ROI hide-and-seek image sets as PNG folders (the training reads them on the fly).
 
@@ -699,7 +688,7 @@ def print_truth(out_dir: Path) -> None:
 
 @app.command()
 @friendly
-@outputs(out_dir="folder", preview="file")
+@outputs(out_dir="folder", preview="figure")
 def synth(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for images, masks and manifest.csv.")],
     preset: Annotated[str, typer.Option(help="isi (every source one class) | balanced | mild | strong.")] = "isi",
@@ -711,7 +700,7 @@ def synth(
     fingerprint_strength: Annotated[float, typer.Option(help="0: sources look alike; 1: full source styles.")] = 1.0,
     disease_extent: Annotated[float, typer.Option(help="Share of lung area the opacities aim to cover.")] = 0.35,
     disease_strength: Annotated[float, typer.Option(help="Density of the opacities (1 = default).")] = 1.0,
-    preview: Annotated[Path | None, typer.Option(help="Also write a contact sheet PNG of 8 images with masks.", callback=picture("--preview"))] = None,
+    preview: Annotated[Path | None, typer.Option(help="Also write a contact sheet PNG of 8 images with masks.")] = None,
     jobs: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).", callback=at_least("--jobs", 1))] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Clear a non-empty --out folder first.")] = False,
 ) -> None:
