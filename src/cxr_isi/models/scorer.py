@@ -29,14 +29,15 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import torch
+import torch.nn as nn
 from pydantic import Field, model_validator
 
 from cxr_isi.choices import ResizeMode
 from cxr_isi.config import StrictModel, load_config
 from cxr_isi.errors import CxrIsiError
+from cxr_isi.models.registry import IMAGENET_MEAN, IMAGENET_STD
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 FORMATS = ("cxr-isi", "torchscript", "export", "onnx", "state_dict", "torchxrayvision")
 # torchxrayvision reads [0, 1] images as [-1024, 1024] (its ``normalize(img, 255)`` on 8-bit images).
 XRV_RANGE = 1024.0
@@ -194,63 +195,56 @@ class Scorer:
                 "features": self.supports_features, "gradients": self.supports_gradients}
 
 
-def _torch_modules():
-    """The torch pieces (imported on use: ``cxr-isi --help`` never imports torch)."""
-    import torch
-    import torch.nn as nn
+class Preprocess(nn.Module):
+    """(N, 1, H, W) in [0, 1] -> what the model takes: channels and normalisation."""
 
-    class Preprocess(nn.Module):
-        """(N, 1, H, W) in [0, 1] -> what the model takes: channels and normalisation."""
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        self.channels = int(spec.channels or 3)
+        self.xrv = spec.normalise == "xrv"
+        if spec.normalise == "imagenet":
+            mean, std = list(IMAGENET_MEAN), list(IMAGENET_STD)
+        elif spec.normalise == "custom":
+            mean, std = list(spec.mean or []), list(spec.std or [])
+        else:
+            mean, std = [0.0], [1.0]
+        if self.channels == 1:
+            mean, std = mean[:1], std[:1]
+        elif len(mean) == 1:
+            mean, std = mean * 3, std * 3
+        if len(mean) != self.channels or len(std) != self.channels:
+            raise ModelSpecError(f"mean/std give {len(mean)} values; the spec says {self.channels} channels")
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
 
-        def __init__(self, spec: ModelSpec):
-            super().__init__()
-            self.channels = int(spec.channels or 3)
-            self.xrv = spec.normalise == "xrv"
-            if spec.normalise == "imagenet":
-                mean, std = list(IMAGENET_MEAN), list(IMAGENET_STD)
-            elif spec.normalise == "custom":
-                mean, std = list(spec.mean or []), list(spec.std or [])
-            else:
-                mean, std = [0.0], [1.0]
-            if self.channels == 1:
-                mean, std = mean[:1], std[:1]
-            elif len(mean) == 1:
-                mean, std = mean * 3, std * 3
-            if len(mean) != self.channels or len(std) != self.channels:
-                raise ModelSpecError(f"mean/std give {len(mean)} values; the spec says {self.channels} channels")
-            self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-            self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+    def forward(self, x):
+        if self.xrv:
+            x = (2 * x - 1) * XRV_RANGE
+        if self.channels == 3:
+            x = x.expand(-1, 3, -1, -1)
+        return (x - self.mean) / self.std
 
-        def forward(self, x):
-            if self.xrv:
-                x = (2 * x - 1) * XRV_RANGE
-            if self.channels == 3:
-                x = x.expand(-1, 3, -1, -1)
-            return (x - self.mean) / self.std
+class PositiveProbability(nn.Module):
+    """Preprocess -> model -> the positive column as a probability ``(N,)``."""
 
-    class PositiveProbability(nn.Module):
-        """Preprocess -> model -> the positive column as a probability ``(N,)``."""
+    def __init__(self, model, spec: ModelSpec, where: str):
+        super().__init__()
+        self.pre = Preprocess(spec)
+        self.model = model
+        self.spec = spec
+        self.where = where
 
-        def __init__(self, model, spec: ModelSpec, where: str):
-            super().__init__()
-            self.pre = Preprocess(spec)
-            self.model = model
-            self.spec = spec
-            self.where = where
+    def forward(self, x):
+        return positive_probability(self.model(self.pre(x)), self.spec, self.where)
 
-        def forward(self, x):
-            return positive_probability(self.model(self.pre(x)), self.spec, self.where)
-
-        def train(self, mode: bool = True):
-            self.training = mode
-            self.pre.train(mode)
-            try:
-                self.model.train(mode)
-            except NotImplementedError:  # an exported program keeps the mode it was traced in
-                pass
-            return self
-
-    return torch, Preprocess, PositiveProbability
+    def train(self, mode: bool = True):
+        self.training = mode
+        self.pre.train(mode)
+        try:
+            self.model.train(mode)
+        except NotImplementedError:  # an exported program keeps the mode it was traced in
+            pass
+        return self
 
 
 def _first_tensor(out):
@@ -265,8 +259,6 @@ def _first_tensor(out):
 def positive_probability(out, spec: ModelSpec, where: str):
     """The positive class's probability ``(N,)`` from a model's output (torch or numpy), by the
     spec's ``output`` and positive column."""
-    import torch
-
     out = _first_tensor(out)
     if not isinstance(out, torch.Tensor):
         out = torch.as_tensor(np.asarray(out))
@@ -289,8 +281,6 @@ def positive_probability(out, spec: ModelSpec, where: str):
 
 _SHAPE_ERRORS = (
     (re.compile(r"expected input\[[^\]]*\] to have (\d+) channels, but got (\d+)"),
-     "the model expects {0} input channels, the spec gives {1} (set channels: {0})"),
-    (re.compile(r"weight of size \[\d+, (\d+)(?:, \d+)*\], expected input\[[^\]]*\] to have (\d+) channels"),
      "the model expects {0} input channels, the spec gives {1} (set channels: {0})"),
     (re.compile(r"mat1 and mat2 shapes cannot be multiplied"),
      "the model's layers do not fit an input of {size} px (set size to what it was trained on)"),
@@ -325,7 +315,6 @@ class TorchScorer(Scorer):
     def __init__(self, model, spec: ModelSpec, name: str, format: str, feature_layer=None,
                  fixed_batch: int | None = None, origin: str | None = None):
         super().__init__(name, format, spec, origin)
-        torch, _, PositiveProbability = _torch_modules()
         self.module = PositiveProbability(model, spec, self.origin).eval()
         try:  # channels_last: 1.5x faster inference on this CPU (ResNet-50 at 224: 17 -> 26 img/s)
             self.module.to(memory_format=torch.channels_last)
@@ -342,8 +331,6 @@ class TorchScorer(Scorer):
         return self.module
 
     def _run(self, images: np.ndarray):
-        import torch
-
         x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)
         try:
             with torch.inference_mode():
@@ -399,18 +386,9 @@ class OnnxScorer(Scorer):
         shape = list(inputs[0].shape)
         if len(shape) != 4:
             raise ModelSpecError(f"{path}: the ONNX input has shape {shape}; an image model takes (N, C, H, W)")
-        fixed = [d if isinstance(d, int) else None for d in shape]
-        channels, height, width = fixed[1], fixed[2], fixed[3]
-        if channels is not None and spec.channels is not None and channels != spec.channels:
-            raise ModelSpecError(f"{path}: the model expects {channels} input channels, the spec gives "
-                                 f"{spec.channels} (set channels: {channels})")
-        if height is not None and width is not None:
-            if height != width:
-                raise ModelSpecError(f"{path}: the ONNX input is {height}x{width}; cxr-isi feeds square images")
-            if spec.size is not None and spec.size != height:
-                raise ModelSpecError(f"{path}: the model expects {height} px inputs, the spec gives {spec.size} "
-                                     f"(set size: {height})")
-        elif spec.size is None:
+        fixed = _fixed_input(shape, spec, path)
+        channels, height = fixed[1], fixed[2]
+        if height is None and spec.size is None:
             raise ModelSpecError(f"{path}: the ONNX input's height and width are dynamic; give the size it was "
                                  "trained at (--size, or size: in --spec)")
         outputs = [o.name for o in self.session.get_outputs()]
@@ -424,12 +402,9 @@ class OnnxScorer(Scorer):
         self.input_name = inputs[0].name
         self.output_name = spec.onnx_output or outputs[0]
         self.one_at_a_time = fixed[0] == 1
-        _, Preprocess, _ = _torch_modules()
         self.pre = Preprocess(spec)
 
     def _raw_scores(self, images: np.ndarray) -> np.ndarray:
-        import torch
-
         with torch.inference_mode():
             x = self.pre(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)).numpy()
         chunks = [x[i : i + 1] for i in range(len(x))] if self.one_at_a_time else [x]
@@ -443,6 +418,22 @@ class OnnxScorer(Scorer):
 
 
 # -- loading ------------------------------------------------------------------------------------
+
+def _fixed_input(shape: list, spec: ModelSpec, path: Path) -> list[int | None]:
+    """An exported graph's input shape ``(N, C, H, W)``, ints where fixed and None where dynamic,
+    checked against the spec: a fixed channel count or side that the spec contradicts is one line."""
+    fixed = [d if isinstance(d, int) else None for d in shape]
+    _, channels, height, width = fixed
+    if channels is not None and spec.channels not in (None, channels):
+        raise ModelSpecError(f"{path}: the model expects {channels} input channels, the spec gives "
+                             f"{spec.channels} (set channels: {channels})")
+    if height is not None and width is not None and height != width:
+        raise ModelSpecError(f"{path}: the model's input is {height}x{width}; cxr-isi feeds square images")
+    if height is not None and spec.size not in (None, height):
+        raise ModelSpecError(f"{path}: the model expects {height} px inputs, the spec gives {spec.size} "
+                             f"(set size: {height})")
+    return fixed
+
 
 def _kind_of(path: Path) -> str:
     """The format a model file holds, by its content (zip archives' entries), then its suffix."""
@@ -478,25 +469,18 @@ def _read_torch_file(path: Path):
     their one line."""
     import pickle
 
-    import torch
-
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if "Unsupported global" in str(exc) or "GLOBAL" in str(exc):
+    except Exception as exc:  # noqa: BLE001 - zip, EOF and unpickling errors all mean "not a model"
+        if isinstance(exc, pickle.UnpicklingError) and ("Unsupported global" in str(exc) or "GLOBAL" in str(exc)):
             raise _pickled_model_error(path) from None
         raise CxrIsiError(f"{path}: not a model file (neither TorchScript, ONNX, torch.export nor a "
                           "checkpoint)") from None
-    except Exception:  # noqa: BLE001 - zip, EOF and unpickling errors all mean "not a model"
-        raise CxrIsiError(f"{path}: not a model file (neither TorchScript, ONNX, "
-                          "torch.export nor a checkpoint)") from None
 
 
 def _state_dict_of(obj, path: Path) -> dict:
     """The tensors of a state dict (unwrapped from ``state_dict``/``model`` keys and a
     ``module.`` prefix, as DataParallel and Lightning leave them)."""
-    import torch
-
     if isinstance(obj, dict):
         for key in ("state_dict", "model_state_dict", "model"):
             if isinstance(obj.get(key), dict):
@@ -512,8 +496,6 @@ def _state_dict_of(obj, path: Path) -> dict:
 
 def _last_linear(model):
     """Name and module of the last ``nn.Linear`` (the classifier), or (None, None)."""
-    import torch.nn as nn
-
     found = (None, None)
     for name, module in model.named_modules():
         if isinstance(module, nn.Linear):
@@ -591,8 +573,6 @@ def _xrv_state(path: Path) -> dict:
     torchxrayvision's own classes (any other class in the file is refused: it would run code)."""
     import importlib
     import pickle
-
-    import torch
 
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -685,8 +665,6 @@ def load_scorer(path: str | Path, *, arch: str | None = None, spec: ModelSpec | 
     kind = _kind_of(path)
     if kind == "onnx":
         return OnnxScorer(path, spec, path.name)
-    import torch
-
     if kind == "torchscript":
         try:
             module = torch.jit.load(str(path), map_location="cpu")
@@ -699,14 +677,7 @@ def load_scorer(path: str | Path, *, arch: str | None = None, spec: ModelSpec | 
             program = torch.export.load(str(path))
         except Exception as exc:  # noqa: BLE001 - torch.export's errors for a damaged archive
             raise CxrIsiError(f"{path}: not a readable torch.export program ({type(exc).__name__})") from None
-        shape = _exported_input_shape(program, path)
-        fixed = [d if isinstance(d, int) else None for d in shape]
-        if fixed[1] is not None and spec.channels not in (None, fixed[1]):
-            raise ModelSpecError(f"{path}: the model expects {fixed[1]} input channels, the spec gives "
-                                 f"{spec.channels} (set channels: {fixed[1]})")
-        if fixed[2] is not None and spec.size not in (None, fixed[2]):
-            raise ModelSpecError(f"{path}: the model was exported for {fixed[2]} px inputs, the spec gives "
-                                 f"{spec.size} (set size: {fixed[2]})")
+        fixed = _fixed_input(_exported_input_shape(program, path), spec, path)
         spec = spec.filled(size=fixed[2] or 224, channels=fixed[1] or 3, normalise="imagenet")
         return TorchScorer(program.module(), spec, path.name, "export", fixed_batch=fixed[0],
                            origin=str(path))
