@@ -228,7 +228,7 @@ def load_run(path: str | Path) -> RunResult:
     -------
     RunResult
     """
-    from cxr_isi.experiments.runfolder import CV_TABLE, DELONG_TABLE, PROBES, RESULTS, RunFolder
+    from cxr_isi.experiments.runfolder import CV_TABLE, DELONG_TABLE, PROBES, RunFolder
 
     run = RunFolder(path)
     if not run.root.is_dir():
@@ -236,7 +236,9 @@ def load_run(path: str | Path) -> RunResult:
         raise CxrIsiError(f"{run.root}: {what}")
     if not run.is_run():
         raise CxrIsiError(f"{run.root}: not a run folder (no config.json; make one with cxr-isi run)")
-    return RunResult(path=run.root, results=run.table(RESULTS), cv=run.table(CV_TABLE),
+    from cxr_isi.experiments.results import checked_results
+
+    return RunResult(path=run.root, results=checked_results(run), cv=run.table(CV_TABLE),
                      delong=run.table(DELONG_TABLE), probes=run.table(PROBES), record=run.run_record())
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from cxr_isi.errors import ConfigError, CxrIsiError
 
@@ -22,13 +22,25 @@ class StrictModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_yes_no_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """``epochs: true`` is a slip, not 1: pydantic's lax mode takes a bool for a number, so a
+        number-only field refuses one (a field that also takes a bool keeps it)."""
+        if isinstance(value, bool) and info.field_name is not None:
+            annotation = cls.model_fields[info.field_name].annotation
+            kinds = set(get_args(annotation)) or {annotation}
+            if bool not in kinds and kinds & {int, float}:
+                raise ValueError(f"{str(value).lower()} is a yes/no, not a number")
+        return value
+
 
 def format_validation_error(err: ValidationError, where: str) -> str:
     """One line per problem, each naming the dotted key that holds it."""
     parts = []
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        parts.append(f"{key}: {e['msg']}")
+        parts.append(f"{key}: {e['msg'].removeprefix('Value error, ')}")  # our own validators' words
     return f"{where}: " + "; ".join(parts)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -34,12 +36,12 @@ WhereOpt = Annotated[list[str] | None, typer.Option("--where", "-w", help="Keep 
 SEED_MAX = 2**32 - 1
 
 
-def at_least(option: str, low: int, high: int | None = None):
-    """A parameter callback: a number outside ``[low, high]`` is one line on stderr and exit
-    status 2 (typer's own range check prints a usage box over several lines)."""
+def at_least(option: str, low: float, high: float | None = None):
+    """A parameter callback: a number outside ``[low, high]`` (or NaN) is one line on stderr and
+    exit status 2 (typer's own range check prints a usage box over several lines)."""
 
     def check(value):
-        if value is not None and (value < low or (high is not None and value > high)):
+        if value is not None and not (low <= value and (high is None or value <= high)):
             span = f"from {low} to {high}" if high is not None else f"{low} or more"
             err.print(f"[bold red]error:[/] {option} {value}: must be {span}", highlight=False, soft_wrap=True)
             raise typer.Exit(2)
@@ -111,11 +113,38 @@ def outputs(**kinds: str):
                         check_not_input(kwargs[name], given, option=_OPTION[name])
                     if kind == "figure" and Path(kwargs[name]).suffix.lower() not in (".png", ".svg", ".pdf"):
                         raise CxrIsiError(f"{_OPTION[name]} {kwargs[name]}: a figure is written as .png, .svg or .pdf")
-            return fn(*args, **kwargs)
+            new = [_first_missing(Path(kwargs[name])) for name in kinds if kwargs.get(name) is not None]
+            try:
+                return fn(*args, **kwargs)
+            except BaseException:
+                for made in new:  # a failed command leaves no empty output folder behind
+                    if made is not None:
+                        _remove_if_empty(made)
+                raise
 
         return wrapper
 
     return deco
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path`` (itself included) that does not exist yet."""
+    missing = None
+    for p in (path, *path.absolute().parents):
+        if os.path.lexists(p):
+            break
+        missing = p
+    return missing
+
+
+def _remove_if_empty(top: Path) -> None:
+    """Remove ``top`` when it holds nothing but empty folders and run locks; anything written
+    stays."""
+    if not top.is_dir():
+        return
+    entries = list(top.rglob("*"))
+    if all(e.is_dir() or e.name == ".lock" for e in entries):
+        shutil.rmtree(top, ignore_errors=True)
 
 
 def _os_message(exc: OSError) -> str:
@@ -274,8 +303,8 @@ def duplicates(
     other: Annotated[Path | None, typer.Argument(help="A second manifest: report the images it shares with the first.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the pairs as JSON here.")] = None,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the pairs as CSV here.")] = None,
-    max_distance: Annotated[int, typer.Option(help="Largest perceptual-hash distance (bits of 64).")] = 6,
-    min_correlation: Annotated[float, typer.Option(help="Smallest thumbnail correlation that confirms a pair.")] = 0.97,
+    max_distance: Annotated[int, typer.Option(help="Largest perceptual-hash distance (bits of 64).", callback=at_least("--max-distance", 0, 64))] = 6,
+    min_correlation: Annotated[float, typer.Option(help="Smallest thumbnail correlation that confirms a pair.", callback=at_least("--min-correlation", 0, 1))] = 0.97,
     cache: CacheOpt = None,
     jobs: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).", callback=at_least("--jobs", 1))] = None,
 ) -> None:
@@ -747,8 +776,9 @@ def run(
     plan: Annotated[bool, typer.Option("--plan", help="Print every job, the images it reads and its estimated time; train nothing.")] = False,
 ) -> None:
     """Run the whole study of a config: every dataset, variant, model, fold and cross pair."""
-    from cxr_isi.experiments.runner import check_experiment, plan_experiment, run_experiment
+    from cxr_isi.experiments.runner import check_executor, check_experiment, plan_experiment, run_experiment
 
+    check_executor(executor, address)
     if plan:
         print_plan(plan_experiment(config, out_dir), jobs)
         return

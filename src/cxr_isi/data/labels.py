@@ -102,7 +102,8 @@ class LabelMapping(StrictModel):
         conventional = [v for v in values if v.lower().replace("_", " ") in CONVENTIONAL_NEGATIVES]
         if len(values) == 2 and len(conventional) == 1:
             negative = conventional[0]
-            log.warning("%s: labels %s: taking %r as negative and %r as positive (say --positive to choose)",
+            log.warning("%s: labels %s: taking %r as negative and %r as positive (say --positive, or labels: "
+                        "in a config, to choose)",
                         where, values, negative, next(v for v in values if v != negative))
             return cls(positive=[v for v in values if v != negative], negative=[negative])
         raise ManifestError(

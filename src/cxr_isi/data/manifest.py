@@ -19,7 +19,8 @@ from cxr_isi.errors import ManifestError
 
 REQUIRED_COLUMNS = ("path", "label", "source", "patient_id")
 OPTIONAL_COLUMNS = ("mask_path", "view", "split", "fold")
-PATH_COLUMNS = ("path", "mask_path", "infection_mask_path", "marker_mask_path", "border_mask_path")
+PATH_COLUMNS = ("path", "mask_path", "infection_mask_path", "marker_mask_path", "border_mask_path",
+                "dataset_mask_path")
 SPLITS = ("train", "val", "test")
 
 
@@ -211,13 +212,18 @@ class Manifest:
         return self.label_mapping.encode(self.frame["label"], self.origin)
 
     # -- output -----------------------------------------------------------------------
-    def write(self, path: str | Path) -> Path:
-        """Write CSV or Parquet (by suffix), paths relative to the output folder where possible."""
+    def write(self, path: str | Path, within: str | Path | None = None) -> Path:
+        """Write CSV or Parquet (by suffix), paths relative to the output folder where possible.
+
+        With ``within`` (a run folder), only paths inside it are relative and the others absolute,
+        so the folder can be moved to any depth and still find both."""
         path = Path(path).absolute()
+        home = None if within is None else os.path.abspath(within)
         frame = self.frame.copy()
         for col in PATH_COLUMNS:
             if col in frame.columns:
-                frame[col] = [_relative(v, path.parent) for v in frame[col]]
+                frame[col] = [v if home is not None and v and not _inside(v, home) else _relative(v, path.parent)
+                              for v in frame[col]]
         if path.suffix.lower() in (".parquet", ".pq"):
             return atomic_write(path, lambda p: frame.to_parquet(p, index=False))
         return atomic_write(path, lambda p: frame.to_csv(p, index=False))
@@ -228,6 +234,13 @@ def _resolve(value: object, base: Path) -> str:
     if not text:
         return ""
     return os.path.abspath(os.path.join(base, os.path.expanduser(text)))
+
+
+def _inside(value: str, home: str) -> bool:
+    try:
+        return os.path.commonpath([os.path.abspath(value), home]) == home
+    except ValueError:  # another drive on Windows
+        return False
 
 
 def _relative(value: str, base: Path) -> str:

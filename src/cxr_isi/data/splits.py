@@ -24,15 +24,18 @@ def _class_name(manifest: Manifest, value) -> str:
     return repr(str(value))
 
 
-def _check_patients_per_class(manifest: Manifest, strata: np.ndarray, k: int) -> None:
+def _check_patients_per_class(manifest: Manifest, strata: np.ndarray, k: int, need: str | None = None) -> None:
+    """Refuse a class with fewer patients than ``k`` groups; ``need`` says what the ``k`` groups are
+    for when they are not folds the user asked for (a held-out share)."""
     frame = pd.DataFrame({"p": manifest.frame["patient_id"].to_numpy(), "s": strata})
     per_class = frame.groupby("s")["p"].nunique()
     small = per_class[per_class < k]
     if len(small):
         cls, n = small.index[0], int(small.iloc[0])
         raise SplitError(
-            f"{manifest.origin}: class {_class_name(manifest, cls)} has {n} patient{'s' if n != 1 else ''}, "
-            f"fewer than the {k} folds asked for"
+            f"{manifest.origin}: class {_class_name(manifest, cls)} has {n} patient{'s' if n != 1 else ''}"
+            + (f", fewer than the {k} folds asked for" if need is None else f"; {need} needs at least {k} "
+                                                                                 "(a larger share needs fewer)")
         )
 
 
@@ -83,7 +86,8 @@ def _holdout(manifest: Manifest, rows: np.ndarray, share: float, seed: int,
     strata = _strata(manifest)[rows]
     groups = manifest.frame["patient_id"].to_numpy()[rows]
     sub = manifest.with_frame(manifest.frame.iloc[rows])
-    _check_patients_per_class(sub, strata, k)
+    what = "validation" if relative else "test"
+    _check_patients_per_class(sub, strata, k, need=f"holding out 1 in {k} patients per class for {what}")
     cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     _, held = next(cv.split(np.zeros(len(rows)), strata, groups))
     return held if relative else rows[held]

@@ -279,4 +279,19 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     seg = cfg.segmentation
     if seg.checkpoint is not None and not seg.checkpoint.is_absolute():
         seg = seg.model_copy(update={"checkpoint": Path(os.path.normpath(base / seg.checkpoint))})
-    return cfg.model_copy(update={"datasets": [d.resolve(base) for d in cfg.datasets], "segmentation": seg})
+    return cfg.model_copy(update={"datasets": [_with_labels(d.resolve(base)) for d in cfg.datasets],
+                                  "segmentation": seg})
+
+
+def _with_labels(d: DatasetConfig) -> DatasetConfig:
+    """A manifest dataset without ``labels:`` takes them as every command does: an already binary
+    manifest, or two labels of which one is a conventional negative (said in a warning); anything
+    else is one line asking for ``labels:``. The run records the mapping it used."""
+    if d.labels is not None or d.manifest is None:
+        return d
+    from cxr_isi.data import Manifest, RowFilter
+
+    manifest = Manifest.read(d.manifest)
+    if d.filter:
+        manifest = manifest.filter(RowFilter.from_data(d.filter))
+    return d.model_copy(update={"labels": LabelMapping.from_labels(manifest.frame["label"], where=str(d.manifest))})

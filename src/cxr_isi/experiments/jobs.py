@@ -91,7 +91,7 @@ def _run_job(run_dir: Path, job_data: dict, config_json: str) -> dict:
             train["fixed_box"] = fixed_box_of(run.root, job.dataset, cfg)
         trained = fit(train_part, TrainConfig.model_validate(train), train_dir, progress=False)
     for e in job.evaluations:
-        if run.metrics(job.id, e.id) is not None:
+        if run.evaluated(job.id, e.id):
             continue
         test = job_manifest(run.prepared_manifest(e.dataset), datasets[e.dataset], e.fold, "test")
         seen = 0

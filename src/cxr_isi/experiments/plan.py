@@ -236,7 +236,7 @@ def prepare_datasets(cfg: ExperimentConfig, run_dir: Path, progress: bool = True
         seg = segment_manifest(m, run.lungs_dir(d.name), segmenter=segmenter, size=cfg.segmentation.size,
                                thresholds=QCThresholds(policy=cfg.segmentation.qc_policy), progress=progress)
         seg = _exclude_unusable(m, seg, run, d.name)
-        seg.write(paths[d.name])
+        seg.write(paths[d.name], within=run.root)
         audit = audit_manifest(m, row_filter=d.filter, seed=cfg.seed)  # the dataset as given, not our masks
         write_json(run.audit_path(d.name), audit.as_dict())
         write_stamp(stamp, identity, n_images=len(seg), n_flagged=int((seg.frame["lung_qc"] != "").sum()))

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cxr_isi.errors import CxrIsiError
 from cxr_isi.evaluate.metrics import cv_summary, delong_test, mean_ci
 from cxr_isi.experiments.config import ExperimentConfig
 from cxr_isi.experiments.plan import Job
@@ -106,3 +107,96 @@ def collect_results(cfg: ExperimentConfig, run_dir: Path, jobs: list[Job]) -> pd
     run.write_table(CV_TABLE, cv_table(run, results))
     run.write_table(DELONG_TABLE, delong_table(run, results))
     return results
+
+
+# What the report reads of each row; a results.csv without them is not this tool's.
+RESULT_COLUMNS = ("protocol", "train_dataset", "test_dataset", "variant", "model", "fold", "n", "auc",
+                  "auc_ci_low", "auc_ci_high", "predictions")
+
+
+def checked_results(run: RunFolder) -> pd.DataFrame:
+    """``results.csv`` of a run, refused in one line when it is not what the run computed.
+
+    The report and :func:`cxr_isi.load_run` print these numbers as the run's, so each is checked
+    against what it was computed from: the run's records are JSON objects, the table has its
+    columns, agrees with ``results.parquet`` (written beside it in the same step), and each row's
+    AUC and image count are those of its predictions file. An edited, mixed or damaged file is an
+    error naming it, never a number passed on.
+
+    Parameters
+    ----------
+    run : RunFolder
+
+    Returns
+    -------
+    DataFrame
+        The results (empty for a run with no finished job).
+
+    Raises
+    ------
+    CxrIsiError
+        Naming the file and what disagrees.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    from cxr_isi.experiments.runfolder import RESULTS_PARQUET, RUN_RECORD, read_json
+
+    redo = "rerun the same cxr-isi run command to rewrite it"
+    for path, must in ((run.config_json, True), (run.root / RUN_RECORD, False)):
+        if not path.exists() and not must:
+            continue
+        if not isinstance(read_json(path), dict):
+            raise CxrIsiError(f"{path}: damaged (not a JSON object as cxr-isi writes it); {redo}")
+    path = run.root / RESULTS
+    try:
+        results = run.table(RESULTS)
+    except (ValueError, TypeError, pd.errors.ParserError) as exc:
+        raise CxrIsiError(f"{path}: not a results table ({str(exc).splitlines()[0]}); {redo}") from None
+    if results.empty:
+        return results
+    missing = [c for c in RESULT_COLUMNS if c not in results.columns]
+    if missing:
+        raise CxrIsiError(f"{path}: not a cxr-isi results table (no column {', '.join(missing)}); {redo}")
+    parquet = run.root / RESULTS_PARQUET
+    if parquet.exists():
+        try:
+            other = pd.read_parquet(parquet)
+        except Exception as exc:  # pyarrow raises its own types for a damaged file
+            raise CxrIsiError(f"{parquet}: damaged ({type(exc).__name__}); {redo}") from None
+        _same_results(path, results, parquet, other, redo)
+    for i, row in enumerate(results.itertuples(index=False)):
+        where = f"{path} row {i + 1} ({row.train_dataset} -> {row.test_dataset}, {row.variant})"
+        job = run.job_dir(str(row.job_id)) if "job_id" in results.columns else "its job folder"
+        redo_job = f"delete {job} and rerun the same cxr-isi run command to redo that job"
+        try:
+            p = run.predictions(str(row.predictions))
+            y, s = p["label"].to_numpy(int), p["score"].to_numpy(float)
+        except FileNotFoundError:
+            raise CxrIsiError(f"{where}: its predictions {row.predictions} are missing; {redo_job}") from None
+        except (OSError, KeyError, ValueError, TypeError, pd.errors.ParserError) as exc:
+            why = f"no column {exc}" if isinstance(exc, KeyError) else (str(exc).splitlines() or ["damaged"])[0]
+            raise CxrIsiError(f"{where}: its predictions {row.predictions} cannot be read ({why}); "
+                              f"{redo_job}") from None
+        auc = roc_auc_score(y, s) if len(np.unique(y)) == 2 else float("nan")
+        if len(y) != row.n or not (np.isclose(auc, row.auc, atol=1e-6) or (auc != auc and row.auc != row.auc)):
+            raise CxrIsiError(f"{where}: says AUC {row.auc:.4f} on {row.n} images, its predictions give "
+                              f"{auc:.4f} on {len(y)}; the table or the predictions were changed; {redo_job}")
+    return results
+
+
+def _same_results(path: Path, results: pd.DataFrame, parquet: Path, other: pd.DataFrame, redo: str) -> None:
+    keys = [c for c in ("job_id", "test_dataset") if c in results.columns and c in other.columns]
+    if len(results) != len(other) or sorted(results.columns) != sorted(other.columns):
+        raise CxrIsiError(f"{path}: disagrees with {parquet.name} ({len(results)} rows against {len(other)}); {redo}")
+    a = results.sort_values(keys).reset_index(drop=True) if keys else results
+    b = other.sort_values(keys).reset_index(drop=True)[list(a.columns)] if keys else other[list(a.columns)]
+    for c in a.columns:
+        x, y = a[c], b[c]
+        if pd.api.types.is_numeric_dtype(x) and pd.api.types.is_numeric_dtype(y):
+            same = np.isclose(x.astype(float), y.astype(float), rtol=1e-9, atol=1e-9, equal_nan=True)
+        else:
+            same = (x.astype(str) == y.astype(str)).to_numpy()
+        if not same.all():
+            i = int(np.flatnonzero(~same)[0])
+            raise CxrIsiError(f"{path}: disagrees with {parquet.name} in column {c} ({x.iloc[i]} against "
+                               f"{y.iloc[i]}); one of them was changed; {redo}")

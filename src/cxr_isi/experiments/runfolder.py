@@ -234,8 +234,13 @@ class RunFolder:
         write_json(d / METRICS, metrics)
 
     def is_done(self, job) -> bool:
-        return self.job_record(job.id) is not None and all(self.metrics(job.id, e.id) is not None
-                                                           for e in job.evaluations)
+        """Trained and every evaluation written (its metrics and its predictions)."""
+        return self.job_record(job.id) is not None and all(self.evaluated(job.id, e.id) for e in job.evaluations)
+
+    def evaluated(self, job_id: str, evaluation: str) -> bool:
+        """Both halves of an evaluation are there: its metrics and the predictions they came from."""
+        return self.metrics(job_id, evaluation) is not None and (
+            self.eval_dir(job_id, evaluation) / PREDICTIONS).is_file()
 
     def predictions(self, rel: str) -> pd.DataFrame:
         """A predictions table (``id, label, score, source, patient_id``) by its recorded path."""

@@ -134,8 +134,7 @@ def run_experiment(config_path: str | Path | None, run_dir: str | Path, *, execu
     dict
         ``results`` (DataFrame), ``jobs`` (list of Job), ``run`` (the run record).
     """
-    if executor not in EXECUTORS:
-        raise CxrIsiError(f"unknown executor {executor!r}; one of {', '.join(EXECUTORS)}")
+    check_executor(executor, address)
     if config is None:
         if config_path is None:
             raise CxrIsiError("run_experiment needs a config file or a config")
@@ -146,6 +145,15 @@ def run_experiment(config_path: str | Path | None, run_dir: str | Path, *, execu
     with file_lock(run.lock, busy=f"{run.root}: another cxr-isi run is working in this folder; wait for "
                    "it or use another --out"):
         return _run(cfg, config_path, run, executor, n_jobs, address, progress)
+
+
+def check_executor(executor: str, address: str | None = None) -> None:
+    """Refuse an unknown executor, and a cluster address that the executor would ignore."""
+    if executor not in EXECUTORS:
+        raise CxrIsiError(f"unknown executor {executor!r}; one of {', '.join(EXECUTORS)}")
+    if address and executor != "ray":
+        raise CxrIsiError(f"--address {address}: a Ray cluster's address, used only with --executor ray "
+                          f"(this run's executor is {executor})")
 
 
 def _run(cfg: ExperimentConfig, config_path, run: RunFolder, executor: str, n_jobs: int, address: str | None,

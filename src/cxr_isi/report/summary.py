@@ -29,7 +29,8 @@ import pandas as pd
 
 from cxr_isi.evaluate.metrics import mean_ci
 from cxr_isi.experiments.probes import read_probe_results
-from cxr_isi.experiments.runfolder import ATTENTION, CV, CV_TABLE, DELONG_TABLE, RESULTS, SPLIT, RunFolder
+from cxr_isi.experiments.results import checked_results
+from cxr_isi.experiments.runfolder import ATTENTION, CV, CV_TABLE, DELONG_TABLE, SPLIT, RunFolder
 from cxr_isi.probes.base import fmt_ci
 
 SHORTCUT, PARTIAL, NONE, INCOMPLETE = "shortcut", "partial shortcut", "no shortcut found", "incomplete"
@@ -52,8 +53,8 @@ FIXED = "lungs_boxed_out_fixed_box"
 def load_run(run_dir: Path) -> dict:
     """Every table and record of a run folder; a missing piece is an empty table or None."""
     run = RunFolder(run_dir)
+    results = checked_results(run)  # the records and the table, checked against what they came from
     config = run.config()
-    results = run.table(RESULTS)
     if results.empty:  # a run killed before its tables were written: read its finished jobs
         from cxr_isi.experiments.plan import Job
         from cxr_isi.experiments.results import results_table
@@ -100,9 +101,13 @@ def _num(v) -> float | None:
     return v if v == v else None
 
 
-def verdict_for(boxed_out: float) -> str:
+def verdict_for(boxed_out: float, ci_low: float | None = None) -> str:
+    """How strong the shortcut is by the boxed-out AUC; a figure above chance whose 95% interval
+    reaches ``CHANCE_LOW`` is inconclusive, as in the run's verdict (:data:`RULE` step 2)."""
     if boxed_out != boxed_out:
         return INCOMPLETE
+    if boxed_out > CHANCE_AUC and ci_low is not None and ci_low == ci_low and ci_low <= CHANCE_LOW:
+        return INCONCLUSIVE
     if boxed_out >= SHORTCUT_AUC:
         return SHORTCUT
     if boxed_out <= CHANCE_AUC:
@@ -170,6 +175,9 @@ def sentence(title: str, verdict: str, boxed: float, original: float) -> str:
     if verdict == PARTIAL:
         return (f"{title}: without the lungs a model still scores AUC {boxed:.2f} ({orig}): part of "
                 "what separates the classes lies outside the lungs.")
+    if verdict == INCONCLUSIVE:
+        return (f"{title}: without the lungs a model scores AUC {boxed:.2f} ({orig}), but its 95% interval "
+                f"reaches {CHANCE_LOW}: too few images or folds to tell.")
     return f"{title}: no lungs-boxed-out result in this run, so no verdict."
 
 
@@ -186,7 +194,7 @@ def summarise(run: dict) -> dict:
         fixed_ci = _auc(run, name, FIXED, model)
         original_ci = _auc(run, name, "original", model)
         boxed, original = boxed_ci["auc"], original_ci["auc"]
-        v = verdict_for(boxed)
+        v = verdict_for(boxed, boxed_ci["ci_low"])
         audit = run["audits"].get(name) or {}
         probes = run.get("probes", {}).get(name, {})
         kind, reason = verdict_kind(boxed_ci, fixed_ci, audit, probes)

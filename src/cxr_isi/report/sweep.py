@@ -11,7 +11,7 @@ import pandas as pd
 
 from cxr_isi.evaluate.metrics import mean_ci
 from cxr_isi.report.figures import _plt, save
-from cxr_isi.report.summary import SHORTCUT, SHORTCUT_AUC, verdict_for
+from cxr_isi.report.summary import CHANCE_LOW, INCONCLUSIVE, SHORTCUT, SHORTCUT_AUC, verdict_for
 
 SERIES = {"lungs_boxed_out": ("lungs_boxed_out", "own", "lungs boxed out (k-fold)", "tab:red"),
           "original": ("original", "own", "original (k-fold)", "tab:blue"),
@@ -44,7 +44,7 @@ def sweep_summary(sweep: pd.DataFrame, audit: pd.DataFrame) -> pd.DataFrame:
         a = audit[(audit["axis"] == axis) & (audit["level"] == level)]
         row["cramers_v"] = float(a["cramers_v"].iloc[0]) if len(a) else float("nan")
         row["source_only_auc"] = float(a["source_only_auc"].iloc[0]) if len(a) else float("nan")
-        row["verdict"] = verdict_for(row["lungs_boxed_out_auc"])
+        row["verdict"] = verdict_for(row["lungs_boxed_out_auc"], row["lungs_boxed_out_ci_low"])
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -69,6 +69,12 @@ def crossing_sentence(summary: pd.DataFrame, axis: str) -> str:
     s = summary[summary["axis"] == axis].sort_values("level")
     if s.empty:
         return f"{words}: no level ran."
+    top = s.iloc[-1]
+    if at is None and top["verdict"] == INCONCLUSIVE:
+        return (f"{words}: no crossing can be told: at the top level {top['level']:g} the boxed-out AUC "
+                f"{top['lungs_boxed_out_auc']:.2f} [{top['lungs_boxed_out_ci_low']:.2f}, "
+                f"{top['lungs_boxed_out_ci_high']:.2f}] has an interval reaching {CHANCE_LOW} (inconclusive; "
+                "more folds or phantoms per level narrow it).")
     if at is None:
         return (f"{words}: the verdict never turns {SHORTCUT} up to {s['level'].max():g} (boxed-out AUC "
                 f"{s['lungs_boxed_out_auc'].iloc[-1]:.2f} at the top level).")
