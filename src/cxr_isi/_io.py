@@ -128,3 +128,15 @@ def check_not_input(path: str | Path, inputs: list[Path], option: str = "--out")
         if given.is_file() and os.path.samefile(p, given):
             raise CxrIsiError(f"{p}: is this command's input ({given}); write {option} to another file "
                               "(no command overwrites its input)")
+
+
+NAME_MAX = 255  # bytes in one file name on ext4, XFS, APFS and NTFS (as UTF-16 units there)
+
+
+def numbered_name(i: int, source: str | Path, suffix: str = ".png") -> str:
+    """``000012_<stem><suffix>``: the row's number (unique) and the image's own name, the name cut
+    (on a character boundary) so the whole stays within the file system's 255 bytes."""
+    prefix = f"{i:06d}_"
+    room = NAME_MAX - len(prefix.encode()) - len(suffix.encode())
+    stem = Path(source).stem.encode()[:room].decode(errors="ignore")
+    return f"{prefix}{stem}{suffix}"

@@ -182,7 +182,8 @@ def phantoms(preset: str = "isi", *, n: int = 240, size: int = 128, seed: int = 
 
 
 def audit(manifest: str | Path | Manifest, *, positive: list[str] | str, negative: list[str] | str | None = None,
-          where: list[dict] | None = None, seed: int = 0, folds: int = 5, read_files: bool = True) -> AuditResult:
+          where: str | list[str] | list[dict] | dict | None = None, seed: int = 0, folds: int = 5,
+          read_files: bool = True) -> AuditResult:
     """Audit the source-by-label structure of a dataset before any training.
 
     Parameters
@@ -192,8 +193,9 @@ def audit(manifest: str | Path | Manifest, *, positive: list[str] | str, negativ
         Labels of the positive class (a string is one label).
     negative : list of str, or str, optional
         Labels of the negative class (default: every other label).
-    where : list of dict, optional
-        Rows kept: an OR of clauses, each an AND of ``column: [values]``.
+    where : str, list of str, dict or list of dict, optional
+        Rows kept: an OR of clauses, each an AND of ``column: [values]``; a string is written as
+        the CLI's ``--where`` (``"source=A,B & view=PA"``).
     seed, folds : int
         For the out-of-fold AUCs.
     read_files : bool
@@ -210,11 +212,11 @@ def audit(manifest: str | Path | Manifest, *, positive: list[str] | str, negativ
     positive = [positive] if isinstance(positive, str) else positive
     negative = [negative] if isinstance(negative, str) else negative
     m = manifest if isinstance(manifest, Manifest) else Manifest.read(manifest)
-    row_filter = RowFilter.from_data(where or [])
-    if where:
+    row_filter = RowFilter.from_data(where)
+    if row_filter.clauses:
         m = m.filter(row_filter)
     m = m.with_labels(LabelMapping(positive=positive, negative=negative).check_present(m.frame["label"], m.origin))
-    return audit_manifest(m, n_splits=folds, seed=seed, read_files=read_files, row_filter=where or [])
+    return audit_manifest(m, n_splits=folds, seed=seed, read_files=read_files, row_filter=row_filter.to_data())
 
 
 def load_run(path: str | Path) -> RunResult:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -75,8 +77,13 @@ def friendly(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        main_thread = threading.current_thread() is threading.main_thread()
+        before = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
         try:
             return fn(*args, **kwargs)
+        except Terminated:
+            err.print("terminated; what was finished is kept, run the same command to resume")
+            raise typer.Exit(143) from None
         except CxrIsiError as exc:
             err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
@@ -86,8 +93,20 @@ def friendly(fn):
         except KeyboardInterrupt:
             err.print("interrupted; what was finished is kept, run the same command to resume")
             raise typer.Exit(130) from None
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, before)
 
     return wrapper
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's or a ``kill``'s stop): unwound like Ctrl-C, so pools shut down,
+    finished work is saved and the command says so in one line."""
+
+
+def _terminated(signum, frame) -> None:
+    raise Terminated()
 
 
 _OPTION = {"out_path": "--out", "out_dir": "--out", "json_out": "--json", "figure": "--figure", "csv_out": "--csv", "preview": "--preview"}

@@ -16,10 +16,16 @@ memory use does not grow with the dataset.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
+import signal
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -77,6 +83,26 @@ def load_for_cache(path: str, size: int, resize: str, kind: str) -> tuple[np.nda
     else:
         square = resize_square(image, size, resize)
     return np.rint(square * 255.0).astype(np.uint8), info.as_dict()
+
+
+def _worker_start() -> None:
+    """Workers leave Ctrl-C to the parent, which stops the pool and keeps what is finished (a
+    worker interrupted mid-write would print its own traceback and could leave the pool hanging)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
+def _signals_held():
+    """SIGINT and SIGTERM ignored inside (main thread only: elsewhere they cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def _build_chunk(data_file: str, capacity: int, size: int, resize: str, kind: str,
@@ -201,10 +227,31 @@ class ImageCache:
             return
         new_cap = max(needed, int(meta["capacity"] * 1.5), 16)
         self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.data_file, "ab") as fh:  # grow in place (sparse); existing slots stay
-            fh.truncate(new_cap * self.size * self.size)
+        old_bytes = meta["capacity"] * self.size * self.size
+        new_bytes = new_cap * self.size * self.size
+        free = shutil.disk_usage(self.dir).free
+        if new_bytes - old_bytes > free:
+            raise self._disk_full(new_bytes - old_bytes, free)
+        with open(self.data_file, "ab") as fh:  # grow in place; existing slots stay
+            fh.truncate(new_bytes)
+            if hasattr(os, "posix_fallocate"):
+                # Blocks reserved now: a sparse file's page written through the memory map on a
+                # full disk kills the process with SIGBUS, with no message and nothing saved.
+                try:
+                    os.posix_fallocate(fh.fileno(), old_bytes, new_bytes - old_bytes)
+                except OSError as exc:
+                    if exc.errno == errno.ENOSPC:
+                        fh.truncate(old_bytes)
+                        raise self._disk_full(new_bytes - old_bytes, shutil.disk_usage(self.dir).free) from None
+                    if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                        raise
         meta["capacity"] = new_cap
         write_json(self.meta_file, meta)
+
+    def _disk_full(self, needed: int, free: int) -> CxrIsiError:
+        return CxrIsiError(f"{self.data_file}: not enough disk space for the cache ({needed / 2**20:.0f} MiB more "
+                           f"for {self.kind}s at {self.size} px, {free / 2**20:.0f} MiB free); free some, or put "
+                           "the cache on another disk (--cache or CXR_ISI_CACHE)")
 
     def _save_index(self, rows: dict[str, dict]) -> None:
         frame = pd.DataFrame(list(rows.values()), columns=INDEX_COLUMNS)
@@ -260,21 +307,27 @@ class ImageCache:
             jobs = max(1, min(jobs or os.cpu_count() or 1, len(chunks)))
             args = (str(self.data_file), meta["capacity"], self.size, self.resize, self.kind)
             last_save = time.monotonic()
-            with progress_bar(progress) as bar:
-                task = bar.add_task(f"caching {self.kind}s at {self.size} ({self.resize})", total=len(todo))
-                for result in self._run_chunks(chunks, args, jobs):
-                    for row in result:
-                        rows[row["path"]] = {c: row.get(c) for c in INDEX_COLUMNS}
-                        if row["error"]:
-                            report.failures.append((row["path"], row["error"]))
-                            log.warning("skipped %s", row["error"])
-                        else:
-                            report.n_built += 1
-                    bar.advance(task, len(result))
-                    if time.monotonic() - last_save > 2.0:
-                        self._save_index(rows)
-                        last_save = time.monotonic()
-            self._save_index(rows)
+            try:
+                with progress_bar(progress) as bar:
+                    task = bar.add_task(f"caching {self.kind}s at {self.size} ({self.resize})", total=len(todo))
+                    for result in self._run_chunks(chunks, args, jobs):
+                        for row in result:
+                            rows[row["path"]] = {c: row.get(c) for c in INDEX_COLUMNS}
+                            if row["error"]:
+                                report.failures.append((row["path"], row["error"]))
+                                log.warning("skipped %s", row["error"])
+                            else:
+                                report.n_built += 1
+                        bar.advance(task, len(result))
+                        if time.monotonic() - last_save > 2.0:
+                            self._save_index(rows)
+                            last_save = time.monotonic()
+            except BrokenProcessPool:
+                raise CxrIsiError(f"{self.dir}: a cache worker died (killed, out of memory, or the disk failed "
+                                  "under the memory map); what was finished is kept, run the command again "
+                                  "to resume") from None
+            finally:  # interrupted or not, every finished image stays cached
+                self._save_index(rows)
         elif not self.index_file.exists():
             self.dir.mkdir(parents=True, exist_ok=True)
             write_json(self.meta_file, meta)
@@ -289,10 +342,18 @@ class ImageCache:
                 yield _build_chunk(*args, c)
             return
         # spawn, not fork: the parent holds threads (progress bar) that fork would copy mid-state
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(_build_chunk, *args, c) for c in chunks]
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_worker_start)
+        try:
+            with _signals_held():  # workers start (fork + exec) with Ctrl-C ignored from their first line
+                futures = [pool.submit(_build_chunk, *args, c) for c in chunks]
             for fut in as_completed(futures):
                 yield fut.result()
+        finally:
+            # On Ctrl-C, SIGTERM or an error: drop the queued chunks and wait only for the running
+            # ones (seconds), so no worker is orphaned and no semaphore is leaked. A second Ctrl-C
+            # meanwhile would break the pool's own shutdown and hang the exit: held until done.
+            with _signals_held():
+                pool.shutdown(wait=True, cancel_futures=True)
 
     # -- read -------------------------------------------------------------------------
     def open(self) -> CachedImages:

@@ -6,6 +6,7 @@ is kept as it is and written back out. Relative paths resolve against the manife
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,12 +36,20 @@ class RowFilter:
     clauses: tuple[tuple[tuple[str, tuple[str, ...]], ...], ...] = ()
 
     @classmethod
-    def from_data(cls, data: list[dict[str, list[str]]] | list[dict[str, list[str] | str]] | dict | None
-                  ) -> RowFilter:
+    def from_data(cls, data: list[dict[str, list[str]]] | list[dict[str, list[str] | str]] | dict | str
+                  | list[str] | None) -> RowFilter:
+        """From YAML-like data; a string (or a list of them) is the CLI's ``"col=a,b & col2=c"``."""
         if not data:
             return cls()
+        if isinstance(data, str):
+            data = [data]
+        if isinstance(data, list) and all(isinstance(c, str) for c in data):
+            return parse_where(data)
         if isinstance(data, dict):
             data = [data]
+        if not isinstance(data, list) or not all(isinstance(c, dict) for c in data):
+            raise ManifestError(f"where {data!r}: expected 'col=a,b & col2=c', a mapping {{col: [values]}}, "
+                                "or a list of either (OR)")
         clauses = []
         for clause in data:
             items = []
@@ -152,6 +161,7 @@ class Manifest:
             path = frame["path"].iloc[first]
             twin = int(np.flatnonzero((frame["path"] == path).to_numpy())[1])
             raise ManifestError(f"{origin} rows {first + 1} and {twin + 1}: duplicate path {path}")
+        _check_one_file_one_row(frame, origin)
         if "split" in frame.columns:
             frame["split"] = frame["split"].fillna("").astype(str).str.strip().str.lower()
             bad = ~frame["split"].isin((*SPLITS, ""))
@@ -167,6 +177,25 @@ class Manifest:
     # -- basic access -----------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.frame)
+
+    def files_stamp(self) -> str:
+        """A digest of every file the rows name (images and masks): path, byte size and
+        modification time, the key the image cache decides by. Results stamped with it are
+        redone, never reused, when a file changes under the same manifest."""
+        h = hashlib.sha256()
+        for col in PATH_COLUMNS:
+            if col not in self.frame.columns:
+                continue
+            for path in self.frame[col]:
+                if not path:
+                    continue
+                try:
+                    st = os.stat(path)
+                    key = f"{st.st_size}:{st.st_mtime_ns}"
+                except OSError:
+                    key = "missing"
+                h.update(f"{col}\t{path}\t{key}\n".encode())
+        return h.hexdigest()
 
     @property
     def paths(self) -> list[str]:
@@ -234,6 +263,35 @@ def _resolve(value: object, base: Path) -> str:
     if not text:
         return ""
     return os.path.abspath(os.path.join(base, os.path.expanduser(text)))
+
+
+def _real_paths(paths: pd.Series) -> list[str]:
+    """Each path with its links resolved: one ``realpath`` per folder, one ``lstat`` per file."""
+    folders: dict[str, str] = {}
+    out = []
+    for p in paths:
+        head, tail = os.path.split(p)
+        if head not in folders:
+            folders[head] = os.path.realpath(head)
+        joined = os.path.join(folders[head], tail)
+        out.append(os.path.realpath(joined) if os.path.islink(joined) else joined)
+    return out
+
+
+def _check_one_file_one_row(frame: pd.DataFrame, origin: str) -> None:
+    """Refuse one image file reached by two paths (a link, or a linked folder): it would be
+    counted twice, possibly under two labels or patients, and could sit on both sides of a split."""
+    real = pd.Series(_real_paths(frame["path"]), index=frame.index)
+    dup = real.duplicated(keep=False)
+    if not dup.any():
+        return
+    first = int(np.flatnonzero(dup.to_numpy())[0])
+    twin = int(np.flatnonzero((real == real.iloc[first]).to_numpy())[1])
+    a, b = frame.iloc[first], frame.iloc[twin]
+    differ = [f"{c} {a[c]!r} and {b[c]!r}" for c in ("label", "patient_id", "source") if a[c] != b[c]]
+    raise ManifestError(f"{origin} rows {first + 1} and {twin + 1}: one image file by two paths ({a['path']} and "
+                        f"{b['path']} are both {real.iloc[first]})" + (f", under {'; '.join(differ)}" if differ else "")
+                        + "; keep one row")
 
 
 def _inside(value: str, home: str) -> bool:

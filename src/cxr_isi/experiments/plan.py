@@ -54,14 +54,18 @@ def segmentation_identity(cfg: ExperimentConfig) -> dict:
 
 
 def dataset_identity(d: DatasetConfig) -> dict:
-    """What decides a dataset's rows and labels: the manifest's bytes, filter and mapping (or the
-    phantom settings)."""
+    """What decides a dataset's rows and labels: the manifest's bytes, filter and mapping, and the
+    files it names (:meth:`~cxr_isi.data.Manifest.files_stamp`: an image or mask changed under the
+    same manifest redoes the segmentation and every job that read it); or the phantom settings."""
     if d.synthetic is not None:
         return {"synthetic": d.synthetic.model_dump()}
     if d.manifest is None or not d.manifest.is_file():
         raise ConfigError(f"dataset {d.name}: manifest {d.manifest} not found")
+    manifest = Manifest.read(d.manifest)
+    if d.filter:
+        manifest = manifest.filter(RowFilter.from_data(d.filter))
     return {"manifest_sha256": file_sha256(d.manifest), "filter": d.filter,
-            "labels": d.label_mapping.model_dump()}
+            "labels": d.label_mapping.model_dump(), "files": manifest.files_stamp()}
 
 
 @dataclass(frozen=True)
@@ -229,6 +233,9 @@ def prepare_datasets(cfg: ExperimentConfig, run_dir: Path, progress: bool = True
         paths[d.name] = run.prepared_manifest(d.name)
         if stamp_matches(stamp, identity):
             continue
+        if stamp.exists():
+            log.warning("%s: its manifest, files, split or segmentation changed since this run folder prepared "
+                        "it; segmenting again, and its jobs run again (new ids)", d.name)
         if segmenter is None:
             segmenter = get_segmenter("unet", cfg.segmentation.checkpoint)
         m = checked[d.name]

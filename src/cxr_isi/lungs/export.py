@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cxr_isi._io import numbered_name
 from cxr_isi.choices import check_choice, check_variant
 from cxr_isi.data.cache import cache_pairs
 from cxr_isi.data.manifest import Manifest
@@ -94,7 +95,7 @@ def write_image_sets(manifest: Manifest, out_dir: str | Path, variants: list[str
         image, mask = np.asarray(im.get(path)), np.asarray(mk.get(mpath)) > 127
         mode = "union" if (i in flagged and box_mode == "per_lung" and policy != "keep") else box_mode
         for v in variants:
-            target = out / v / f"{i:06d}_{Path(path).stem}.png"
+            target = out / v / numbered_name(i, path)
             target.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(apply_variant(v, image, mask, box_mode=mode, box=box)).save(target)
         if figure and written == 0:

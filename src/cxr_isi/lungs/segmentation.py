@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from cxr_isi._io import write_json
+from cxr_isi._io import numbered_name, write_json
 from cxr_isi.data.cache import ImageCache, cache_pairs
 from cxr_isi.data.manifest import Manifest
 from cxr_isi.data.resize import restore_mask
@@ -196,7 +196,7 @@ def segment_manifest(manifest: Manifest, out_dir: str | Path, *, segmenter: Segm
     have = set(done["path"]) if len(done) else set()
     rows = done.to_dict("records") if len(done) else []
     paths = manifest.paths
-    mask_file = {p: str(out / "masks" / f"{i:06d}_{Path(p).stem}.png") for i, p in enumerate(paths)}
+    mask_file = {p: str(out / "masks" / numbered_name(i, p)) for i, p in enumerate(paths)}
     todo = [p for p in paths if not (p in have and os.path.exists(mask_file[p])) and p in images]
     with progress_bar(progress) as bar:
         task = bar.add_task(f"segmenting lungs ({seg.name})", total=len(todo))

@@ -182,6 +182,8 @@ def import_dataset(name: str, root: str | Path, *, keep_missing: bool = False, k
     root = Path(os.path.abspath(root))
     if not root.exists():
         raise ImporterError(f"{root}: not found")
+    if name != "csv" and not root.is_dir():
+        raise ImporterError(f"{root}: is a file; the {name} importer takes the folder the dataset was unpacked into")
     found = fn(root, **options)
     return _finish(name, root, found, keep_missing=keep_missing, keep_unknown=keep_unknown)
 
