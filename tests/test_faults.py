@@ -446,3 +446,372 @@ def test_a_figure_name_a_sweep_folder_and_epochs_are_checked_before_any_work(toy
         assert not any(p.name in ("h", "s", "l") for p in tmp_path.iterdir()), args
     r = runner.invoke(app, ["report", str(tmp_path), "--sweep", str(tmp_path / "nonexistent")])
     _one_line_error(r, "no such sweep folder")
+
+
+# -- the second hostile sweep (issue 23): what is left after the first part ------------------
+
+def _hashes(root):
+    import hashlib
+
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("args, words", [
+    (["split", "{m}", "--folds", "2", "--test-size", "0.03", "--out", "{o}"],
+     "holding out 1 in 33 patients per class for test needs at least 33"),
+    (["split", "{m}", "--folds", "25", "--out", "{o}"], "fewer than the 25 folds asked for"),
+    (["train", "-m", "{small}", "-p", "covid", "--size", "32", "--out", "{d}"],
+     "has 5 patients; holding out 1 in 7 patients per class for test needs at least 7"),
+])
+def test_a_fold_count_in_an_error_is_the_one_asked_for(toy, args, words):
+    """``split --folds 2`` said 10 folds (its held-out test share), ``train`` said 7: the error now
+    says what the groups are for."""
+    frame = pd.read_csv(toy / "m.csv")
+    frame.groupby("label").head(5).to_csv(toy / "small.csv", index=False)
+    paths = {"m": str(toy / "m.csv"), "o": str(toy / "o.csv"), "d": str(toy / "d"), "small": str(toy / "small.csv")}
+    before = _hashes(toy)
+    r = runner.invoke(app, [a.format(**paths) for a in args])
+    _one_line_error(r, words)
+    assert "2 folds" not in r.output
+    assert _hashes(toy) == before  # nothing written, not even an empty folder
+
+
+def test_a_config_dataset_without_labels_takes_them_as_every_command_does(toy, tmp_path):
+    from cxr_isi.experiments.config import load_experiment
+
+    common = "variants: [original]\ncv: {folds: 0}\nsplit: {test_size: 0.25, val_size: 0.2}\n"
+    (toy / "c.yaml").write_text(f"datasets:\n  - name: a\n    manifest: m.csv\n{common}")
+    cfg = load_experiment(toy / "c.yaml")
+    assert cfg.datasets[0].labels.model_dump() == {"positive": ["covid"], "negative": ["normal"]}
+    r = runner.invoke(app, ["run", str(toy / "c.yaml"), "--check", "--out", str(tmp_path / "r")])
+    assert r.exit_code == 0 and "valid" in r.output, r.output
+    frame = pd.read_csv(toy / "m.csv")
+    frame.loc[frame.index[:5], "label"] = "viral"
+    frame.to_csv(toy / "three.csv", index=False)
+    (toy / "c3.yaml").write_text(f"datasets:\n  - name: a\n    manifest: three.csv\n{common}")
+    _one_line_error(runner.invoke(app, ["run", str(toy / "c3.yaml"), "--check", "--out", str(tmp_path / "r")]),
+                    "three.csv", "are not binary", "labels: {positive: [covid]}")
+
+
+def test_a_yes_or_no_is_not_a_number_in_a_config():
+    from cxr_isi.config import parse_model
+    from cxr_isi.errors import ConfigError
+    from cxr_isi.experiments.config import ExperimentConfig
+
+    base = {"datasets": [{"name": "a", "synthetic": {"preset": "isi", "n": 8, "size": 32}}]}
+    for extra, key in (({"train": {"epochs": True}}, "train.epochs: true is a yes/no"),
+                       ({"cv": {"folds": False}}, "cv.folds: false is a yes/no"),
+                       ({"train": {"lr": True}}, "train.lr: true is a yes/no")):
+        with pytest.raises(ConfigError, match=re.escape(key)):
+            parse_model(ExperimentConfig, {**base, **extra}, "c.yaml")
+    ok = parse_model(ExperimentConfig, {**base, "explain": {"enabled": True}}, "c.yaml")  # a real yes/no stays
+    assert ok.explain.enabled is True
+
+
+@pytest.mark.parametrize("args, words", [
+    (["duplicates", "{m}", "--max-distance", "-1"], "--max-distance -1: must be from 0 to 64"),
+    (["duplicates", "{m}", "--max-distance", "1000"], "--max-distance 1000: must be from 0 to 64"),
+    (["duplicates", "{m}", "--min-correlation", "nan"], "--min-correlation nan: must be from 0 to 1"),
+    (["duplicates", "{m}", "--min-correlation", "5"], "--min-correlation 5.0: must be from 0 to 1"),
+    (["train", "-m", "{m}", "--out", "{d}", "--seed", "-1"], "--seed -1: must be from 0 to 4294967295"),
+    (["train", "-m", "{m}", "--out", "{d}", "--epochs", "0"], "--epochs 0: must be 1 or more"),
+    (["explain", "--checkpoint", "{m}", "--manifest", "{m}", "--out", "{d}", "--num-samples", "-5"],
+     "--num-samples -5: must be 1 or more"),
+    (["explain", "--checkpoint", "{m}", "--manifest", "{m}", "--out", "{d}", "--n", "0"], "--n 0: must be 1 or more"),
+    (["audit", "{m}", "-p", "covid", "--header-sample", "-1"], "--header-sample -1: must be 0 or more"),
+    (["judge", "{m}", "--manifest", "{m}", "--out", "{d}", "--swap-pairs", "0"], "--swap-pairs 0: must be 1 or more"),
+    (["sweep", "--out", "{d}", "--jobs", "-3"], "--jobs -3: must be 1 or more"),
+    (["run", "{m}", "--out", "{d}", "--address", "ray://head:10001"], "used only with --executor ray"),
+])
+def test_more_options_out_of_range_are_one_line(toy, args, words):
+    paths = {"m": str(toy / "m.csv"), "d": str(toy / "d")}
+    before = _hashes(toy)
+    r = runner.invoke(app, [a.format(**paths) for a in args])
+    _one_line_error(r, words)
+    assert len(r.output.strip().splitlines()) == 1 and _hashes(toy) == before and not (toy / "d").exists()
+
+
+def test_the_api_refuses_jobs_below_one_and_an_address_without_ray(tmp_path):
+    import cxr_isi as ci
+
+    for kwargs, words in (({"jobs": -3}, "jobs -3: must be a whole number, 1 or more"),
+                          ({"address": "ray://h:1"}, "used only with --executor ray")):
+        with pytest.raises(CxrIsiError, match=re.escape(words)):
+            ci.run_experiment(tmp_path / "c.yaml", out=tmp_path / "r", **kwargs)
+    assert not (tmp_path / "r").exists()
+
+
+def test_explain_names_a_positive_label_that_matches_nothing(toy):
+    r = runner.invoke(app, ["explain", "--checkpoint", str(toy / "m.csv"), "--manifest", str(toy / "m.csv"),
+                            "-p", "nosuch", "--out", str(toy / "e")])
+    _one_line_error(r, "no row has the positive label(s) ['nosuch']", "['covid', 'normal']")
+    assert not (toy / "e").exists()
+
+
+def test_a_failed_command_leaves_no_empty_output_folder(toy):
+    """The output folders a command made before it failed (and their parents) are removed when
+    nothing was written into them; a folder that was there before stays."""
+    (toy / "kept").mkdir()
+    for out in (toy / "new" / "deeper" / "e", toy / "kept" / "e"):
+        r = runner.invoke(app, ["explain", "--checkpoint", str(toy / "missing.pt"), "--manifest",
+                                str(toy / "m.csv"), "--out", str(out)])
+        _one_line_error(r, "missing.pt")
+    assert not (toy / "new").exists() and (toy / "kept").is_dir() and not (toy / "kept" / "e").exists()
+
+
+def test_a_sweep_level_whose_interval_reaches_chance_is_not_called_a_shortcut():
+    from cxr_isi.report.summary import INCONCLUSIVE, SHORTCUT, verdict_for
+    from cxr_isi.report.sweep import crossing, crossing_sentence, sweep_summary
+
+    rows = []
+    for level, aucs in ((0.5, [0.5, 0.52, 0.49, 0.51, 0.5]), (1.0, [0.98, 0.80])):  # two folds at 1.0
+        for v in ("original", "lungs_boxed_out"):
+            rows += [{"axis": "majority_share", "level": level, "variant": v, "test": "own", "fold": i, "auc": a}
+                     for i, a in enumerate(aucs)]
+    summary = sweep_summary(pd.DataFrame(rows), pd.DataFrame(columns=["axis", "level", "cramers_v", "source_only_auc"]))
+    top = summary[summary["level"] == 1.0].iloc[0]
+    assert top["lungs_boxed_out_auc"] >= 0.8 and top["lungs_boxed_out_ci_low"] < 0.55
+    assert top["verdict"] == INCONCLUSIVE and crossing(summary, "majority_share") is None
+    assert "no crossing can be told" in crossing_sentence(summary, "majority_share")
+    assert verdict_for(0.9, 0.85) == SHORTCUT and verdict_for(0.9, 0.5) == INCONCLUSIVE
+
+
+def test_one_image_file_under_two_paths_is_refused(toy):
+    """The same file by a link (or a linked folder) counted twice, here under two labels and
+    patients: refused when the manifest is read, so no command (``run`` included) uses it."""
+    frame = pd.read_csv(toy / "m.csv")
+    (toy / "linked").symlink_to(toy / "img")
+    twin = frame.iloc[[0]].assign(path="linked/0.png", label="covid", patient_id="someone_else")
+    pd.concat([frame, twin]).to_csv(toy / "twice.csv", index=False)
+    with pytest.raises(ManifestError, match=r"rows 1 and 41: one image file by two paths .*label 'normal' and "
+                                            r"'covid'; patient_id 'p0' and 'someone_else'"):
+        Manifest.read(toy / "twice.csv")
+    (toy / "c.yaml").write_text("datasets:\n  - name: a\n    manifest: twice.csv\nvariants: [original]\n")
+    _one_line_error(runner.invoke(app, ["run", str(toy / "c.yaml"), "--check", "--out", str(toy / "r")]),
+                    "one image file by two paths")
+
+
+def test_file_names_stay_within_the_file_systems_limit(tmp_path):
+    from cxr_isi._io import NAME_MAX, numbered_name
+
+    assert numbered_name(7, "a/b.png") == "000007_b.png"
+    for stem in ("x" * 250, "é" * 200, "x" * 247 + "é" * 3):
+        name = numbered_name(123456, f"/d/{stem}.dcm")
+        assert len(name.encode()) <= NAME_MAX and name.startswith("123456_x" if stem[0] == "x" else "123456_é")
+        assert name.endswith(".png")
+    rows = []
+    for i in range(8):
+        rel = f"img/{'x' * 240}{i:02d}.png"  # 246 bytes: with the row's number it was over 255
+        write_png(tmp_path / rel, gradient(32, 32, seed=i))
+        write_png(tmp_path / f"mask/{i}.png", _lungs())
+        rows.append({"path": rel, "mask_path": f"mask/{i}.png", "label": "covid" if i % 2 else "normal",
+                     "source": "s", "patient_id": f"p{i}"})
+    pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
+    r = runner.invoke(app, ["hideseek", str(tmp_path / "m.csv"), "--out", str(tmp_path / "hs"), "--size", "32",
+                            "--variant", "lungs_boxed_out"])
+    assert r.exit_code == 0, r.output
+    written = sorted(p.name for p in (tmp_path / "hs" / "lungs_boxed_out").glob("*.png"))
+    assert len(written) == 8 and max(len(n.encode()) for n in written) <= NAME_MAX
+
+
+def test_the_api_takes_where_as_the_cli_writes_it_and_refuses_a_file_for_a_dataset_folder(toy):
+    import cxr_isi as ci
+    from cxr_isi.errors import ImporterError
+
+    as_text = ci.audit(toy / "m.csv", positive="covid", where="source=s0,s1", read_files=False)
+    as_data = ci.audit(toy / "m.csv", positive="covid", where={"source": ["s0", "s1"]}, read_files=False)
+    assert as_text.n_positive == as_data.n_positive == 10 and as_text.row_filter == as_data.row_filter
+    with pytest.raises(ManifestError, match="where 5: expected"):
+        ci.audit(toy / "m.csv", positive="covid", where=5, read_files=False)
+    with pytest.raises(ImporterError, match=r"m.csv: is a file; the kermany importer takes the folder"):
+        ci.import_dataset("kermany", toy / "m.csv")
+
+
+def test_a_changed_image_is_segmented_again_and_changes_the_datasets_identity(tmp_path):
+    from cxr_isi.experiments.config import DatasetConfig
+    from cxr_isi.experiments.plan import dataset_identity
+    from cxr_isi.synth import SynthConfig, generate
+
+    generate(SynthConfig(preset="isi", n=8, size=32), tmp_path / "a", jobs=1)
+    m = tmp_path / "a" / "manifest.csv"
+    args = ["lungs", "segment", str(m), "--out", str(tmp_path / "s"), "--size", "32"]
+    assert runner.invoke(app, args).exit_code == 0
+    masks = {p: p.stat().st_mtime_ns for p in (tmp_path / "s" / "masks").glob("*.png")}
+    d = DatasetConfig(name="a", manifest=m, labels={"positive": ["covid"], "negative": ["normal"]})
+    first = dataset_identity(d)
+    image = tmp_path / "a" / pd.read_csv(m)["path"].iloc[2]
+    os.utime(image, ns=(image.stat().st_atime_ns, image.stat().st_mtime_ns + 10**9))
+    assert dataset_identity(d) != first  # the run's prepared data and job ids follow the files
+    assert runner.invoke(app, args).exit_code == 0
+    redone = [p for p, t in masks.items() if p.stat().st_mtime_ns != t]
+    assert [p.name for p in redone] == [f"000002_{image.stem}.png"]  # that image alone, not the others
+
+
+def test_a_full_disk_is_one_line_before_the_cache_grows(toy, monkeypatch):
+    import errno
+    import shutil
+
+    from cxr_isi.data import cache as cache_module
+
+    args = ["cache", str(toy / "m.csv"), "--size", "16", "--jobs", "1", "--cache", str(toy / "cc")]
+    real = shutil.disk_usage
+    monkeypatch.setattr(cache_module.shutil, "disk_usage", lambda p: real(p)._replace(free=1000))
+    _one_line_error(runner.invoke(app, args), "not enough disk space for the cache", "MiB free")
+    monkeypatch.setattr(cache_module.shutil, "disk_usage", real)
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    if hasattr(os, "posix_fallocate"):
+        monkeypatch.setattr(cache_module.os, "posix_fallocate", full)
+        _one_line_error(runner.invoke(app, args), "not enough disk space for the cache")
+    monkeypatch.undo()
+    r = runner.invoke(app, args)  # room again: it builds
+    assert r.exit_code == 0 and "40 built" in r.output, r.output
+
+
+@pytest.fixture(scope="module")
+def many_images(tmp_path_factory, n=600, side=640):
+    """Enough large images that a two-worker cache build takes seconds."""
+    root = tmp_path_factory.mktemp("many")
+    rows = []
+    for i in range(n):
+        yy, xx = np.mgrid[0:side, 0:side]
+        write_png(root / f"img/{i}.png", ((xx * (i + 1) + yy * 3) % 251).astype(np.uint8))
+        rows.append({"path": f"img/{i}.png", "label": "covid" if i % 2 else "normal", "source": "s",
+                     "patient_id": f"p{i}"})
+    pd.DataFrame(rows).to_csv(root / "m.csv", index=False)
+    return root / "m.csv"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, code, word", [("SIGINT", 130, "interrupted"), ("SIGINT2", 130, "interrupted"),
+                                             ("SIGTERM", 143, "terminated")])
+def test_cache_stops_cleanly_on_ctrl_c_and_sigterm_and_resumes(many_images, tmp_path, sig, code, word):
+    """Ctrl-C (to the whole process group, as a terminal sends it; twice in a row too) or SIGTERM
+    during ``cache --jobs 2``: exit within seconds, one line, no traceback, no leaked-semaphore
+    warning, no worker left; the next call keeps what was finished."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cache = tmp_path / "cc"
+    from pathlib import Path
+
+    cmd = [str(Path(sys.executable).parent / "cxr-isi"), "cache", str(many_images), "--size", "256",
+           "--jobs", "2", "--cache", str(cache)]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 60
+    while not (cache / "image-256-pad" / "data.u8").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.5)  # some chunks finished, many to go (600 images take 5-10 s on 2 cores)
+    if sig == "SIGTERM":
+        p.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(p.pid, signal.SIGINT)
+        if sig == "SIGINT2":
+            time.sleep(0.05)
+            os.killpg(p.pid, signal.SIGINT)
+    try:
+        _, stderr = p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        pytest.fail("the cache build hung after the signal")
+    assert p.returncode == code, stderr
+    assert "Traceback" not in stderr and "leaked" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    assert stderr.strip().splitlines()[-1].startswith(word)
+    time.sleep(0.5)
+    alive = subprocess.run(["ps", "-o", "stat=", "-g", str(p.pid)], capture_output=True, text=True).stdout.split()
+    assert all(s.startswith("Z") for s in alive), alive  # no live worker left behind
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    built, reused = map(int, re.search(r"(\d+) built, (\d+) reused", done.stdout).groups())
+    assert built + reused == 600 and reused > 0 and built > 0, done.stdout  # what was finished before the stop is kept
+
+
+# -- a run's numbers are the run's: the report and load_run check them ------------------------
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """One tiny finished run on a manifest outside the run folder."""
+    from cxr_isi.experiments.runner import run_experiment
+    from cxr_isi.synth import SynthConfig, generate
+    from tests.grids import tiny, write_config
+
+    root = tmp_path_factory.mktemp("finished")
+    m = generate(SynthConfig(preset="isi", n=40, size=64, seed=0), root / "data", jobs=1)
+    ds = {"name": "isi", "manifest": str(m.origin), "labels": {"positive": ["covid"], "negative": ["normal"]}}
+    cfg = write_config(root / "t.yaml", tiny(datasets=[ds], cross=[], cv={"folds": 0},
+                                            train={"size": 32, "epochs": 1, "batch_size": 8, "threads": 1}))
+    run_experiment(cfg, root / "run", progress=False)
+    return root / "run"
+
+
+def _damage(run, how):
+    from cxr_isi.experiments.runfolder import RESULTS_PARQUET
+
+    results = pd.read_csv(run / "results.csv")
+    if how == "config.json garbage":
+        (run / "config.json").write_text("{garbage")
+    elif how == "run.json a list":
+        (run / "run.json").write_text("[1, 2]")
+    elif how == "results.csv other columns":
+        (run / "results.csv").write_text("a,b\n1,2\n")
+    elif how == "results.csv bad fold":
+        results["fold"] = "x"
+        results.to_csv(run / "results.csv", index=False)
+    elif how == "predictions garbage":
+        (run / results["predictions"].iloc[0]).write_text("x,y\ngarbage,1\n")
+    elif how == "predictions missing":
+        (run / results["predictions"].iloc[0]).unlink()
+    elif how == "results.csv differs from parquet":
+        results.loc[0, "auc"] = 0.123
+        results.to_csv(run / "results.csv", index=False)
+    elif how == "both tables differ from the predictions":
+        results.loc[0, "auc"] = 0.123
+        results.to_csv(run / "results.csv", index=False)
+        results.to_parquet(run / RESULTS_PARQUET, index=False)
+
+
+DAMAGE = [("config.json garbage", "config.json: damaged (not a JSON object"),
+          ("run.json a list", "run.json: damaged (not a JSON object"),
+          ("results.csv other columns", "results.csv: not a cxr-isi results table (no column protocol"),
+          ("results.csv bad fold", "results.csv: not a results table"),
+          ("predictions garbage", "its predictions jobs/"),
+          ("predictions missing", "are missing; delete"),
+          ("results.csv differs from parquet", "disagrees with results.parquet in column auc (0.123 against"),
+          ("both tables differ from the predictions", "says AUC 0.1230 on")]
+
+
+@pytest.mark.parametrize("how, words", DAMAGE, ids=[d[0] for d in DAMAGE])
+def test_report_refuses_a_run_whose_numbers_do_not_hold(finished_run, tmp_path, how, words):
+    import shutil
+
+    import cxr_isi as ci
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    _damage(run, how)
+    before = _hashes(run)
+    _one_line_error(runner.invoke(app, ["report", str(run)]), words)
+    assert _hashes(run) == before and not (run / "report.html").exists()
+    with pytest.raises(CxrIsiError, match=re.escape(words)):
+        ci.load_run(run)
+
+
+def test_a_run_folder_moved_to_another_depth_is_reported_and_resumed(finished_run, tmp_path):
+    import shutil
+
+    from cxr_isi.experiments.runner import run_experiment
+
+    moved = tmp_path / "a" / "b" / "c" / "run"
+    shutil.copytree(finished_run, moved)
+    r = runner.invoke(app, ["report", str(moved)])
+    assert r.exit_code == 0, r.output
+    jobs = {p.name for p in (moved / "jobs").iterdir()}
+    result = run_experiment(finished_run.parent / "t.yaml", moved, progress=False)
+    assert result["run"]["n_run_now"] == 0 and {p.name for p in (moved / "jobs").iterdir()} == jobs
+    prepared = pd.read_csv(moved / "datasets" / "isi" / "manifest.csv")
+    assert prepared["path"].map(os.path.isabs).all()  # outside the run: absolute
+    assert not prepared["mask_path"].map(os.path.isabs).any()  # inside it: relative to the run

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from cxr_isi.cli.main import (
@@ -16,6 +17,7 @@ from cxr_isi.cli.main import (
     WhereOpt,
     _fmt,
     app,
+    at_least,
     friendly,
     load_dataset,
     out,
@@ -42,8 +44,8 @@ def judge(
     positive_index: Annotated[int | None, typer.Option(help="The positive output column where there are several.")] = None,
     head: Annotated[str | None, typer.Option(help="The positive output by name (a multi-label head).")] = None,
     onnx_output: Annotated[str | None, typer.Option(help="Which ONNX output to read where there are several.")] = None,
-    swap_pairs: Annotated[int, typer.Option(min=1, help="Opposite-label pairs for the lung swap.")] = 48,
-    map_images: Annotated[int, typer.Option(min=0, help="Positive images for the occlusion and gradient maps (0: none).")] = 16,
+    swap_pairs: Annotated[int, typer.Option(callback=at_least("--swap-pairs", 1), help="Opposite-label pairs for the lung swap.")] = 48,
+    map_images: Annotated[int, typer.Option(callback=at_least("--map-images", 0), help="Positive images for the occlusion and gradient maps (0: none).")] = 16,
     seed: SeedOpt = 0,
 ) -> None:
     """Judge a model trained anywhere: does it read the lungs, or outside them?"""
@@ -63,5 +65,5 @@ def judge(
                   "-" if a["delong_p"] is None else _fmt(a["delong_p"], 3))
     out.print(t)
     what = f" ({verdict.what})" if verdict.what else ""
-    out.print(f"[bold]verdict:[/] {verdict.kind}{what}: {verdict.reason}", soft_wrap=True)
+    out.print(f"[bold]verdict:[/] {verdict.kind}{what}: {escape(verdict.reason)}", soft_wrap=True)
     out.print(f"report: {verdict.out_dir / 'report.html'}")

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cxr_isi import __version__
@@ -85,10 +86,10 @@ def friendly(fn):
             err.print("terminated; what was finished is kept, run the same command to resume")
             raise typer.Exit(143) from None
         except CxrIsiError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except OSError as exc:  # an output path that is a folder, a file, under a file, not writable...
-            err.print(f"[bold red]error:[/] {_os_message(exc)}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(_os_message(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("interrupted; what was finished is kept, run the same command to resume")
@@ -254,7 +255,7 @@ def print_audit(result) -> None:
                         _fmt(r["oof_auc"], 2), f"[red]{r['note']}[/]" if r["flagged"] else r["note"])
         out.print(acq)
     for w in result.warnings:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(str(w))}", highlight=False)
     colour = {"balanced": "green", "imbalanced": "yellow"}.get(result.verdict, "red")
     out.print(f"[bold {colour}]{result.headline()}[/]", highlight=False)
 
@@ -272,7 +273,7 @@ def audit(
     folds: Annotated[int, typer.Option(help="Folds of the out-of-fold AUCs.")] = 5,
     seed: SeedOpt = 0,
     read_files: Annotated[bool, typer.Option("--files/--no-files", "--check-files/--no-check-files", help="Check the files and read image headers for size, bit depth, format (--no-files: the manifest-only figures, no image touched).")] = True,
-    header_sample: Annotated[int, typer.Option(min=0, help="Above this many images, read the headers of a random sample this size (0: all).")] = 50_000,
+    header_sample: Annotated[int, typer.Option(callback=at_least("--header-sample", 0), help="Above this many images, read the headers of a random sample this size (0: all).")] = 50_000,
 ) -> None:
     """Audit the source-by-label structure: Table 1, Cramér's V, source-only AUC, confounders."""
     from cxr_isi._io import write_json
@@ -368,7 +369,7 @@ def duplicates(
                       f"{r['correlation']:.3f}", ", ".join(problems) or "same patient")
     out.print(table)
     for _path, why in failures:
-        err.print(f"[yellow]skipped:[/] {why}", highlight=False)
+        err.print(f"[yellow]skipped:[/] {escape(str(why))}", highlight=False)
     if csv_out:
         pairs.to_csv(csv_out, index=False)
     if json_out:
@@ -435,7 +436,7 @@ def cache(
         c = ImageCache(cache_dir, size=size, resize=resize, kind=kind)
         rep = c.update(paths, jobs=jobs, progress=sys.stderr.isatty())
         for _, why in rep.failures:
-            err.print(f"[yellow]skipped:[/] {why}", highlight=False)
+            err.print(f"[yellow]skipped:[/] {escape(str(why))}", highlight=False)
         if c.rebuilt:
             err.print(f"[yellow]rebuilt:[/] the {kind} cache was damaged ({c.rebuilt})", highlight=False)
         out.print(f"{kind}s: {rep.n_built} built, {rep.n_reused} reused, {len(rep.failures)} failed "
@@ -610,7 +611,7 @@ def train(
     model: Annotated[str | None, typer.Option(help="vgg16_gap | resnet50 | densenet121 | small_cnn | small_cnn_gn.")] = None,
     size: Annotated[int | None, typer.Option(help="Square input size (512 as the paper; 128 on CPU).")] = None,
     weights: Annotated[str | None, typer.Option(help="imagenet | none | PATH.")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Most epochs (early stopping on validation AUC).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Most epochs (early stopping on validation AUC).", callback=at_least("--epochs", 1))] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size.", callback=at_least("--batch-size", 2))] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
     train_config: Annotated[Path | None, typer.Option("--train-config", help="Training settings YAML (CLI options override it).")] = None,
@@ -618,8 +619,8 @@ def train(
     positive: PositiveOpt = None,
     negative: NegativeOpt = None,
     where: WhereOpt = None,
-    seed: Annotated[int | None, typer.Option(help="Seed for every random choice.")] = None,
-    pause_after: Annotated[int | None, typer.Option("--pause-after", min=1, help="Stop after this many epochs, leaving the run resumable (a wall-time limit; or continue under torchrun / in one process).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for every random choice.", callback=at_least("--seed", 0, SEED_MAX))] = None,
+    pause_after: Annotated[int | None, typer.Option("--pause-after", callback=at_least("--pause-after", 1), help="Stop after this many epochs, leaving the run resumable (a wall-time limit; or continue under torchrun / in one process).")] = None,
 ) -> None:
     """Train a classifier on one image set (the paper's VGG-16 with GAP, or another backbone).
 
@@ -676,7 +677,7 @@ def explain(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Overlays and lung_attention.csv.")],
     method: Annotated[list[str], typer.Option(help="gradcam | gradcam++ | lime | integrated_gradients (repeat).")] = ["gradcam"],
     ids: Annotated[list[str] | None, typer.Option("--ids", help="File names to explain (default: positive test images).")] = None,
-    n: Annotated[int, typer.Option("--n", min=1, help="How many images when --ids is not given (at least 1).")] = 8,
+    n: Annotated[int, typer.Option("--n", callback=at_least("--n", 1), help="How many images when --ids is not given (at least 1).")] = 8,
     positive: PositiveOpt = None,
     negative: NegativeOpt = None,
     num_samples: Annotated[int, typer.Option(help="LIME perturbations per image.", callback=at_least("--num-samples", 1))] = 1000,
@@ -691,7 +692,7 @@ def explain(
 
     m = Manifest.read(manifest)
     if positive:
-        m = m.with_labels(label_mapping(positive, negative))
+        m = m.with_labels(label_mapping(positive, negative).check_present(m.frame["label"], m.origin))
     out_dir.mkdir(parents=True, exist_ok=True)
     table = explain_run(checkpoint, m, out_dir, method, n_images=n, ids=ids, seed=seed,
                         num_samples=num_samples, sanity=sanity)

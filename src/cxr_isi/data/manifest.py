@@ -10,6 +10,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,15 +37,15 @@ class RowFilter:
     clauses: tuple[tuple[tuple[str, tuple[str, ...]], ...], ...] = ()
 
     @classmethod
-    def from_data(cls, data: list[dict[str, list[str]]] | list[dict[str, list[str] | str]] | dict | str
-                  | list[str] | None) -> RowFilter:
-        """From YAML-like data; a string (or a list of them) is the CLI's ``"col=a,b & col2=c"``."""
+    def from_data(cls, data: Any) -> RowFilter:
+        """From YAML-like data (a mapping ``{col: [values]}`` or a list of them, OR-ed); a string
+        (or a list of them) is the CLI's ``"col=a,b & col2=c"``; anything else is refused."""
         if not data:
             return cls()
         if isinstance(data, str):
             data = [data]
         if isinstance(data, list) and all(isinstance(c, str) for c in data):
-            return parse_where(data)
+            return parse_where([str(c) for c in data])
         if isinstance(data, dict):
             data = [data]
         if not isinstance(data, list) or not all(isinstance(c, dict) for c in data):

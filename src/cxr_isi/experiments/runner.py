@@ -134,7 +134,7 @@ def run_experiment(config_path: str | Path | None, run_dir: str | Path, *, execu
     dict
         ``results`` (DataFrame), ``jobs`` (list of Job), ``run`` (the run record).
     """
-    check_executor(executor, address)
+    check_executor(executor, address, n_jobs)
     if config is None:
         if config_path is None:
             raise CxrIsiError("run_experiment needs a config file or a config")
@@ -147,8 +147,30 @@ def run_experiment(config_path: str | Path | None, run_dir: str | Path, *, execu
         return _run(cfg, config_path, run, executor, n_jobs, address, progress)
 
 
-def check_executor(executor: str, address: str | None = None) -> None:
-    """Refuse an unknown executor, and a cluster address that the executor would ignore."""
+def check_executor(executor: str, address: str | None = None, n_jobs: int = 1) -> None:
+    """Refuse an unknown executor, fewer than one job at once, and a cluster address that the
+    executor would ignore (before any work: ``run --check`` and ``--plan`` say it too).
+
+    Parameters
+    ----------
+    executor : str
+        ``sequential``, ``process`` or ``ray``.
+    address : str, optional
+        A Ray cluster's address.
+    n_jobs : int
+        Jobs at once.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    CxrIsiError
+        One line naming the option.
+    """
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
+        raise CxrIsiError(f"jobs {n_jobs!r}: must be a whole number, 1 or more")
     if executor not in EXECUTORS:
         raise CxrIsiError(f"unknown executor {executor!r}; one of {', '.join(EXECUTORS)}")
     if address and executor != "ray":

@@ -151,8 +151,9 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, executor: str = "sequential"
         ``sweep.csv`` (``axis, level, variant, test, fold, auc``) and ``sweep_audit.csv``
         (``axis, level, cramers_v, source_only_auc, audit_verdict``).
     """
-    from cxr_isi.experiments.runner import run_experiment
+    from cxr_isi.experiments.runner import check_executor, run_experiment
 
+    check_executor(executor, None, n_jobs)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     todo = levels(cfg)

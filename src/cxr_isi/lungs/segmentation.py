@@ -168,13 +168,22 @@ def _check_not_another(out: Path, target: Path, source: str) -> None:
                           "--out folder")
 
 
+def _file_key(path: str) -> str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "missing"
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
 def segment_manifest(manifest: Manifest, out_dir: str | Path, *, segmenter: Segmenter | None = None,
                      size: int = 256, resize: str = "pad", thresholds: QCThresholds | None = None,
                      cache_root=None, progress: bool = False, batch_size: int = 32) -> Manifest:
     """Segment every image: masks as PNG under ``out_dir/masks``, boxes and QC flags in
     ``out_dir/lungs.csv``, and ``out_dir/manifest.csv`` pointing at the predicted masks.
 
-    Resumable: images already in ``lungs.csv`` with their mask file present are skipped. The
+    Resumable: images already in ``lungs.csv``, unchanged since (size and modification time), with
+    their mask file present are skipped; a changed image is segmented again. The
     U-Net sees each image at ``size`` (``resize``); its mask is written back on the image's own
     pixel grid, so the mask fits the image at any later size.
     """
@@ -193,9 +202,11 @@ def segment_manifest(manifest: Manifest, out_dir: str | Path, *, segmenter: Segm
     images = cache.open()
     table_path = out / "lungs.csv"
     done = pd.read_csv(table_path, dtype={"path": str}) if table_path.exists() else pd.DataFrame()
-    have = set(done["path"]) if len(done) else set()
     rows = done.to_dict("records") if len(done) else []
     paths = manifest.paths
+    keys = {p: _file_key(p) for p in paths}
+    # a mask is reused only for the very file it was made from (size and modification time)
+    have = {r["path"] for r in rows if str(r.get("file_key", "")) == keys.get(r["path"])}
     mask_file = {p: str(out / "masks" / numbered_name(i, p)) for i, p in enumerate(paths)}
     todo = [p for p in paths if not (p in have and os.path.exists(mask_file[p])) and p in images]
     with progress_bar(progress) as bar:
@@ -210,7 +221,7 @@ def segment_manifest(manifest: Manifest, out_dir: str | Path, *, segmenter: Segm
                 full = restore_mask(mask, h, w, resize) if (h, w) != mask.shape else mask
                 Image.fromarray(full.astype(np.uint8) * 255).save(mask_file[p])
                 rows = [r for r in rows if r["path"] != p]
-                rows.append({"path": p, "mask_file": mask_file[p], **geo.as_row()})
+                rows.append({"path": p, "file_key": keys[p], "mask_file": mask_file[p], **geo.as_row()})
             bar.advance(task, len(chunk))
             pd.DataFrame(rows).to_csv(table_path, index=False)  # progress survives a kill
     table = pd.DataFrame(rows)
