@@ -87,3 +87,24 @@ def test_public_functions_document_parameters_and_returns(module):
         if takes:
             assert "Parameters\n----------" in doc, f"{module}.{name}: no Parameters section"
             assert doc.index("Parameters\n---") < doc.index("Returns\n---"), f"{module}.{name}: numpydoc order"
+
+
+def test_the_old_audit_call_still_works_and_says_its_new_name(tmp_path):
+    """``ci.audit(...)`` was the API's name; ``cxr_isi.audit`` is the stage package. The call
+    stays, with a DeprecationWarning, and gives what ``ci.audit_dataset`` gives; the stage does
+    not import the API (the import-linter contract)."""
+    import cxr_isi as ci
+
+    m = ci.phantoms("isi", n=16, size=32, out=tmp_path / "d")
+    new = ci.audit_dataset(m.origin, positive="covid", read_files=False)
+    with pytest.warns(DeprecationWarning, match=r"ci.audit_dataset\(...\)"):
+        old = ci.audit(m.origin, positive="covid", read_files=False)
+    import json
+
+    def as_json(a):
+        return json.dumps(a.as_dict(), default=str, sort_keys=True)
+
+    assert as_json(old) == as_json(new) and new.verdict == "severely imbalanced"  # (NaN figures equal as JSON)
+    code = "import sys, cxr_isi.audit; print('cxr_isi.api' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"

@@ -311,8 +311,8 @@ def test_the_api_refuses_what_is_not_a_run_and_takes_one_label_as_a_string(toy):
                         (toy, "not a run folder (no config.json")):
         with pytest.raises(CxrIsiError, match=re.escape(words)):
             ci.load_run(path)
-    as_string = ci.audit(toy / "m.csv", positive="covid", read_files=False)
-    as_list = ci.audit(toy / "m.csv", positive=["covid"], read_files=False)
+    as_string = ci.audit_dataset(toy / "m.csv", positive="covid", read_files=False)
+    as_list = ci.audit_dataset(toy / "m.csv", positive=["covid"], read_files=False)
     for key in ("verdict", "cramers_v", "source_only_auc", "n_positive", "label_mapping"):
         assert getattr(as_string, key) == getattr(as_list, key), key
     assert as_string.n_positive == 20
@@ -330,7 +330,7 @@ def test_an_audit_without_a_source_only_auc_does_not_say_chance(toy):
     frame = pd.read_csv(toy / "m.csv")
     frame.loc[frame["label"] == "covid", "patient_id"] = "the_one_covid_patient"
     frame.to_csv(toy / "one.csv", index=False)
-    result = ci.audit(toy / "one.csv", positive="covid", read_files=False)
+    result = ci.audit_dataset(toy / "one.csv", positive="covid", read_files=False)
     assert result.source_only_auc != result.source_only_auc  # NaN: one patient cannot fill two folds
     assert "could not be computed" in result.headline() and "chance" not in result.headline()
 
@@ -618,11 +618,11 @@ def test_the_api_takes_where_as_the_cli_writes_it_and_refuses_a_file_for_a_datas
     import cxr_isi as ci
     from cxr_isi.errors import ImporterError
 
-    as_text = ci.audit(toy / "m.csv", positive="covid", where="source=s0,s1", read_files=False)
-    as_data = ci.audit(toy / "m.csv", positive="covid", where={"source": ["s0", "s1"]}, read_files=False)
+    as_text = ci.audit_dataset(toy / "m.csv", positive="covid", where="source=s0,s1", read_files=False)
+    as_data = ci.audit_dataset(toy / "m.csv", positive="covid", where={"source": ["s0", "s1"]}, read_files=False)
     assert as_text.n_positive == as_data.n_positive == 10 and as_text.row_filter == as_data.row_filter
     with pytest.raises(ManifestError, match="where 5: expected"):
-        ci.audit(toy / "m.csv", positive="covid", where=5, read_files=False)
+        ci.audit_dataset(toy / "m.csv", positive="covid", where=5, read_files=False)
     with pytest.raises(ImporterError, match=r"m.csv: is a file; the kermany importer takes the folder"):
         ci.import_dataset("kermany", toy / "m.csv")
 

@@ -8,13 +8,13 @@ report``, with ``cli`` on top.
 from cxr_isi._version import __version__
 
 # The Python API (cxr_isi.api), exported lazily so that ``import cxr_isi`` stays fast.
-_API = ("audit", "phantoms", "import_dataset", "read_manifest", "run_experiment", "load_run", "write_report",
-        "sweep", "judge", "RunResult", "Report", "DatasetVerdict", "SweepResult")
+_API = ("audit_dataset", "audit", "phantoms", "import_dataset", "read_manifest", "run_experiment", "load_run",
+        "write_report", "sweep", "judge", "RunResult", "Report", "DatasetVerdict", "SweepResult")
 __all__ = ["__version__", "AuditResult", *_API]
 
 
 def __getattr__(name: str):
-    if name == "audit":  # the stage package, callable as the API's audit() (see cxr_isi.audit)
+    if name == "audit":  # the stage package, still callable as the old ci.audit() (see cxr_isi.audit)
         import importlib
 
         return importlib.import_module("cxr_isi.audit")

@@ -1,7 +1,7 @@
 """The Python API: what the command line does, from a notebook, with typed results.
 
     import cxr_isi as ci
-    audit = ci.audit("manifest.csv", positive=["covid"])
+    audit = ci.audit_dataset("manifest.csv", positive=["covid"])
     run = ci.run_experiment("configs/demo.yaml", out="runs/demo")
     report = ci.write_report(run)
     report.verdicts["isi"].kind          # 'source shortcut'
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from cxr_isi.audit.imbalance import AuditResult
+from cxr_isi.audit.dataset import audit_dataset as audit_dataset  # re-exported: ci.audit_dataset
 from cxr_isi.data.importers import ImportResult
 from cxr_isi.data.labels import LabelMapping
-from cxr_isi.data.manifest import Manifest, RowFilter
+from cxr_isi.data.manifest import Manifest
 from cxr_isi.errors import CxrIsiError
 
 
@@ -180,43 +180,6 @@ def phantoms(preset: str = "isi", *, n: int = 240, size: int = 128, seed: int = 
 
     return generate(SynthConfig(preset=preset, n=n, size=size, seed=seed, **settings), Path(out))
 
-
-def audit(manifest: str | Path | Manifest, *, positive: list[str] | str, negative: list[str] | str | None = None,
-          where: str | list[str] | list[dict] | dict | None = None, seed: int = 0, folds: int = 5,
-          read_files: bool = True) -> AuditResult:
-    """Audit the source-by-label structure of a dataset before any training.
-
-    Parameters
-    ----------
-    manifest : path or Manifest
-    positive : list of str, or str
-        Labels of the positive class (a string is one label).
-    negative : list of str, or str, optional
-        Labels of the negative class (default: every other label).
-    where : str, list of str, dict or list of dict, optional
-        Rows kept: an OR of clauses, each an AND of ``column: [values]``; a string is written as
-        the CLI's ``--where`` (``"source=A,B & view=PA"``).
-    seed, folds : int
-        For the out-of-fold AUCs.
-    read_files : bool
-        Read image headers (size, bit depth, format) as acquisition properties.
-
-    Returns
-    -------
-    AuditResult
-        Table 1, Cramér's V, NMI, single-class share, source-only AUC, acquisition confounders
-        and the verdict (``as_dict()`` for JSON).
-    """
-    from cxr_isi.audit import audit_manifest
-
-    positive = [positive] if isinstance(positive, str) else positive
-    negative = [negative] if isinstance(negative, str) else negative
-    m = manifest if isinstance(manifest, Manifest) else Manifest.read(manifest)
-    row_filter = RowFilter.from_data(where)
-    if row_filter.clauses:
-        m = m.filter(row_filter)
-    m = m.with_labels(LabelMapping(positive=positive, negative=negative).check_present(m.frame["label"], m.origin))
-    return audit_manifest(m, n_splits=folds, seed=seed, read_files=read_files, row_filter=row_filter.to_data())
 
 
 def load_run(path: str | Path) -> RunResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zlib
 
 import numpy as np
@@ -38,11 +39,15 @@ class HideSeekDataset:
     scramble_block : int, optional
         Shuffle the pixels within tiles of this size (the acquisition probe), a fixed draw per
         image.
+    scramble_seed : int
+        With the image's name inside its dataset (``image_id``, else its folder and file name),
+        fixes that draw: the same seed gives the same images wherever the dataset lies (never the
+        absolute path, which differs between two run folders).
     """
 
     def __init__(self, manifest: Manifest, variant: str = "original", size: int = 256,
                  resize: str = "pad", box_mode: str = "union", cache_root=None, progress: bool = False,
-                 box=None, scramble_block: int | None = None):
+                 box=None, scramble_block: int | None = None, scramble_seed: int = 0):
         check_variant(variant, manifest.origin)
         self.variant, self.box_mode, self.box, self.scramble_block = variant, box_mode, box, scramble_block
         frame = manifest.frame
@@ -84,7 +89,11 @@ class HideSeekDataset:
         self.slots, self.mask_slots, self._union = slots[keep], mslots[keep], self._union[keep]
         self.labels = manifest.y[keep]
         self.paths = frame["path"][keep].tolist()
-        self._seeds = [zlib.crc32(p.encode()) for p in self.paths] if scramble_block else []
+        if "image_id" in frame.columns:
+            names = frame["image_id"][keep].astype(str).tolist()
+        else:
+            names = [os.path.join(os.path.basename(os.path.dirname(p)), os.path.basename(p)) for p in self.paths]
+        self._seeds = [zlib.crc32(f"{scramble_seed}:{n}".encode()) for n in names] if scramble_block else []
 
     def __len__(self) -> int:
         return len(self.slots)

@@ -29,7 +29,8 @@ def embed(checkpoint, manifest, variant: str, size: int, resize: str):
 
     model, cfg, _ = load_classifier(checkpoint)
     ds = HideSeekDataset(manifest, variant, size=size, resize=resize, box_mode=cfg.box_mode, box=cfg.fixed_box,
-                         scramble_block=cfg.scramble_block)
+                         scramble_block=cfg.scramble_block,
+                         scramble_seed=cfg.seed)
     out = []
     with torch.inference_mode():
         for i in range(0, len(ds), 64):

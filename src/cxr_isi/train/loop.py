@@ -221,7 +221,7 @@ def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: boo
         manifest.write(out / "split.csv")
     data = {s: HideSeekDataset(m, cfg.variant, size=cfg.size, resize=cfg.resize,
                                box_mode=cfg.box_mode, box=cfg.fixed_box, scramble_block=cfg.scramble_block,
-                               progress=progress and rank == 0)
+                               scramble_seed=cfg.seed, progress=progress and rank == 0)
             for s, m in parts.items()}
     model = create_model(cfg.model, cfg.weights).to(device)
     if world > 1 and device.type == "cuda":  # one set of batch statistics over the global batch (no CPU path)
@@ -352,7 +352,7 @@ def predict(checkpoint: str | Path, manifest: Manifest, variant: str | None = No
         manifest = manifest.with_labels(LabelMapping(**mapping) if mapping else None)
     cfg = cfg.model_copy(update={"variant": variant, "batch_size": batch_size, "workers": 0})
     ds = HideSeekDataset(manifest, variant, size=cfg.size, resize=cfg.resize, box_mode=cfg.box_mode,
-                         box=cfg.fixed_box, scramble_block=cfg.scramble_block,
+                         box=cfg.fixed_box, scramble_block=cfg.scramble_block, scramble_seed=cfg.seed,
                          progress=progress)
     device = _device(cfg)
     scores = score(model.to(device), _loader(ds, cfg, device, shuffle=False), device, cfg)
