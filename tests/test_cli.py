@@ -33,6 +33,20 @@ def test_help_lists_every_command_and_version():
     assert v.exit_code == 0 and v.output.startswith("cxr-isi ")
 
 
+def test_help_summaries_fit_an_80_column_terminal_and_no_sentence_is_cut():
+    """``cxr-isi --help`` at 80 columns: one row per command (a summary that wrapped mid-sentence
+    spread over three rows before); a command's own help keeps each paragraph's sentences whole
+    (Rich printed the docstring's source line breaks)."""
+    r = runner.invoke(app, ["--help"], env={"COLUMNS": "80"})
+    rows = [line for line in r.output[r.output.index("Commands"):].splitlines() if line.startswith("│ ")]
+    assert len(rows) == len(_registered()) and all(re.match(r"^│ [a-z]", line) for line in rows), rows
+    for name in ("explain", "sweep", "demo", "duplicates"):
+        h = runner.invoke(app, [name, "--help"], env={"COLUMNS": "250"}).output
+        head = h[: h.index("╭")]
+        lines = [line.strip() for line in head.splitlines() if line.strip() and not line.strip().startswith("Usage")]
+        assert all(line.endswith((".", ")", ":")) for line in lines), (name, lines)  # no line ends mid-sentence
+
+
 @pytest.fixture
 def toy(tmp_path):
     rows = []

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cxr_isi.cli.main import (
+from cxr_isi.cli.common import (
     NegativeOpt,
     PositiveOpt,
     SeedOpt,
@@ -48,7 +48,9 @@ def judge(
     map_images: Annotated[int, typer.Option(callback=at_least("--map-images", 0), help="Positive images for the occlusion and gradient maps (0: none).")] = 16,
     seed: SeedOpt = 0,
 ) -> None:
-    """Judge a model trained anywhere: does it read the lungs, or outside them?"""
+    """Judge a model trained anywhere: lungs, or outside them?
+
+    Judge a model trained anywhere: does it read the lungs, or outside them?"""
     from cxr_isi.api import judge as run_judge
 
     m, _ = load_dataset(manifest, None, positive, negative, where)

@@ -1,0 +1,143 @@
+"""``cxr-isi run`` and ``sweep``: the whole study of a config, and its dose-response."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cxr_isi.cli.common import (
+    SeedOpt,
+    _fmt,
+    app,
+    at_least,
+    friendly,
+    out,
+    outputs,
+    print_results,
+)
+from cxr_isi.errors import CxrIsiError
+
+
+@app.command()
+@friendly
+@outputs(out_dir="folder")
+def run(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML (configs/demo.yaml, configs/cxr256.yaml, configs/paper.yaml).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run folder; the same command resumes it.")] = Path("runs/experiment"),
+    executor: Annotated[str, typer.Option(help="sequential | process | ray.")] = "sequential",
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Jobs at once (process pool; local Ray).", callback=at_least("--jobs", 1))] = 1,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (with --executor ray).")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Validate the config and the datasets, list the jobs, train nothing.")] = False,
+    plan: Annotated[bool, typer.Option("--plan", help="Print every job, the images it reads and its estimated time; train nothing.")] = False,
+) -> None:
+    """Run the whole study of a config (resumable).
+
+    Run the whole study of a config: every dataset, variant, model, fold and cross pair."""
+    from cxr_isi.experiments.runner import check_executor, check_experiment, plan_experiment, run_experiment
+
+    check_executor(executor, address)
+    if plan:
+        print_plan(plan_experiment(config, out_dir), jobs)
+        return
+    if jobs > 1 and executor == "sequential":
+        executor = "process"
+        out.print(f"--jobs {jobs}: running on a process pool of {jobs} workers (--executor process)")
+    if check:
+        jobs_ = check_experiment(config, out_dir)
+        out.print(f"{config}: valid; {len(jobs_)} jobs "
+                  f"({sum(j.protocol == 'split' for j in jobs_)} on the single split, "
+                  f"{sum(j.protocol == 'cv' for j in jobs_)} in cross-validation)")
+        return
+    result = run_experiment(config, out_dir, executor=executor, n_jobs=jobs, address=address,
+                            progress=sys.stderr.isatty())
+    print_results(result["results"])
+    from cxr_isi.experiments.runfolder import RESULTS
+
+    out.print(f"results: {out_dir / RESULTS}; the report: cxr-isi report {out_dir}")
+
+
+@app.command()
+@friendly
+@outputs(out_dir="folder")
+def sweep(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Sweep folder (levels/, sweep.csv, sweep.png); the same command resumes it.")],
+    majority_share: Annotated[list[float] | None, typer.Option("--majority-share", help="A level of intra-source imbalance, 0.5 to 1 (repeat).")] = None,
+    fingerprint_strength: Annotated[list[float] | None, typer.Option("--fingerprint-strength", help="A level of source-fingerprint strength at majority share 1.0, 0 to 2 (repeat).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML with a sweep: block (levels, folds, n, base).")] = None,
+    folds: Annotated[int | None, typer.Option(help="Folds per level (default 5).")] = None,
+    n: Annotated[int | None, typer.Option("--n", help="Phantoms per level (default: the base study's, the demo's 240).")] = None,
+    executor: Annotated[str, typer.Option(help="sequential | process | ray.")] = "sequential",
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Jobs at once.", callback=at_least("--jobs", 1))] = 1,
+    seed: SeedOpt = 0,
+) -> None:
+    """Dose-response of the verdict over imbalance levels (phantoms).
+
+    Dose-response: the protocol's core at each level of intra-source imbalance (or
+    fingerprint strength) on phantoms; sweep.csv, the curves with 95% bands, and where the
+    verdict turns shortcut."""
+    import yaml
+
+    from cxr_isi.config import parse_model
+    from cxr_isi.experiments.sweep import SweepConfig, run_sweep
+    from cxr_isi.report.sweep import write_sweep
+
+    data: dict = {}
+    if config is not None:
+        loaded = yaml.safe_load(config.read_text()) or {}
+        if not isinstance(loaded, dict) or not isinstance(loaded.get("sweep"), dict):
+            raise CxrIsiError(f"{config}: no sweep: block (a mapping) in this YAML")
+        data = dict(loaded["sweep"])
+        if data.get("base"):
+            data["base"] = str((config.parent / data["base"]).resolve())
+    given = {"majority_share": majority_share or None, "fingerprint_strength": fingerprint_strength or None,
+             "folds": folds, "n": n}
+    data.update({k: v for k, v in given.items() if v is not None})
+    data.setdefault("seed", seed)
+    cfg = parse_model(SweepConfig, data, "cxr-isi sweep")
+    if jobs > 1 and executor == "sequential":
+        executor = "process"
+    table, audit = run_sweep(cfg, out_dir, executor=executor, n_jobs=jobs, progress=sys.stderr.isatty())
+    summary, figure, sentences = write_sweep(out_dir, table, audit)
+    t = Table(title="dose-response (mean AUC over folds, 95% interval)")
+    for c in ("axis", "level", "boxed out", "original", "cross test", "Cramér's V", "source-only AUC", "verdict"):
+        t.add_column(c)
+    for r in summary.to_dict("records"):
+        t.add_row({"majority_share": "share", "fingerprint_strength": "strength"}.get(r["axis"], r["axis"]),
+                  f"{r['level']:g}",
+                  *(f"{r[k + '_auc']:.2f} [{r[k + '_ci_low']:.2f}, {r[k + '_ci_high']:.2f}]"
+                    for k in ("lungs_boxed_out", "original", "cross")),
+                  _fmt(r["cramers_v"], 2), _fmt(r["source_only_auc"], 2), r["verdict"])
+    out.print(t)
+    for line in sentences:
+        out.print(line, highlight=False)
+    out.print(f"written: {out_dir / 'sweep.csv'}, {figure}")
+
+
+def print_plan(costs, jobs: int) -> None:
+    t = Table(title=f"{len(costs)} jobs (time estimated from this project's measured 2-core CPU rates)")
+    for c in ("dataset", "image set", "model", "fold", "size", "epochs", "train imgs", "test imgs", "est. time"):
+        t.add_column(c, justify="right" if c in ("size", "epochs", "train imgs", "test imgs", "est. time") else "left")
+    for r in costs.to_dict("records"):
+        t.add_row(r["dataset"], r["image_set"], r["model"], r["fold"], str(r["size"]), str(r["epochs"]),
+                  f"{r['train_images']:,}", f"{r['test_images']:,}", _duration(r["seconds"]))
+    out.print(t)
+    total = costs["seconds"].sum(min_count=1)
+    known = costs["seconds"].notna()
+    out.print(f"total: {_duration(total)} of training on one process"
+              + (f", about {_duration(total / jobs)} on {jobs} workers" if jobs > 1 else "")
+              + ("" if known.all() else f"; {int((~known).sum())} jobs have no measured rate (not counted)")
+              + "; early stopping can only shorten it")
+
+
+def _duration(seconds: float) -> str:
+    if seconds != seconds:
+        return "-"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
