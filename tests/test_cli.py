@@ -153,3 +153,30 @@ def test_duplicates_of_two_manifests(tmp_path):
     assert r.exit_code == 0 and "1 of the 2 images" in " ".join(r.output.split()), r.output
     shared = pd.read_csv(tmp_path / "shared.csv")
     assert shared["path"].str.endswith("b/1.png").all() and shared["twin"].str.endswith("a/1.png").all()
+
+
+@pytest.mark.parametrize("width", [80, 140])
+def test_the_verdict_and_results_tables_show_every_figure_whole(monkeypatch, width):
+    """At 80 columns the verdict table cut its own numbers ("(1.00-1.…"); now a block per dataset
+    there, a table on a wide terminal, and in both every figure and interval whole."""
+    from rich.console import Console
+
+    import cxr_isi.cli.common as common
+
+    console = Console(width=width, record=True)
+    monkeypatch.setattr(common, "out", console)
+    d = {"audit_verdict": "severely imbalanced", "verdict_kind": "protocol leak: lung geometry", "verdict": "x",
+         "auc_lungs_boxed_out": 0.4962, "auc_lungs_boxed_out_ci": [0.3123, 0.6811],
+         "auc_lungs_boxed_out_fixed_box": 0.4831, "auc_lungs_boxed_out_fixed_box_ci": [0.30, 0.66],
+         "auc_original": 0.9642, "auc_from": "5-fold cross-validation"}
+    summary = {"cross": [], "datasets": {"balanced_long_name": d}}
+    common.print_verdicts(summary)
+    rows = [{"protocol": "split", "train_dataset": "balanced", "test_dataset": "balanced", "variant": v,
+             "model": "small_cnn", "auc": 0.9876, "auc_ci_low": 0.9512, "auc_ci_high": 1.0, "sensitivity": 0.91,
+             "specificity": 0.88} for v in ("original", "lungs_boxed_out_fixed_box_blocks16")]
+    common.print_results(pd.DataFrame(rows))
+    text = console.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= width
+    for figure in ("0.496 (0.31-0.68)", "0.483 (0.30-0.66)", "0.964", "0.988 (0.95-1.00)", "0.91", "0.88"):
+        assert figure in text, (figure, text)
+    assert "blocks16" not in text and "shuffled" in text  # image sets in words, not internal names

@@ -236,15 +236,28 @@ def _fmt(x: float, nd: int = 3) -> str:
 
 # -- the tables every study command prints (run, report, demo) -------------------------------
 def print_verdicts(summary: dict) -> None:
-    table = Table(title="Verdicts: what does a model read?")
-    for c in ("dataset", "audit", "verdict", "AUC boxed-out (95% CI)", "fixed box", "AUC original", "from"):
-        table.add_column(c)
+    """The verdict of each dataset: a table on a wide terminal; under 110 columns one block per
+    dataset, so no figure or interval is ever cut (a table there truncated them with an ellipsis)."""
+    rows = []
     for name, d in summary["datasets"].items():
-        table.add_row(name, str(d.get("audit_verdict") or "-"), d.get("verdict_kind", d["verdict"]),
-                      _with_ci(d["auc_lungs_boxed_out"], d.get("auc_lungs_boxed_out_ci")),
-                      _with_ci(d.get("auc_lungs_boxed_out_fixed_box"), d.get("auc_lungs_boxed_out_fixed_box_ci")),
-                      _fmt(_num(d["auc_original"]), 3), d["auc_from"])
-    out.print(table)
+        rows.append((name, str(d.get("audit_verdict") or "-"), d.get("verdict_kind", d["verdict"]),
+                     _with_ci(d["auc_lungs_boxed_out"], d.get("auc_lungs_boxed_out_ci")),
+                     _with_ci(d.get("auc_lungs_boxed_out_fixed_box"), d.get("auc_lungs_boxed_out_fixed_box_ci")),
+                     _fmt(_num(d["auc_original"]), 3), str(d["auc_from"])))
+    if out.width >= 110:
+        table = Table(title="Verdicts: what does a model read?")
+        for c in ("dataset", "audit", "verdict", "AUC boxed-out (95% CI)", "fixed box", "AUC original", "from"):
+            table.add_column(c, no_wrap=c.startswith(("AUC", "fixed")), overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        out.print(table)
+    else:
+        out.print("[bold]Verdicts: what does a model read?[/]")
+        for name, audit, kind, boxed, fixed, original, where in rows:
+            out.print(f"[bold]{escape(name)}[/]: {escape(kind)} (audit: {escape(audit)})", highlight=False)
+            for label, value in (("AUC boxed out", boxed), ("fixed box", fixed), ("AUC original", original)):
+                out.print(f"  {label:<14}{value}", highlight=False, no_wrap=True, overflow="ignore")
+            out.print(f"  {'from':<14}{where}", highlight=False)
     from cxr_isi.report.summary import cross_sentence
 
     for c in summary.get("cross", []):
@@ -268,12 +281,14 @@ def print_results(results) -> None:
     if results is None or len(results) == 0:
         out.print("no finished jobs")
         return
+    from cxr_isi.lungs.hideseek import image_set_title
+
     split = results[results["protocol"] == "split"]
     table = Table(title="Test AUC (single split)")
-    for c in ("train", "test", "variant", "model", "AUC (95% CI)", "sens", "spec"):
-        table.add_column(c)
+    for c in ("train", "test", "image set", "model", "AUC (95% CI)", "sens", "spec"):  # figures whole, words wrap
+        table.add_column(c, no_wrap=c in ("AUC (95% CI)", "sens", "spec"), overflow="fold")
     for _, r in split.iterrows():
-        table.add_row(r["train_dataset"], r["test_dataset"], r["variant"], r["model"],
+        table.add_row(r["train_dataset"], r["test_dataset"], image_set_title(r["variant"]), r["model"],
                       f"{r['auc']:.3f} ({r.get('auc_ci_low', float('nan')):.2f}-{r.get('auc_ci_high', float('nan')):.2f})",
                       _fmt(r.get("sensitivity", float("nan")), 2), _fmt(r.get("specificity", float("nan")), 2))
     out.print(table)

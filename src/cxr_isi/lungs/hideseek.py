@@ -15,6 +15,7 @@ and backend.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -312,6 +313,28 @@ def image_set_name(variant: str, box_mode: str = "union", scramble_block: int | 
     """
     name = variant + ("_fixed_box" if box_mode == "dataset" and variant in BOXED else "")
     return name + (f"_blocks{scramble_block}" if scramble_block else "")
+
+
+def image_set_title(name: str) -> str:
+    """A result's image-set name (:func:`image_set_name`) in words, for legends and tables:
+    ``lungs_boxed_out_fixed_box_blocks16`` is "lungs boxed out, fixed box, 16-px tiles shuffled".
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    str
+    """
+    m = re.fullmatch(r"(.*?)(_fixed_box)?(?:_blocks(\d+))?", name)
+    base, fixed, block = (m.group(1), m.group(2), m.group(3)) if m else (name, None, None)
+    words = [base.replace("_", " ")]
+    if fixed:
+        words.append("fixed box")
+    if block:
+        words.append(f"{block}-px tiles shuffled")
+    return ", ".join(words)
 
 
 BOXED = ("lungs_framed", "lungs_boxed_out")  # the sets a box decides

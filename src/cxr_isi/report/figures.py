@@ -10,10 +10,25 @@ import numpy as np
 import pandas as pd
 
 from cxr_isi.evaluate.metrics import cv_summary, roc
-from cxr_isi.lungs.figure import TITLES
+from cxr_isi.lungs.hideseek import image_set_title
 
 COLOURS = {"original": "#1f77b4", "lungs_isolated": "#2ca02c", "lungs_framed": "#9467bd",
            "lungs_removed": "#ff7f0e", "lungs_boxed_out": "#d62728"}
+_MORE = ("#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
+
+
+def set_style(name: str, taken: set[str] | None = None) -> dict:
+    """Colour and line style of an image set's curve: the base set's colour, dashed with the
+    fixed box, dotted when tiles are shuffled; a colour another curve of the panel already has
+    (``taken``) is replaced by an unused one, so no two curves look alike."""
+    base = name.split("_fixed_box")[0].split("_blocks")[0]
+    colour = COLOURS.get(base, _MORE[0])
+    if taken is not None:
+        if colour in taken:
+            colour = next((c for c in (*COLOURS.values(), *_MORE) if c not in taken), colour)
+        taken.add(colour)
+    ls = ":" if "_blocks" in name else "--" if "_fixed_box" in name else "-"
+    return {"c": colour, "ls": ls}
 
 
 def _plt():
@@ -50,10 +65,11 @@ def roc_panels(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], out:
     plt = _plt()
     fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 4.2), squeeze=False)
     for ax, (name, by_variant) in zip(axes[0], curves.items(), strict=True):
+        taken: set[str] = set()
         for variant, (y, s) in by_variant.items():
             r = roc(y, s)
-            ax.plot(r["fpr"], r["tpr"], c=COLOURS.get(variant), lw=1.6,
-                    label=f"{TITLES.get(variant, variant)} (AUC {r['auc']:.3f})")
+            ax.plot(r["fpr"], r["tpr"], lw=1.6, **set_style(variant, taken),
+                    label=f"{image_set_title(variant)} (AUC {r['auc']:.3f})")
         _axes(ax, (titles or {}).get(name, name))
         ax.legend(loc="lower right", fontsize=7.5)
     fig.tight_layout()
@@ -81,10 +97,12 @@ def cv_panels(groups: dict[str, dict[str, list[tuple[np.ndarray, np.ndarray]]]],
     plt = _plt()
     fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 4.2), squeeze=False)
     for ax, (name, by_variant) in zip(axes[0], groups.items(), strict=True):
+        taken: set[str] = set()
         for variant, folds in by_variant.items():
             s = cv_summary(folds)
-            c = COLOURS.get(variant)
-            ax.plot(s["fpr"], s["tpr_mean"], c=c, lw=1.6, label=f"{TITLES.get(variant, variant)} "
+            style = set_style(variant, taken)
+            c = style["c"]
+            ax.plot(s["fpr"], s["tpr_mean"], lw=1.6, **style, label=f"{image_set_title(variant)} "
                     f"(AUC {s['auc_mean']:.3f} ± {s['auc_std']:.3f})")
             ax.fill_between(s["fpr"], s["tpr_low"], s["tpr_high"], color=c, alpha=0.18, lw=0)
             ax.plot(s["youden_fpr"], s["youden_tpr"], "o", c=c, ms=5)
