@@ -237,3 +237,16 @@ def test_report_scores_explanations_against_the_truth_and_shows_a_sweep(run_dir,
     for words in ("Explanations against the truth", "Sanity check: model randomisation",
                   "How much imbalance does it take?", "turns shortcut"):
         assert words in page
+
+
+def test_each_explanation_caption_says_its_own_method_and_image_sets_read_in_words(report):
+    """Every explanation figure's caption ended with LIME's legend, under Grad-CAM too."""
+    import re
+
+    page = Path(report["report"]).read_text()
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", page, re.S)
+    gradcam = [c for c in captions if c.startswith("Grad-CAM on")]
+    lime = [c for c in captions if c.startswith("LIME on")]
+    assert gradcam and lime
+    assert all("superpixels" not in c and "gradient" in c for c in gradcam)
+    assert all("superpixels" in c for c in lime)

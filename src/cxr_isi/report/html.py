@@ -85,6 +85,22 @@ def _table(frame: pd.DataFrame, digits: int = 3, wrap: bool = False) -> Markup:
     return _parts().table([str(c) for c in frame.columns], rows, wrap)
 
 
+METHOD_NAMES = {"lime": "LIME", "gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++",
+                "integrated_gradients": "Integrated Gradients"}
+# What each explainer's panel shows: one caption per method, not LIME's under every figure.
+METHOD_LEGENDS = {
+    "lime": "LIME: the top-5 superpixels, green for and red against the positive class (the paper's Figures 10 "
+            "and 11).",
+    "gradcam": "Grad-CAM: the last convolutional layer's activations weighted by the positive class's gradient, "
+               "upsampled; warm where the evidence for the positive class lies.",
+    "gradcam++": "Grad-CAM++: Grad-CAM with per-pixel weights (several regions of one class are each credited); "
+                 "warm where the evidence for the positive class lies.",
+    "integrated_gradients": "Integrated Gradients: each pixel's attribution to the positive logit along the path "
+                            "from a black image, at full resolution; warm where it raised the score (negative "
+                            "attributions not shown).",
+}
+
+
 class _Report:
     def __init__(self, run_dir: Path, sweep_dir: Path | None = None):
         if sweep_dir is not None and not Path(sweep_dir).is_dir():
@@ -177,11 +193,16 @@ class _Report:
             if len(acq):
                 constant = acq["note"].astype(str).eq("constant") if "note" in acq.columns else acq["auc"].isna()
                 cols = [c for c in ("property", "auc", "oof_auc", "flagged", "note") if c in acq.columns]
-                parts.append(_parts().para("Acquisition properties and how well each alone predicts the label "
-                                           "(AUC; far from 0.5 either way is a confounder):"))
-                parts.append(_table(acq.loc[~constant, cols], 2))
-                if constant.any():
-                    parts.append(_parts().para(f"constant: {', '.join(acq.loc[constant, 'property'].astype(str))}"))
+                named = ", ".join(acq.loc[constant, "property"].astype(str))
+                if constant.all():  # no table of headers without rows
+                    parts.append(_parts().para(f"Every acquisition property read is the same for all images "
+                                               f"({named}): none of them can carry the label."))
+                else:
+                    parts.append(_parts().para("Acquisition properties and how well each alone predicts the label "
+                                               "(AUC; far from 0.5 either way is a confounder):"))
+                    parts.append(_table(acq.loc[~constant, cols], 2))
+                    if constant.any():
+                        parts.append(_parts().para(f"constant: {named}"))
         return _join(parts) or self.note_missing("No datasets in this run.")
 
     # 4
@@ -299,10 +320,9 @@ class _Report:
             return self.note_missing("No explanations in this run (config: explain.enabled).")
         parts = []
         for test, variant, model, method, p in panels:
-            parts.append(_img(p, f"{method} on {test}", f"{method.upper()} on {self.titles.get(test, test)} "
-                              f"test images ({variant}, {model}); one row per model, named by the data it "
-                              "was trained on. LIME: top-5 superpixels, green for, red against the positive "
-                              "class (the paper's Figures 10 and 11)."))
+            parts.append(_img(p, f"{method} on {test}", f"{METHOD_NAMES.get(method, method)} on "
+                              f"{self.titles.get(test, test)} test images ({variant}, {model}); one row per model, "
+                              f"named by the data it was trained on. {METHOD_LEGENDS.get(method, '')}"))
         if not att.empty:
             out = figures.attention_bars(att, self.fig_dir / "lung_attention")
             parts.append(_img(out, "lung attention", "Share of the positive attribution inside the lungs "
