@@ -140,3 +140,13 @@ def numbered_name(i: int, source: str | Path, suffix: str = ".png") -> str:
     room = NAME_MAX - len(prefix.encode()) - len(suffix.encode())
     stem = Path(source).stem.encode()[:room].decode(errors="ignore")
     return f"{prefix}{stem}{suffix}"
+
+
+def file_key(path: str | Path) -> str:
+    """``"<bytes>:<mtime_ns>"`` of a file, ``"missing"`` when it cannot be read: what decides
+    whether work done on a file is still good (the image cache keys on the same two figures)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "missing"
+    return f"{st.st_size}:{st.st_mtime_ns}"

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cxr_isi._io import atomic_write
+from cxr_isi._io import atomic_write, file_key
 from cxr_isi.data.labels import LabelMapping
 from cxr_isi.errors import ManifestError
 
@@ -188,14 +188,8 @@ class Manifest:
             if col not in self.frame.columns:
                 continue
             for path in self.frame[col]:
-                if not path:
-                    continue
-                try:
-                    st = os.stat(path)
-                    key = f"{st.st_size}:{st.st_mtime_ns}"
-                except OSError:
-                    key = "missing"
-                h.update(f"{col}\t{path}\t{key}\n".encode())
+                if path:
+                    h.update(f"{col}\t{path}\t{file_key(path)}\n".encode())
         return h.hexdigest()
 
     @property

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from cxr_isi._io import numbered_name, write_json
+from cxr_isi._io import file_key, numbered_name, write_json
 from cxr_isi.data.cache import ImageCache, cache_pairs
 from cxr_isi.data.manifest import Manifest
 from cxr_isi.data.resize import restore_mask
@@ -168,14 +168,6 @@ def _check_not_another(out: Path, target: Path, source: str) -> None:
                           "--out folder")
 
 
-def _file_key(path: str) -> str:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return "missing"
-    return f"{st.st_size}:{st.st_mtime_ns}"
-
-
 def segment_manifest(manifest: Manifest, out_dir: str | Path, *, segmenter: Segmenter | None = None,
                      size: int = 256, resize: str = "pad", thresholds: QCThresholds | None = None,
                      cache_root=None, progress: bool = False, batch_size: int = 32) -> Manifest:
@@ -204,7 +196,7 @@ def segment_manifest(manifest: Manifest, out_dir: str | Path, *, segmenter: Segm
     done = pd.read_csv(table_path, dtype={"path": str}) if table_path.exists() else pd.DataFrame()
     rows = done.to_dict("records") if len(done) else []
     paths = manifest.paths
-    keys = {p: _file_key(p) for p in paths}
+    keys = {p: file_key(p) for p in paths}
     # a mask is reused only for the very file it was made from (size and modification time)
     have = {r["path"] for r in rows if str(r.get("file_key", "")) == keys.get(r["path"])}
     mask_file = {p: str(out / "masks" / numbered_name(i, p)) for i, p in enumerate(paths)}

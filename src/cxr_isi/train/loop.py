@@ -26,7 +26,7 @@ from sklearn.metrics import roc_auc_score
 
 from cxr_isi._checkpoints import cosine_schedule, read_checkpoint
 from cxr_isi._engine import TrainingEngine, check_same_data
-from cxr_isi._io import atomic_write, write_json
+from cxr_isi._io import atomic_write, file_key, write_json
 from cxr_isi.choices import check_variant
 from cxr_isi.data.augment import random_affine, random_intensity
 from cxr_isi.data.manifest import Manifest
@@ -124,12 +124,7 @@ def data_stamp(parts: dict[str, Manifest]) -> str:
     h = hashlib.sha256()
     for split, m in sorted(parts.items()):
         for path, y in zip(m.paths, m.y, strict=True):
-            try:
-                st = os.stat(path)
-                key = f"{st.st_size}:{st.st_mtime_ns}"
-            except OSError:
-                key = "missing"
-            h.update(f"{split}\t{path}\t{int(y)}\t{key}\n".encode())
+            h.update(f"{split}\t{path}\t{int(y)}\t{file_key(path)}\n".encode())
     return h.hexdigest()
 
 
