@@ -50,10 +50,10 @@ def test_cache_stops_cleanly_on_ctrl_c_and_sigterm_and_resumes(many_images, tmp_
     cmd = [str(Path(sys.executable).parent / "cxr-isi"), "cache", str(many_images), "--size", "256",
            "--jobs", "2", "--cache", str(cache)]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.time() + 60
-    while not (cache / "image-256-pad" / "data.u8").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(1.5)  # some chunks finished, many to go (600 images take 5-10 s on 2 cores)
+    deadline = time.time() + 60  # the index is first saved after 2 s of finished chunks: then stop it, mid-build
+    while not (cache / "image-256-pad" / "index.parquet").exists() and time.time() < deadline and p.poll() is None:
+        time.sleep(0.02)
+    assert p.poll() is None, "the build ended before it could be stopped"
     if sig == "SIGTERM":
         p.send_signal(signal.SIGTERM)
     else:
