@@ -124,6 +124,7 @@ def test_report_in_a_real_browser(report, width, tmp_path):
     seen = check_page(report["report"], width=width)
     assert seen["broken"] == 0 and seen["images"] >= 8
     assert seen["overflowing"] == [] and seen["page_width"] <= seen["window_width"]
+    assert seen["wrapped_cells"] == [], seen["wrapped_cells"]  # no number or name broken inside itself
     if width >= 1280:
         assert seen["scrolled_tables"] == 0, seen["scrolled_heads"]  # no table scrolls sideways on a laptop
     assert len(seen["sections"]) == len(SECTIONS)
@@ -134,7 +135,7 @@ def test_report_in_a_real_browser(report, width, tmp_path):
 
 def test_report_shows_what_the_model_reads(report):
     page = Path(report["report"]).read_text()
-    assert "What the model reads" in page and "lungs_boxed_out_fixed_box" in page
+    assert "What the model reads" in page and "lungs boxed out, fixed box" in page
     assert "The verdict names what the model reads" in page  # the rule is written in the report
 
 
@@ -250,3 +251,22 @@ def test_each_explanation_caption_says_its_own_method_and_image_sets_read_in_wor
     assert gradcam and lime
     assert all("superpixels" not in c and "gradient" in c for c in gradcam)
     assert all("superpixels" in c for c in lime)
+
+
+def test_the_explanations_answer_in_compact_tables_and_link_every_row(report, run_dir):
+    """The explanations section printed every CSV row under raw names (mass_ci_low, than_in);
+    now one row per explainer and model, readable headers, and the full tables linked."""
+    import re
+
+    page = Path(report["report"]).read_text()
+    section = page[page.index('id="s8"'):page.index('id="s9"')]
+    for raw in ("mass_ci_low", "than_in", "n_empty", "inside_share"):
+        assert raw not in section, raw
+    heads = re.findall(r"<th>(.*?)</th>", section)
+    assert "explainer" in heads and "on the source marks" in heads and "on the lesions" in heads
+    truth = pd.read_csv(run_dir / "explain_truth.csv")
+    table = next(t for t in section.split("<table")[1:] if "<th>explainer</th>" in t)
+    rows = table.split("<tbody>")[1].count("<tr>")
+    assert rows == truth.groupby(["method", "train_dataset", "test_dataset"]).ngroups < len(truth) / 4
+    links = re.findall(r'<a href="([^"]+)">', section)
+    assert "explain_truth.csv" in links and all((run_dir / a).is_file() for a in links)

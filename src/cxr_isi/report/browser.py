@@ -18,7 +18,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--hide-scrollbars", "--allow-file-access-from-files"]
 
-CHECK_SCRIPT = """<script>
+CHECK_SCRIPT = r"""<script>
 window.addEventListener('load', () => {
   const imgs = [...document.images];
   const W = document.documentElement.clientWidth;
@@ -29,7 +29,17 @@ window.addEventListener('load', () => {
   const wide = [...document.querySelectorAll('.scroll')].filter(e => e.scrollWidth > e.clientWidth + 1);
   const scrolled = wide.length;
   const scrolledHeads = wide.map(e => [...e.querySelectorAll('th')].slice(0, 3).map(t => t.textContent).join('|'));
+  // a cell whose word (a number, a name) is broken over two lines: its text's lines, counted by
+  // the rectangles of a range over it, exceed its words
+  const wrapped = [...document.querySelectorAll('main td')].filter(td => {
+    const text = td.textContent.trim();
+    if (!text) return false;
+    const range = document.createRange(); range.selectNodeContents(td);
+    const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+    return tops.size > text.split(/\s+/).length;
+  }).map(td => td.textContent.trim()).slice(0, 8);
   document.body.setAttribute('data-check', JSON.stringify({
+    wrapped_cells: wrapped,
     images: imgs.length, broken: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).length,
     overflowing: over, page_width: document.documentElement.scrollWidth, window_width: W,
     sections: [...document.querySelectorAll('section > h2')].map(h => h.textContent),

@@ -20,8 +20,18 @@ from markupsafe import Markup
 
 from cxr_isi._io import atomic_write, write_json
 from cxr_isi.errors import CxrIsiError
-from cxr_isi.experiments.runfolder import CONFIG_JSON, CV, SANITY, SEPARATION, SPLIT, TRUTH, RunFolder
+from cxr_isi.experiments.runfolder import (
+    ATTENTION,
+    CONFIG_JSON,
+    CV,
+    SANITY,
+    SEPARATION,
+    SPLIT,
+    TRUTH,
+    RunFolder,
+)
 from cxr_isi.logs import get_logger
+from cxr_isi.lungs.hideseek import image_set_title
 from cxr_isi.report import figures
 from cxr_isi.report.summary import (
     ACQUISITION,
@@ -78,6 +88,52 @@ def _cell(v, digits: int) -> str:
     if isinstance(v, (float, np.floating)):
         return f"{v:.{digits}f}"
     return str(v)
+
+
+def _auc_ci(r: dict) -> str:
+    """``0.946 (0.90-0.99)``: an AUC and its interval in one cell that never wraps."""
+    auc, low, high = (r.get(k, nan) for k in ("auc", "auc_ci_low", "auc_ci_high"))
+    if auc != auc:
+        return "–"
+    return f"{auc:.3f} ({low:.2f}-{high:.2f})" if low == low and high == high else f"{auc:.3f}"
+
+
+def _pair(r: dict, a: str, b: str) -> str:
+    return " / ".join(_cell(r.get(k, nan), 2) for k in (a, b))
+
+
+REGION_WORDS = {"fingerprint": "on the source marks", "lesion": "on the lesions", "lungs": "in the lungs"}
+
+
+def _truth_answers(truth: pd.DataFrame) -> pd.DataFrame:
+    """One row per explainer and model: the share of its maps' relevance on the marks, on the
+    lesions and in the lungs (95% interval), each against the region's share of the image (what a
+    map spread at random scores). The long table (every region, pointing) is the CSV."""
+    rows = []
+    for (method, train, test), g in truth.groupby(["method", "train_dataset", "test_dataset"], sort=False):
+        row = {"explainer": METHOD_NAMES.get(method, method), "model trained on": train, "maps on": test}
+        for region, words in REGION_WORDS.items():
+            r = g[g["region"] == region]
+            row[words] = _share(r.iloc[0]) if len(r) else "–"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _share(r: pd.Series) -> str:
+    """``0.41 (0.35-0.47) / 0.08``: a map's mass in a region with its interval, then the region's area."""
+    return f"{r['mass']:.2f} ({r['mass_ci_low']:.2f}-{r['mass_ci_high']:.2f}) / {r['area']:.2f}"
+
+
+def _separation_answers(sep: pd.DataFrame) -> pd.DataFrame:
+    """One row per question (test set, region, which model more than which), one column per
+    explainer: its AUC with the DeLong interval."""
+    rows = []
+    for (test, region, more, than), g in sep.groupby(["test_dataset", "region", "more_in", "than_in"], sort=False):
+        row = {"maps on": test, "region": REGION_WORDS.get(region, region), "more than": f"{more} > {than}"}
+        for r in g.to_dict("records"):
+            row[METHOD_NAMES.get(r["method"], r["method"])] = _auc_ci(r)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _table(frame: pd.DataFrame, digits: int = 3, wrap: bool = False) -> Markup:
@@ -244,10 +300,10 @@ class _Report:
             if by_variant:
                 curves[f"{self.titles.get(name, name)} ({model})"] = by_variant
             for r in g.to_dict("records"):
-                rows.append({"dataset": name, "model": model, "image set": r["variant"], "n": r["n"], "AUC": r["auc"],
-                             "95% CI": f"{r.get('auc_ci_low', nan):.3f}-{r.get('auc_ci_high', nan):.3f}",
-                             "sensitivity": r.get("sensitivity", nan), "specificity": r.get("specificity", nan),
-                             "accuracy (Youden)": r.get("accuracy", nan), "accuracy at 0.5": r.get("accuracy_at_05", nan)})
+                rows.append({"dataset": name, "model": model, "image set": image_set_title(r["variant"]), "n": r["n"],
+                             "AUC (95% CI)": _auc_ci(r), "sens.": r.get("sensitivity", nan),
+                             "spec.": r.get("specificity", nan), "acc. (Youden)": r.get("accuracy", nan),
+                             "acc. at 0.5": r.get("accuracy_at_05", nan)})
         if not curves:
             return self.note_missing("No single-split results with both classes.") + (_table(pd.DataFrame(rows)) if rows else "")
         out = figures.roc_panels(curves, self.fig_dir / "roc_split")
@@ -268,16 +324,17 @@ class _Report:
                 pairs[f"{r['train_dataset']} → {r['test_dataset']}"] = (
                     y, s, {"sensitivity": r.get("sensitivity", nan), "specificity": r.get("specificity", nan)})
             rows.append({"trained on": r["train_dataset"], "tested on": r["test_dataset"], "model": r["model"],
-                         "n": r["n"], "left out: in the training set (same or near-identical image)": r.get("left_out_seen_in_training", 0),
-                         "AUC": r["auc"], "sensitivity at 0.5": r.get("sensitivity_at_05", nan),
-                         "specificity at 0.5": r.get("specificity_at_05", nan),
-                         "sensitivity (Youden)": r.get("sensitivity", nan),
-                         "specificity (Youden)": r.get("specificity", nan), "accuracy (Youden)": r.get("accuracy", nan)})
+                         "n": r["n"], "left out (seen in training)": r.get("left_out_seen_in_training", 0),
+                         "AUC (95% CI)": _auc_ci(r), "sens. / spec. at 0.5": _pair(r, "sensitivity_at_05",
+                                                                                     "specificity_at_05"),
+                         "sens. / spec. (Youden)": _pair(r, "sensitivity", "specificity"),
+                         "acc. (Youden)": r.get("accuracy", nan)})
         if not pairs:
             return _table(pd.DataFrame(rows))
         out = figures.cross_panels(pairs, self.fig_dir / "cross_dataset")
         return (_img(out, "cross-dataset ROC", "Trained on one dataset's original images, tested on the "
-                     "other's (the paper's Figure 6).") + _table(pd.DataFrame(rows)))
+                     "other's (the paper's Figure 6). Left out: test images the model saw in training, the "
+                     "same file or a near-identical one.") + _table(pd.DataFrame(rows)))
 
     # 7
     def cv(self) -> str:
@@ -297,10 +354,14 @@ class _Report:
             parts.append(_img(out, "cross-validation mean ROC", "Mean ROC over the folds with its 95% "
                               "band; dots: mean Youden point (the paper's Figures 7 to 9)."))
         cv = self.run["cv"]
-        if not cv.empty:
-            shown = cv.drop(columns=[c for c in ("youden_fpr", "youden_tpr", "auc_std") if c in cv.columns])
-            parts.append(_table(shown.rename(columns={"train_dataset": "trained on", "test_dataset": "tested on",
-                                                      "auc_ci_low": "AUC 95% CI low", "auc_ci_high": "high"})))
+        if not cv.empty:  # one readable row per group; every column stays in cv.csv
+            rows = [{"trained on": r["train_dataset"], "tested on": r["test_dataset"],
+                     "image set": image_set_title(r["variant"]), "model": r["model"], "folds": r["folds"],
+                     "mean AUC (95% CI)": _auc_ci({"auc": r["auc_mean"], "auc_ci_low": r["auc_ci_low"],
+                                                  "auc_ci_high": r["auc_ci_high"]}),
+                     "sens. / spec. (mean)": _pair(r, "sensitivity_mean", "specificity_mean"),
+                     "acc. (Youden)": r.get("youden_accuracy", nan)} for r in cv.to_dict("records")]
+            parts.append(_table(pd.DataFrame(rows)))
         d = self.run["delong"]
         if not d.empty:
             parts.append(_parts().heading("Original vs lungs-boxed-out (DeLong's paired test)"))
@@ -327,10 +388,10 @@ class _Report:
             out = figures.attention_bars(att, self.fig_dir / "lung_attention")
             parts.append(_img(out, "lung attention", "Share of the positive attribution inside the lungs "
                               "(95% CI) against the lung area, what a map spread at random would score."))
-            cols = [c for c in ("train_dataset", "test_dataset", "variant", "model", "method", "n", "inside_share",
-                                "ci_low", "ci_high", "lung_area_share", "pointing_game", "n_empty") if c in att.columns]
-            parts.append(_table(att[cols]))
         parts.append(self.explanations_truth())
+        written = [n for n in (ATTENTION, TRUTH, SEPARATION, SANITY) if (self.dir / n).is_file()]
+        if written:  # every row stays in the run folder; the page shows one answer per question
+            parts.append(_parts().files("Every row, in the run folder:", written))
         return _join(parts)
 
     def explanations_truth(self) -> Markup:
@@ -343,23 +404,18 @@ class _Report:
         if not truth.empty:
             parts += [_parts().heading("Explanations against the truth"),
                       _parts().para("The phantoms know where the source marks (burned-in marker, collimation "
-                                    "border: 'fingerprint') and the disease ('lesion') are. Mass: share of a map's "
-                                    "positive relevance inside the region (95% t interval), against the region's "
-                                    "share of the image, what a map spread at random scores; pointing: the map's "
-                                    "peak inside the region. A model that reads the sources puts its relevance on "
-                                    "the fingerprints; one that reads the disease, on the lesions.")]
-            shown = truth[truth["region"].isin(["fingerprint", "lesion", "lungs"])]
-            cols = [c for c in ("test_dataset", "train_dataset", "method", "region", "n", "mass", "mass_ci_low",
-                                "mass_ci_high", "area", "pointing", "above_chance") if c in shown.columns]
-            parts.append(_table(shown[cols], 2))
+                                    "border) and the disease (the lesions) are. Each cell: the share of a map's "
+                                    "positive relevance inside the region (95% t interval) / the region's share of "
+                                    "the image, what a map spread at random scores. A model that reads the sources "
+                                    "puts its relevance on the marks; one that reads the disease, on the lesions "
+                                    "(the pointing game and every region are in the CSV below).")]
+            parts.append(_table(_truth_answers(truth)))
         if not sep.empty:
-            ranked = sep.sort_values(["test_dataset", "region", "more_in", "auc"], ascending=[True, True, True, False])
             parts += [_parts().para("Which explainer tells the models apart: for each region, the AUC that the "
                                     "first model's maps put more relevance there than the second's, on the same "
                                     "images (DeLong 95% interval); higher ranks the explainer better for this "
                                     "task (the paper used LIME only)."),
-                      _table(ranked[["test_dataset", "region", "more_in", "than_in", "method", "auc", "auc_ci_low",
-                                     "auc_ci_high"]], 2)]
+                      _table(_separation_answers(sep))]
         if not sanity.empty:
             sanity = sanity.assign(passes=sanity["rank_correlation"] <= RANDOMISATION_FAILS_AT)
             failed = sanity[~sanity["passes"]]
