@@ -180,3 +180,14 @@ def test_the_verdict_and_results_tables_show_every_figure_whole(monkeypatch, wid
     for figure in ("0.496 (0.31-0.68)", "0.483 (0.30-0.66)", "0.964", "0.988 (0.95-1.00)", "0.91", "0.88"):
         assert figure in text, (figure, text)
     assert "blocks16" not in text and "shuffled" in text  # image sets in words, not internal names
+
+
+def test_the_demo_says_where_its_time_went():
+    from cxr_isi.demo import time_spent
+
+    results = pd.DataFrame({"job_id": ["a", "a", "b", "c"], "protocol": ["split", "split", "cv", "cv"],
+                            "variant": ["original", "original", "lungs_boxed_out", "lungs_boxed_out"],
+                            "train_seconds": [10.0, 10.0, 5.0, 7.0]})
+    line = time_spent({"prepare": 12, "jobs": 300, "explain": 100, "probes": 20}, 8.0, 450.0, results)
+    assert line.startswith("time: 7.5 min (preparation 12 s, training and testing 300 s, explanations 100 s")
+    assert "lungs_boxed_out (cv) 12 s, original (split) 10 s" in line  # jobs counted once, summed per set

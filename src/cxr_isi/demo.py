@@ -9,6 +9,7 @@ cross-dataset test, cross-validation, explanations, and the report. ``--real`` r
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -67,9 +68,29 @@ def run_demo(out_dir: Path, *, real: bool = False, data: Path | None = None, job
     console.rule(f"[bold]cxr-isi demo: {cfg.description or cfg.name}")
     console.print(f"config {path}; {len(cfg.datasets)} datasets, {len(cfg.variants)} image sets, "
                   f"{cfg.cv.folds}-fold cross-validation, {jobs} jobs at once -> {out_dir}")
-    run_experiment(path, out_dir, executor="process" if jobs > 1 else "sequential", n_jobs=jobs,
-                   progress=progress, config=cfg)
+    started = time.perf_counter()
+    done = run_experiment(path, out_dir, executor="process" if jobs > 1 else "sequential", n_jobs=jobs,
+                          progress=progress, config=cfg)
+    t = time.perf_counter()
     result = write_report(out_dir)
+    report_seconds = time.perf_counter() - t
     print_verdicts(result["summary"])
     console.print(f"report: {result['report']}")
+    console.print(time_spent(done["run"]["seconds"], report_seconds, time.perf_counter() - started,
+                             done["results"]), highlight=False)
     return result["summary"]
+
+
+def time_spent(stages: dict, report_seconds: float, total: float, results) -> str:
+    """Where the demo's time went: each stage, and the image sets whose training cost most."""
+    parts = [f"{name} {seconds:.0f} s" for name, seconds in
+             (("preparation", stages.get("prepare", 0)), ("training and testing", stages.get("jobs", 0)),
+              ("explanations", stages.get("explain", 0)), ("probes", stages.get("probes", 0)),
+              ("report", report_seconds))]
+    line = f"time: {total / 60:.1f} min ({', '.join(parts)})"
+    if results is not None and len(results) and "train_seconds" in results.columns:
+        jobs = results.drop_duplicates("job_id")
+        top = jobs.groupby(["protocol", "variant"])["train_seconds"].sum().sort_values(ascending=False).head(3)
+        line += "; training (one core's seconds), most: " + ", ".join(
+            f"{variant} ({protocol}) {seconds:.0f} s" for (protocol, variant), seconds in top.items())
+    return line
