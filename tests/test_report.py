@@ -270,3 +270,25 @@ def test_the_explanations_answer_in_compact_tables_and_link_every_row(report, ru
     assert rows == truth.groupby(["method", "train_dataset", "test_dataset"]).ngroups < len(truth) / 4
     links = re.findall(r'<a href="([^"]+)">', section)
     assert "explain_truth.csv" in links and all((run_dir / a).is_file() for a in links)
+
+
+def test_constant_acquisition_properties_are_one_sentence_not_an_empty_table(report, run_dir):
+    audit = json.loads((run_dir / "datasets" / "isi" / "audit.json").read_text())
+    assert all(p.get("note") == "constant" for p in audit["acquisition"])  # phantoms: one size, one format
+    page = Path(report["report"]).read_text()
+    assert "Every acquisition property read is the same for all images" in page
+    assert "how well each alone predicts the label" not in page  # the header of a table with no rows
+
+
+def test_every_image_set_curve_has_its_own_look_and_a_name_in_words():
+    from cxr_isi.lungs.hideseek import image_set_title
+    from cxr_isi.report.figures import set_style
+
+    sets = ["original", "lungs_isolated", "lungs_framed", "lungs_removed", "lungs_boxed_out",
+            "lungs_boxed_out_fixed_box", "lungs_framed_fixed_box", "lungs_boxed_out_fixed_box_blocks16"]
+    taken: set[str] = set()
+    looks = [tuple(set_style(s, taken).values()) for s in sets]
+    assert len(set(looks)) == len(sets)  # no two curves of a panel alike (colour and line style)
+    assert set_style("lungs_boxed_out_fixed_box")["ls"] == "--" and set_style(sets[-1])["ls"] == ":"
+    assert image_set_title(sets[-1]) == "lungs boxed out, fixed box, 16-px tiles shuffled"
+    assert all("_" not in image_set_title(s) for s in sets)
