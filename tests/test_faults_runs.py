@@ -19,7 +19,7 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def many_images(tmp_path_factory, n=600, side=640):
+def many_images(tmp_path_factory, n=600, side=768):
     """Enough large images that a two-worker cache build takes seconds."""
     root = tmp_path_factory.mktemp("many")
     rows = []

@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from cxr_isi.choices import VARIANTS, QCPolicy, check_variant
 from cxr_isi.config import Seed, StrictModel, load_config
 from cxr_isi.data.labels import LabelMapping
+from cxr_isi.data.manifest import Manifest, RowFilter
 from cxr_isi.synth.generate import SynthConfig
 from cxr_isi.train.config import TrainConfig
 
@@ -45,6 +46,12 @@ class DatasetConfig(StrictModel):
             return self
         # lexically, not resolve(): configs/ may be a link and ".." means the link's parent
         return self.model_copy(update={"manifest": Path(os.path.normpath(base / self.manifest))})
+
+    def rows(self) -> Manifest:
+        """The manifest's rows that this dataset keeps (its ``filter`` applied); no labels attached."""
+        assert self.manifest is not None, "a phantom dataset has no manifest until it is generated"
+        manifest = Manifest.read(self.manifest)
+        return manifest.filter(RowFilter.from_data(self.filter)) if self.filter else manifest
 
     @property
     def label_mapping(self) -> LabelMapping:
@@ -289,9 +296,4 @@ def _with_labels(d: DatasetConfig) -> DatasetConfig:
     else is one line asking for ``labels:``. The run records the mapping it used."""
     if d.labels is not None or d.manifest is None:
         return d
-    from cxr_isi.data import Manifest, RowFilter
-
-    manifest = Manifest.read(d.manifest)
-    if d.filter:
-        manifest = manifest.filter(RowFilter.from_data(d.filter))
-    return d.model_copy(update={"labels": LabelMapping.from_labels(manifest.frame["label"], where=str(d.manifest))})
+    return d.model_copy(update={"labels": LabelMapping.from_labels(d.rows().frame["label"], where=str(d.manifest))})

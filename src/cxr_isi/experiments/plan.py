@@ -20,7 +20,7 @@ import pandas as pd
 
 from cxr_isi._io import write_json
 from cxr_isi.data.cache import cache_pairs
-from cxr_isi.data.manifest import Manifest, RowFilter
+from cxr_isi.data.manifest import Manifest
 from cxr_isi.data.splits import assign_folds, assign_split
 from cxr_isi.errors import ConfigError, CxrIsiError
 from cxr_isi.experiments.config import DatasetConfig, ExperimentConfig
@@ -61,11 +61,8 @@ def dataset_identity(d: DatasetConfig) -> dict:
         return {"synthetic": d.synthetic.model_dump()}
     if d.manifest is None or not d.manifest.is_file():
         raise ConfigError(f"dataset {d.name}: manifest {d.manifest} not found")
-    manifest = Manifest.read(d.manifest)
-    if d.filter:
-        manifest = manifest.filter(RowFilter.from_data(d.filter))
     return {"manifest_sha256": file_sha256(d.manifest), "filter": d.filter,
-            "labels": d.label_mapping.model_dump(), "files": manifest.files_stamp()}
+            "labels": d.label_mapping.model_dump(), "files": d.rows().files_stamp()}
 
 
 @dataclass(frozen=True)
@@ -179,9 +176,7 @@ def load_dataset(d: DatasetConfig, run_dir: Path, scratch: Path | None = None) -
         root = out
     else:
         assert d.manifest is not None  # a config gives a manifest or a phantom (validated)
-        manifest = Manifest.read(d.manifest)
-        if d.filter:
-            manifest = manifest.filter(RowFilter.from_data(d.filter))
+        manifest = d.rows()
         root = d.manifest.parent
     frame = manifest.frame.copy()
     frame["image_id"] = [os.path.relpath(p, root) for p in frame["path"]]
@@ -213,10 +208,12 @@ def check_dataset(manifest: Manifest, d: DatasetConfig, index: int, cfg: Experim
     return split
 
 
-def prepare_datasets(cfg: ExperimentConfig, run_dir: Path, progress: bool = True) -> dict[str, Path]:
+def prepare_datasets(cfg: ExperimentConfig, run_dir: Path, progress: bool = True,
+                     identities: dict[str, dict] | None = None) -> dict[str, Path]:
     """Check every dataset, then segment the lungs of every image with the configured U-Net and
     write ``datasets/<name>/manifest.csv`` (masks, ``split``, ``fold``, ``image_id``) and the
-    audit. Resumable: a prepared dataset with the same identity is kept."""
+    audit. Resumable: a prepared dataset with the same identity is kept. ``identities``: each
+    dataset's :func:`dataset_identity` where the caller has it (it reads every file's key)."""
     from cxr_isi.audit import audit_manifest
     from cxr_isi.lungs.postprocess import QCThresholds
     from cxr_isi.lungs.segmentation import get_segmenter, segment_manifest
@@ -228,7 +225,8 @@ def prepare_datasets(cfg: ExperimentConfig, run_dir: Path, progress: bool = True
     run = RunFolder(run_dir)
     for d in cfg.datasets:
         stamp = run.prepared_stamp(d.name)
-        identity = {"dataset": dataset_identity(d), "seed": cfg.seed, "split": cfg.split.model_dump(),
+        known = (identities or {}).get(d.name)
+        identity = {"dataset": known or dataset_identity(d), "seed": cfg.seed, "split": cfg.split.model_dump(),
                     "folds": cfg.cv.folds, "segmentation": segmentation_identity(cfg)}
         paths[d.name] = run.prepared_manifest(d.name)
         if stamp_matches(stamp, identity):

@@ -194,9 +194,9 @@ def _run(cfg: ExperimentConfig, config_path, run: RunFolder, executor: str, n_jo
     times: dict[str, float] = {}
     started = time.time()
     t = time.perf_counter()
-    paths = prepare_datasets(cfg, run.root, progress=progress)
+    identities = {d.name: dataset_identity(d) for d in cfg.datasets}  # once: it reads every file's key
+    paths = prepare_datasets(cfg, run.root, progress=progress, identities=identities)
     times["prepare"] = time.perf_counter() - t
-    identities = {d.name: dataset_identity(d) for d in cfg.datasets}
     jobs = plan_jobs(cfg, identities)
     todo = [j for j in jobs if not run.is_done(j)]
     log.info("%d jobs, %d finished already, %d to run (%s)", len(jobs), len(jobs) - len(todo),

@@ -179,6 +179,18 @@ def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: boo
         The run's metrics (``metrics.json``); ``{"paused_at_epoch": e}`` when paused; empty on
         the non-main processes of a distributed run.
     """
+    joined = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.distributed.is_initialized()
+    try:
+        return _fit(manifest, cfg, out_dir, progress, pause_after)
+    finally:
+        if joined and torch.distributed.is_initialized():
+            # the group this call made is closed here: left to the interpreter's exit, gloo's
+            # threads can be torn down running and abort a process (SIGABRT) after its work is done
+            torch.distributed.destroy_process_group()
+
+
+def _fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: bool,
+         pause_after: int | None) -> dict:
     check_variant(cfg.variant)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
