@@ -76,3 +76,31 @@ def test_split_written_and_read_back(tmp_path):
     assert (back.frame["split"] == m.frame["split"]).all()
     assert back.frame["fold"].dtype == pd.Int64Dtype()
     assert np.array_equal(back.frame["fold"].to_numpy(int), m.frame["fold"].to_numpy(int))
+
+
+@pytest.mark.parametrize("how", ["folds", "split"])
+def test_each_source_keeps_its_class_ratio_on_both_sides(how):
+    """A source's positive share held out against kept: alike with ``by_source`` (the default);
+    with the label alone, the gap that makes a source-reading model anti-predictive on
+    balanced data (tests/test_error_rates.py measures that end to end)."""
+    m = _manifest({"a": (30, 30), "b": (30, 30), "c": (24, 36), "d": (36, 24)}, per_patient=1)
+    source = m.frame["source"].to_numpy()
+
+    def gap(by_source: bool) -> float:
+        gaps = []
+        for seed in range(8):
+            if how == "folds":
+                fold = assign_folds(m, k=5, seed=seed, by_source=by_source).frame["fold"].to_numpy(int)
+                held = [fold == k for k in range(5)]
+            else:
+                held = [assign_split(m, test_size=0.2, seed=seed, by_source=by_source).frame["split"].to_numpy()
+                        == "test"]
+            for h in held:
+                for s in np.unique(source):
+                    inside, outside = h & (source == s), ~h & (source == s)
+                    gaps.append(abs(m.y[inside].mean() - m.y[outside].mean()))
+        return float(np.mean(gaps))
+
+    by_source, label_only = gap(True), gap(False)
+    assert by_source < 0.5 * label_only, (by_source, label_only)
+    assert assign_folds(m, k=5, seed=0).frame["fold"].equals(assign_folds(m, k=5, seed=0, by_source=True).frame["fold"])

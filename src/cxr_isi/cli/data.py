@@ -35,22 +35,24 @@ def split(
     test_size: Annotated[float, typer.Option(help="Share of patients held out for test.")] = 0.1,
     val_size: Annotated[float, typer.Option(help="Share held out for validation (0: none).")] = 0.0,
     folds: Annotated[int, typer.Option(help="Also assign k folds (0: none).")] = 0,
+    by_source: Annotated[bool, typer.Option("--by-source/--label-only", help="Stratify the label within each source (default), or the label alone.")] = True,
     positive: PositiveOpt = None,
     negative: NegativeOpt = None,
     seed: SeedOpt = 0,
 ) -> None:
     """Write a patient-grouped train/test split and k folds.
 
-    Write patient-grouped, label-stratified train/test split and k folds."""
+    Write a patient-grouped train/test split and k folds, the label stratified within each
+    source (so a source's class ratio is alike on both sides)."""
     from cxr_isi.data import Manifest
     from cxr_isi.data.splits import assign_folds, assign_split
 
     m = Manifest.read(manifest)
     if positive:
         m = m.with_labels(label_mapping(positive, negative))
-    m = assign_split(m, test_size=test_size, val_size=val_size, seed=seed)
+    m = assign_split(m, test_size=test_size, val_size=val_size, seed=seed, by_source=by_source)
     if folds:
-        m = assign_folds(m, k=folds, seed=seed)
+        m = assign_folds(m, k=folds, seed=seed, by_source=by_source)
     m.write(out_path)
     counts = m.frame["split"].value_counts().to_dict()
     out.print(f"split {counts}" + (f", {folds} folds" if folds else "") + f" -> {out_path}")

@@ -33,6 +33,7 @@ def synth(
     fingerprint_strength: Annotated[float, typer.Option(help="0: sources look alike; 1: full source styles.")] = 1.0,
     disease_extent: Annotated[float, typer.Option(help="Share of lung area the opacities aim to cover.")] = 0.35,
     disease_strength: Annotated[float, typer.Option(help="Density of the opacities (1 = default).")] = 1.0,
+    lung_shrink: Annotated[float, typer.Option(help="Positives' lung fields this share smaller (0 to 0.5): the lung box carries the label.")] = 0.0,
     preview: Annotated[Path | None, typer.Option(help="Also write a contact sheet PNG of 8 images with masks.")] = None,
     jobs: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).", callback=at_least("--jobs", 1))] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Clear a non-empty --out folder first.")] = False,
@@ -48,7 +49,8 @@ def synth(
     try:
         config = SynthConfig(preset=preset, n=n, size=size, seed=seed, n_sources=sources,
                              majority_share=majority_share, fingerprint_strength=fingerprint_strength,
-                             disease_extent=disease_extent, disease_strength=disease_strength)
+                             disease_extent=disease_extent, disease_strength=disease_strength,
+                             lung_shrink=lung_shrink)
     except ValidationError as exc:
         raise CxrIsiError(format_validation_error(exc, "cxr-isi synth")) from None
     if out_dir.is_dir() and any(out_dir.iterdir()):

@@ -109,6 +109,7 @@ def explain(
     positive: PositiveOpt = None,
     negative: NegativeOpt = None,
     num_samples: Annotated[int, typer.Option(help="LIME perturbations per image.", callback=at_least("--num-samples", 1))] = 1000,
+    ig_steps: Annotated[int, typer.Option(help="Integrated Gradients steps along the path.", callback=at_least("--ig-steps", 2))] = 32,
     sanity: Annotated[bool, typer.Option("--sanity", help="Also the model-randomisation test (maps of the model with re-drawn weights; twice the time).")] = False,
     seed: SeedOpt = 0,
 ) -> None:
@@ -125,7 +126,7 @@ def explain(
         m = m.with_labels(label_mapping(positive, negative).check_present(m.frame["label"], m.origin))
     out_dir.mkdir(parents=True, exist_ok=True)
     table = explain_run(checkpoint, m, out_dir, method, n_images=n, ids=ids, seed=seed,
-                        num_samples=num_samples, sanity=sanity)
+                        num_samples=num_samples, sanity=sanity, ig_steps=ig_steps)
     if len(table):
         t = Table(title="Attention inside the lungs (positive class, positive images)")
         for c in ("run", "variant", "method", "inside share", "95% CI", "lung area", "pointing", "empty maps"):

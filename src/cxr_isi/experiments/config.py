@@ -65,10 +65,13 @@ class DatasetConfig(StrictModel):
 
 class SplitConfig(StrictModel):
     """The single split of experiment 1 (patient-grouped, label-stratified). A manifest's own
-    ``split`` column is kept when it has one; validation is carved out of train."""
+    ``split`` column is kept when it has one; validation is carved out of train. ``by_source``
+    stratifies the label within each source, for the split and the folds alike (false: the label
+    alone, as runs before 2026-11-30 did; see :mod:`cxr_isi.data.splits`)."""
 
     test_size: float = Field(0.15, gt=0, lt=0.5)
     val_size: float = Field(0.1, gt=0, lt=0.5)
+    by_source: bool = True
 
 
 class CVConfig(StrictModel):
@@ -106,6 +109,7 @@ class ExplainConfig(StrictModel):
     n_images: int = Field(24, ge=1)
     lime_images: int = Field(4, ge=1)
     lime_samples: int = Field(1000, ge=50)
+    ig_steps: int = Field(32, ge=2)  # Integrated Gradients' steps along the path (captum's Gauss-Legendre)
     # the model-randomisation test (Adebayo et al. 2018) for every method: maps of the model
     # with its weights re-drawn, compared with the trained model's
     sanity: bool = True

@@ -54,11 +54,14 @@ def explain_models(cfg: ExperimentConfig, run_dir: Path, jobs: list[Job], prepar
                     n = cfg.explain.lime_images if method == "lime" else cfg.explain.n_images
                     identity = stable_hash({"jobs": [j.id for j in split_jobs], "method": method, "n": n,
                                             "samples": cfg.explain.lime_samples, "seed": cfg.seed,
-                                            "truth": 1, "sanity": cfg.explain.sanity})
+                                            "truth": 1, "sanity": cfg.explain.sanity,
+                                            **({"ig_steps": cfg.explain.ig_steps}
+                                               if method == "integrated_gradients" else {})})
                     stamp = out / UNIT_STAMP
                     if not stamp_matches(stamp, identity):
                         table = explain_run(checkpoints, manifest, out, [method], n_images=n, seed=cfg.seed,
-                                            num_samples=cfg.explain.lime_samples, sanity=cfg.explain.sanity)
+                                            num_samples=cfg.explain.lime_samples, sanity=cfg.explain.sanity,
+                                            ig_steps=cfg.explain.ig_steps)
                         write_csv(out / ATTENTION, table)
                         write_stamp(stamp, identity)
                     table = read_csv_or_empty(out / ATTENTION)

@@ -197,9 +197,9 @@ def check_dataset(manifest: Manifest, d: DatasetConfig, index: int, cfg: Experim
             split = manifest
         else:
             split = assign_split(manifest, test_size=cfg.split.test_size, val_size=cfg.split.val_size,
-                                 seed=cfg.seed)
+                                 seed=cfg.seed, by_source=cfg.split.by_source)
         if cfg.cv.folds:
-            folded = assign_folds(manifest, k=cfg.cv.folds, seed=cfg.seed)
+            folded = assign_folds(manifest, k=cfg.cv.folds, seed=cfg.seed, by_source=cfg.split.by_source)
             frame = split.frame.copy()
             frame["fold"] = folded.frame["fold"].to_numpy()
             split = split.with_frame(frame)

@@ -32,7 +32,7 @@ def make_explainer(method: str, model, seed: int = 0, **kw):
     if method == "integrated_gradients":
         from cxr_isi.explain.integrated_gradients import IntegratedGradientsExplainer
 
-        return IntegratedGradientsExplainer(model, seed=seed)
+        return IntegratedGradientsExplainer(model, seed=seed, **kw)
     raise CxrIsiError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
 
 
@@ -70,14 +70,15 @@ def _truth_masks(frame: pd.DataFrame, images, size: int, resize: str, origin: st
 
 def explain_run(checkpoints: list[Path] | dict[str, Path], manifest: Manifest, out_dir: Path,
                 methods: list[str], n_images: int = 8, ids: list[str] | None = None, seed: int = 0,
-                num_samples: int = 1000, sanity: bool = False) -> pd.DataFrame:
+                num_samples: int = 1000, sanity: bool = False, ig_steps: int = 32) -> pd.DataFrame:
     """Explain every checkpoint on the same positive images; write overlays and the table.
 
     ``checkpoints`` as a mapping names each model (the table's ``train_dataset``); as a list,
     each is named by its folder. Where the manifest holds the truth (a phantom's lesion, marker
     and border masks; QaTa-COV19's infection masks), each map is also scored against it
     (``truth_<model>_<method>.csv`` per image, ``truth.csv`` summed up); ``sanity`` adds the
-    model-randomisation test (``randomisation.csv``)."""
+    model-randomisation test (``randomisation.csv``). ``num_samples`` is LIME's perturbations
+    per image, ``ig_steps`` Integrated Gradients' steps along its path."""
     from cxr_isi.lungs.hideseek import apply_variant
     from cxr_isi.train.loop import load_classifier
 
@@ -126,7 +127,8 @@ def explain_run(checkpoints: list[Path] | dict[str, Path], manifest: Manifest, o
         maps_by_model = {}
         for name, (model, cfg) in models.items():
             xin = x if masks is None or cfg.variant == "original" else apply_variant(cfg.variant, x, masks)
-            kw = {"num_samples": num_samples} if method == "lime" else {}
+            kw = ({"num_samples": num_samples} if method == "lime"
+                  else {"steps": ig_steps} if method == "integrated_gradients" else {})
             with make_explainer(method, model, seed=seed, **kw) as e:
                 maps = e.explain(xin)
             maps_by_model[name] = maps

@@ -20,6 +20,7 @@ from cxr_isi.probes.base import ProbeInput, ProbeResult, fmt_ci
 
 NAME = "acquisition"
 MEASURE = "AUC of a model trained on tile-shuffled images without the lungs (no spatial structure)"
+EXPLAINS_AUC, EXPLAINS_LOW = 0.75, 0.60
 
 
 def run(inp: ProbeInput) -> ProbeResult:
@@ -30,7 +31,7 @@ def run(inp: ProbeInput) -> ProbeResult:
         return ProbeResult.not_applicable(NAME, inp.dataset, MEASURE, "The tile-shuffled model did not run "
                                           "(config: probes.names includes acquisition).")
     ci = auc_ci(pred["label"].to_numpy(), pred["score"].to_numpy())
-    explains = ci["auc"] >= 0.75 and ci["ci_low"] > 0.60
+    explains = ci["auc"] >= EXPLAINS_AUC and ci["ci_low"] > EXPLAINS_LOW
     text = fmt_ci(ci["auc"], ci["ci_low"], ci["ci_high"])
     sentence = (f"With the lungs boxed out and every {block} x {block}-pixel tile shuffled (no anatomy, only "
                 "intensity statistics outside the lungs), "

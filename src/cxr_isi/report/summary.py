@@ -31,6 +31,7 @@ from cxr_isi.evaluate.metrics import mean_ci
 from cxr_isi.experiments.probes import read_probe_results
 from cxr_isi.experiments.results import checked_results
 from cxr_isi.experiments.runfolder import ATTENTION, CV, CV_TABLE, DELONG_TABLE, SPLIT, RunFolder
+from cxr_isi.probes import acquisition, confounders, geometry
 from cxr_isi.probes.base import fmt_ci
 
 SHORTCUT, PARTIAL, NONE, INCOMPLETE = "shortcut", "partial shortcut", "no shortcut found", "incomplete"
@@ -40,13 +41,25 @@ SOURCE, ACQUISITION, GEOMETRY, INCONCLUSIVE = ("source shortcut", "acquisition s
 KINDS = (SOURCE, ACQUISITION, GEOMETRY, NONE, INCONCLUSIVE)
 SOURCE_FIXED_AUC, CHANCE_LOW = 0.75, 0.55
 RULE = ("The verdict names what the model reads, in this order: (1) no lungs-boxed-out result: inconclusive; "
-        f"(2) boxed-out AUC <= {CHANCE_AUC}: no shortcut found, or its 95% interval reaching {CHANCE_LOW}: "
+        f"(2) boxed-out AUC <= {CHANCE_AUC:.2f}: no shortcut found, or its 95% interval reaching {CHANCE_LOW:.2f}: "
         "inconclusive; (3) the audit finds the sources split by class and the boxed-out AUC with the fixed box "
-        f"(one box for every image) stays >= {SOURCE_FIXED_AUC}: source shortcut; (4) the lung mask's geometry "
-        f"alone predicts the label (AUC >= 0.70) and the fixed box brings the boxed-out AUC to <= {CHANCE_AUC}: "
-        "protocol leak: lung geometry; (5) a model on tile-shuffled images reads the label, or the residual "
-        "vanishes within levels of a flagged acquisition property: acquisition shortcut; (6) otherwise: "
-        "inconclusive (readable outside the lungs, explained by no probe).")
+        f"(one box for every image) stays >= {SOURCE_FIXED_AUC:.2f}: source shortcut; (4) the lung mask's geometry "
+        f"alone predicts the label (AUC >= {geometry.EXPLAINS_AUC:.2f}) and the fixed box brings the boxed-out AUC to "
+        f"<= {CHANCE_AUC:.2f}: protocol leak: lung geometry; (5) a model on tile-shuffled images reads the label "
+        f"(AUC >= {acquisition.EXPLAINS_AUC:.2f}, interval above {acquisition.EXPLAINS_LOW:.2f}), or the boxed-out "
+        "AUC falls by "
+        f">= {confounders.DROP:.2f} to <= {confounders.CEILING:.2f} within levels of a flagged acquisition property: "
+        "acquisition shortcut; (6) otherwise: inconclusive (readable outside the lungs, explained by no probe).")
+
+
+def thresholds() -> dict[str, float]:
+    """Every threshold :data:`RULE` decides with (the ones the error rates were measured with)."""
+    return {"shortcut_auc": SHORTCUT_AUC, "chance_auc": CHANCE_AUC, "chance_low": CHANCE_LOW,
+            "source_fixed_auc": SOURCE_FIXED_AUC, "geometry_auc": geometry.EXPLAINS_AUC,
+            "acquisition_auc": acquisition.EXPLAINS_AUC, "acquisition_low": acquisition.EXPLAINS_LOW,
+            "confounder_drop": confounders.DROP, "confounder_ceiling": confounders.CEILING}
+
+
 FIXED = "lungs_boxed_out_fixed_box"
 
 

@@ -48,6 +48,9 @@ class SynthConfig(StrictModel):
     fingerprint_strength: float = Field(1.0, ge=0.0, le=2.0)
     disease_extent: float = Field(0.35, ge=0.0, le=1.0)
     disease_strength: float = Field(1.0, ge=0.0, le=3.0)
+    # positives' lung fields this much smaller (0.2: 20% in height and width): the per-image
+    # lung box then carries the label, the protocol's own leak the fixed box must catch
+    lung_shrink: float = Field(0.0, ge=0.0, le=0.5)
     positive_label: str = "covid"
     negative_label: str = "normal"
 
@@ -86,7 +89,8 @@ def _render_one(k: int, source: int, label: int, cfg: dict, out: str) -> dict:
     extent = config.disease_extent * rng.uniform(0.5, 1.5) if label else 0.0
     zoom, shift = field_of_view(style, config.fingerprint_strength)
     img, mask, params = render_chest(config.size, rng, disease=extent,
-                                     disease_strength=config.disease_strength, zoom=zoom, shift=shift)
+                                     disease_strength=config.disease_strength, zoom=zoom, shift=shift,
+                                     lung_scale=1.0 - config.lung_shrink if label else 1.0)
     img = apply_fingerprint(img, style, rng, config.fingerprint_strength)
     marks = fingerprint_masks(style, config.size, config.fingerprint_strength)
     files = {"path": ("images", np.rint(img * 255)), "mask_path": ("masks", mask * 255),

@@ -43,12 +43,14 @@ def _smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray
 
 def render_chest(size: int, rng: np.random.Generator, disease: float = 0.0,
                  disease_strength: float = 1.0, zoom: float = 1.0,
-                 shift: float = 0.0) -> tuple[np.ndarray, np.ndarray, dict]:
+                 shift: float = 0.0, lung_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, dict]:
     """One phantom: float32 image in [0, 1], boolean lung mask, and the drawn parameters.
 
     ``disease`` is the share of lung area the opacities aim to cover (0 for negatives);
     ``disease_strength`` scales their density. ``zoom`` and ``shift`` set the field of view
-    (a source's collimation and distance), on top of the per-image pose.
+    (a source's collimation and distance), on top of the per-image pose. ``lung_scale`` shrinks
+    both lung fields about their own centres (a disease that lowers lung volume); at 1.0 the
+    image is the same, byte for byte, as without it.
     """
     x, y = _grid(size)
     px = 2.0 / size  # one pixel in grid units
@@ -84,6 +86,9 @@ def render_chest(size: int, rng: np.random.Generator, disease: float = 0.0,
         apex = rng.uniform(-0.78, -0.66)
         base = rng.uniform(0.32, 0.46) + (0.0 if side == "right" else 0.05)
         width = rng.uniform(0.58, 0.72)
+        if lung_scale != 1.0:
+            mid = (apex + base) / 2
+            apex, base, width = mid + (apex - mid) * lung_scale, mid + (base - mid) * lung_scale, width * lung_scale
         cx = med + width * 0.48
         ry = (base - apex) * rng.uniform(1.0, 1.15)
         rx = width * 0.55
