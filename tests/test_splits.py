@@ -81,8 +81,8 @@ def test_split_written_and_read_back(tmp_path):
 @pytest.mark.parametrize("how", ["folds", "split"])
 def test_each_source_keeps_its_class_ratio_on_both_sides(how):
     """A source's positive share held out against kept: alike with ``by_source`` (the default);
-    with the label alone, the gap that makes a source-reading model anti-predictive on
-    balanced data (tests/test_error_rates.py measures that end to end)."""
+    with the label alone, the gap that made a source-reading model anti-predictive on balanced
+    data (the error-rate benchmark counts those intervals)."""
     m = _manifest({"a": (30, 30), "b": (30, 30), "c": (24, 36), "d": (36, 24)}, per_patient=1)
     source = m.frame["source"].to_numpy()
 

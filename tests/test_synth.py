@@ -152,3 +152,21 @@ def test_demo_picks_its_config(tmp_path, monkeypatch):
     (tmp_path / "nih256" / "manifest.csv").unlink()  # a collection that is not there is left out, said once
     path, cfg = demo.demo_config(real=True, data=tmp_path / "cxr256")
     assert [d.name for d in cfg.datasets] == ["isi", "balanced"] and len(cfg.cross) == 2
+
+
+def test_lung_shrink_makes_positives_lungs_smaller_and_leaves_the_default_alone(tmp_path):
+    """The geometry-leak phantom: positives' lung fields smaller (the per-image box carries the
+    label); at scale 1.0 the image is the one drawn without the option, byte for byte."""
+    from cxr_isi.synth import SynthConfig, generate
+    from cxr_isi.synth.phantom import render_chest
+
+    a, ma, _ = render_chest(64, np.random.default_rng(3))
+    b, mb, _ = render_chest(64, np.random.default_rng(3), lung_scale=1.0)
+    c, mc, _ = render_chest(64, np.random.default_rng(3), lung_scale=0.8)
+    assert np.array_equal(a, b) and np.array_equal(ma, mb)
+    assert 0.55 < mc.sum() / ma.sum() < 0.75  # about 0.8 squared
+    m = generate(SynthConfig(preset="balanced", n=16, size=48, seed=0, fingerprint_strength=0.0, lung_shrink=0.2),
+                 tmp_path / "g")
+    area = m.frame.assign(a=[np.asarray(Image.open(p)).mean() for p in m.frame["mask_path"]])
+    per_label = area.groupby("label")["a"].mean()
+    assert per_label["covid"] < 0.75 * per_label["normal"], per_label

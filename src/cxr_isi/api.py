@@ -317,6 +317,73 @@ def sweep(*, out: str | Path, majority_share: list[float] | None = None,
 
 
 
+@dataclass
+class ErrorRatesResult:
+    """How often the verdict is wrong (``cxr-isi error-rates``).
+
+    Attributes
+    ----------
+    path : Path
+        The benchmark folder.
+    cases : DataFrame
+        One row per case (phantom, level, seed): the verdict, the right one, every figure.
+    rates : DataFrame
+        Per case kind and level: the rate of the right verdict with its Wilson interval and the
+        count of every other verdict.
+    probes : DataFrame
+        Per probe on the null cases: how often it fires, how often its interval excludes 0.5.
+    targets : list of dict
+        Each target of issue 27: asked, measured, met.
+    thresholds : dict
+        The thresholds the verdict's rule ran with.
+    figure : Path or None
+        Power curves with the null cases' false-alarm rates.
+    """
+
+    path: Path
+    cases: pd.DataFrame
+    rates: pd.DataFrame
+    probes: pd.DataFrame
+    targets: list[dict]
+    thresholds: dict
+    figure: Path | None
+
+
+def error_rates(*, out: str | Path, smoke: bool = False, seeds: int | None = None, power_seeds: int | None = None,
+                first_seed: int | None = None, jobs: int = 2, progress: bool = False) -> ErrorRatesResult:
+    """Measure the verdict's false alarms and power over seeds (as ``cxr-isi error-rates``).
+
+    Parameters
+    ----------
+    out : str or Path
+        The benchmark folder; a rerun resumes it.
+    smoke : bool
+        The 3-seed smoke version (small phantoms; about 2 minutes on 2 cores).
+    seeds, power_seeds, first_seed : int, optional
+        Seeds per null case and for the geometry leak (default 20), per shortcut level
+        (default 5), and the first seed (default 100).
+    jobs : int
+        Cases at once.
+    progress : bool
+
+    Returns
+    -------
+    ErrorRatesResult
+    """
+    from cxr_isi.experiments.error_rates import error_rates_config, run_error_rates
+    from cxr_isi.report.error_rates import write_error_rates
+
+    cfg = error_rates_config(smoke=smoke, seeds=seeds, power_seeds=power_seeds, first_seed=first_seed,
+                             where="cxr_isi.error_rates")
+    run_error_rates(cfg, out, n_jobs=jobs, progress=progress)
+    r = write_error_rates(out, cfg)
+    path = Path(out)
+    return ErrorRatesResult(path=path, cases=pd.read_csv(path / "error_rates_cases.csv"),
+                            rates=pd.DataFrame(r["rates"]), probes=pd.DataFrame(r["probes"]),
+                            targets=r["targets"], thresholds=r["thresholds"],
+                            figure=Path(r["figure"]) if r["figure"] else None)
+
+
 def judge(model: str | Path, manifest: str | Path | Manifest, *, out: str | Path,
           positive: list[str] | str | None = None, negative: list[str] | None = None, arch: str | None = None,
           spec: str | Path | dict | None = None, seed: int = 0, swap_pairs: int = 48, map_images: int = 16,

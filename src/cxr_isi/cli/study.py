@@ -1,4 +1,5 @@
-"""``cxr-isi run`` and ``sweep``: the whole study of a config, and its dose-response."""
+"""``cxr-isi run``, ``sweep`` and ``error-rates``: the whole study of a config, its dose-response,
+and how often its verdict is wrong."""
 
 from __future__ import annotations
 
@@ -115,6 +116,48 @@ def sweep(
     for line in sentences:
         out.print(line, highlight=False)
     out.print(f"written: {out_dir / 'sweep.csv'}, {figure}")
+
+
+@app.command("error-rates")
+@friendly
+@outputs(out_dir="folder")
+def error_rates(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Benchmark folder (cases/, error_rates.*); the same command resumes it.")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML with an error_rates: block (seeds, levels, sizes).")] = None,
+    smoke: Annotated[bool, typer.Option("--smoke", help="The 3-seed smoke version (about 2 minutes on 2 cores).")] = False,
+    seeds: Annotated[int | None, typer.Option("--seeds", help="Seeds per null case and for the geometry leak (default 20).", callback=at_least("--seeds", 0))] = None,
+    power_seeds: Annotated[int | None, typer.Option("--power-seeds", help="Seeds per shortcut level (default 5).", callback=at_least("--power-seeds", 0))] = None,
+    first_seed: Annotated[int | None, typer.Option("--first-seed", help="The first seed (default 100; the smoke version 0).", callback=at_least("--first-seed", 0))] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Cases at once.", callback=at_least("--jobs", 1))] = 2,
+) -> None:
+    """The verdict's false alarms and power, over seeds (phantoms).
+
+    The verdict's error rates on phantoms with a known answer: false alarms on two kinds of null
+    data, power over levels of intra-source imbalance and fingerprint strength, the geometry leak;
+    every rate with a Wilson interval, the probes' own false-positive rates, the targets met or
+    missed (error_rates.md, error_rates.png)."""
+    import yaml
+
+    from cxr_isi.experiments.error_rates import error_rates_config, run_error_rates
+    from cxr_isi.report.error_rates import rate_text, write_error_rates
+
+    block = None
+    if config is not None:
+        loaded = yaml.safe_load(config.read_text()) or {}
+        if not isinstance(loaded, dict) or not isinstance(loaded.get("error_rates"), dict):
+            raise CxrIsiError(f"{config}: no error_rates: block (a mapping) in this YAML")
+        block = loaded["error_rates"]
+    cfg = error_rates_config(smoke=smoke, block=block, seeds=seeds, power_seeds=power_seeds, first_seed=first_seed,
+                             where=str(config or "cxr-isi error-rates"))
+    run_error_rates(cfg, out_dir, n_jobs=jobs, progress=sys.stderr.isatty())
+    result = write_error_rates(out_dir, cfg)
+    t = Table(title="the verdict's error rates (95% Wilson intervals)")
+    for c in ("target", "asked", "measured", "met"):
+        t.add_column(c)
+    for g in result["targets"]:
+        t.add_row(g["target"], g["asked"], rate_text(g["measured"]), {True: "yes", False: "no", None: "not run"}[g["met"]])
+    out.print(t)
+    out.print(f"written: {out_dir / 'error_rates.md'}, {result['figure']}")
 
 
 def print_plan(costs, jobs: int) -> None:

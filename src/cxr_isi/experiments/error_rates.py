@@ -61,6 +61,7 @@ class ErrorRatesConfig(StrictModel):
     epochs: int = Field(5, ge=1)
     folds: int = Field(5, ge=2, le=10)
     disease_strength: float = Field(0.6, ge=0.0, le=3.0)
+    by_source: bool = True  # the split's strata (false: the label alone, as before; to measure what it changed)
 
     @field_validator("majority_share")
     @classmethod
@@ -82,6 +83,19 @@ def smoke_config() -> ErrorRatesConfig:
     shortcut and the geometry leak, at 64 phantoms of 48 px, 3 folds and 4 epochs."""
     return ErrorRatesConfig(null_seeds=3, power_seeds=3, geometry_seeds=3, majority_share=[1.0],
                             fingerprint_strength=[], first_seed=0, n=64, size=48, epochs=4, folds=3)
+
+
+def error_rates_config(*, smoke: bool = False, block: dict | None = None, seeds: int | None = None,
+                       power_seeds: int | None = None, first_seed: int | None = None,
+                       where: str = "cxr-isi error-rates") -> ErrorRatesConfig:
+    """The benchmark's settings: the defaults (or the smoke version's), then a YAML's
+    ``error_rates:`` block, then the seed counts given; a bad value is one line naming it."""
+    data: dict = smoke_config().model_dump() if smoke else {}
+    data.update(block or {})
+    if seeds is not None:
+        data.update({"null_seeds": seeds, "geometry_seeds": seeds})
+    data.update({k: v for k, v in (("power_seeds", power_seeds), ("first_seed", first_seed)) if v is not None})
+    return parse_model(ErrorRatesConfig, data, where)
 
 
 @dataclass(frozen=True)
@@ -143,7 +157,7 @@ def case_config(cfg: ErrorRatesConfig, case: Case) -> ExperimentConfig:
                       "synthetic": phantom(cfg, case)}],
         "models": ["small_cnn"],
         "variants": ["lungs_boxed_out"],
-        "split": {"test_size": 0.2, "val_size": 0.15},
+        "split": {"test_size": 0.2, "val_size": 0.15, "by_source": cfg.by_source},
         "cv": {"folds": cfg.folds, "variants": ["lungs_boxed_out"], "cross": False},
         "train": {"size": cfg.size, "epochs": cfg.epochs, "patience": 3, "batch_size": 16, "lr": 0.001},
         "segmentation": {"size": 128},

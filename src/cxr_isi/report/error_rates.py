@@ -7,7 +7,11 @@ Files written into the benchmark folder: ``error_rates_cases.csv`` (one row per 
 figures, intervals), ``error_rates.csv`` (one row per case kind and level: rate of the right
 verdict with its interval and the count of every other kind), ``error_rates_probes.csv`` (per
 probe on the null cases), ``error_rates.json`` (all of it, the thresholds the rule ran with and
-the targets), ``error_rates.png`` and ``error_rates.md`` (the README's tables).
+the targets), ``error_rates.png`` and ``error_rates.md`` (the README's tables), and
+``error_rates_summary.json``: the few figures a report quotes beside the rule. The summary of the
+benchmark behind this version ships as ``measured_error_rates.json`` beside this module (copy a
+new ``error_rates_summary.json`` there to ship new figures); every report quotes it, and says so
+when the rule's thresholds are no longer those it was measured with.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ PROBES = ("lungs_boxed_out", "fixed_box", "geometry", "acquisition", "confounder
 TITLES = {NULL_BALANCED: "null: sources balanced", NULL_ALIKE: "null: sources alike",
           SHARE: "source shortcut: majority share", STRENGTH: "source shortcut: fingerprint strength",
           GEOMETRY: "protocol leak: lung geometry"}
+MEASURED = Path(__file__).with_name("measured_error_rates.json")
 TARGETS = {"false_alarm_rate": 0.05, "false_alarm_upper": 0.15, "probe_false_positive_rate": 0.10,
            "probe_interval_excludes_chance": 0.05, "power_at_share_0.9": 0.80, "power_at_strength_0.1": 0.80,
            "geometry_named": 0.80}
@@ -169,7 +174,8 @@ def targets(r: pd.DataFrame, probes: pd.DataFrame) -> list[dict]:
     return out
 
 
-def _pct(m: dict) -> str:
+def rate_text(m: dict) -> str:
+    """``12% (5%-25%)``: a rate with its interval, or ``not run``."""
     if m.get("rate") is None or m["rate"] != m["rate"]:
         return "not run"
     return f"{m['rate']:.0%} ({m['ci_low']:.0%}-{m['ci_high']:.0%})"
@@ -182,27 +188,31 @@ def markdown(r: pd.DataFrame, probes: pd.DataFrame, goals: list[dict], power: li
     for x in r.to_dict("records"):
         others = ", ".join(f"{kind} {x[kind]}" for kind in KINDS if kind != x["truth"] and x[kind])
         lines.append(f"| {TITLES.get(x['case'], x['case'])} | {x['level']:g} | {x['seeds']} | {x['truth']} | "
-                     f"{_pct(x)} | {others or '-'} |")
+                     f"{rate_text(x)} | {others or '-'} |")
     lines += ["", "| probe (null data) | seeds | mean AUC | fires at its threshold | interval excludes 0.5 |",
               "|---|---:|---:|---|---|"]
     for p in probes[probes["case"] == "all nulls"].itertuples():
         if not p.seeds:
             lines.append(f"| {p.probe} | 0 | - | not applicable on these phantoms | - |")
             continue
-        lines.append(f"| {p.probe} | {p.seeds} | {p.mean_auc:.2f} | "
-                     f"{_pct({'rate': p.fire_rate, 'ci_low': p.fire_ci_low, 'ci_high': p.fire_ci_high})} | "
-                     f"{_pct({'rate': p.excludes_rate, 'ci_low': p.excludes_ci_low, 'ci_high': p.excludes_ci_high})} |")
+        fires = {"rate": p.fire_rate, "ci_low": p.fire_ci_low, "ci_high": p.fire_ci_high}
+        excludes = {"rate": p.excludes_rate, "ci_low": p.excludes_ci_low, "ci_high": p.excludes_ci_high}
+        lines.append(f"| {p.probe} | {p.seeds} | {p.mean_auc:.2f} | {rate_text(fires)} | {rate_text(excludes)} |")
     lines += ["", "| target | asked | measured | met |", "|---|---|---|---|"]
     for g in goals:
         met = {True: "yes", False: "**no**", None: "not run"}[g["met"]]
-        lines.append(f"| {g['target']} | {g['asked']} | {_pct(g['measured'])} | {met} |")
+        lines.append(f"| {g['target']} | {g['asked']} | {rate_text(g['measured'])} | {met} |")
     for p in power:
         if p["ci_low"] is None:
             continue
-        word = lambda v: "none of the levels run" if v is None else f"{v:g}"  # noqa: E731
-        lines += ["", f"Power reaches 80% on {p['axis'].replace('_', ' ')} at {word(p['level'])} (interval: "
-                      f"from {word(p['ci_low'])}, the lowest level whose Wilson upper bound reaches 80%, to "
-                      f"{word(p['ci_high'])}, the lowest whose lower bound does)."]
+        s = r[r["case"] == p["axis"]]
+        seeds = int(s["seeds"].max()) if len(s) else 0
+        top = (f"{p['ci_high']:g}, the lowest whose lower bound does" if p["ci_high"] is not None else
+               f"beyond the levels run: with {seeds} seeds a level, even {seeds} of {seeds} bounds the rate "
+               f"only from {proportion_ci(seeds, seeds)['ci_low']:.0%}")
+        lines += ["", f"Power reaches 80% on {p['axis'].replace('_', ' ')} at "
+                      f"{'none of the levels run' if p['level'] is None else format(p['level'], 'g')} (interval: "
+                      f"from {p['ci_low']:g}, the lowest level whose Wilson upper bound reaches 80%, to {top})."]
     return "\n".join(lines) + "\n"
 
 
@@ -229,12 +239,78 @@ def figure(r: pd.DataFrame, path: Path) -> Path:
         ax.axhline(0.8, color="grey", lw=0.8)
         if axis == STRENGTH:
             ax.set_xscale("log")
+            ax.minorticks_off()
+        if len(s):
+            ax.set_xticks(s["level"].tolist(), [f"{x:g}" for x in s["level"]])
         ax.set_xlabel(axis.replace("_", " ") + (" (at majority share 1.0)" if axis == STRENGTH else ""))
         ax.set_ylim(-0.02, 1.02)
     axes[0].set_ylabel("share of seeds")
     axes[0].legend(fontsize=7, loc="center right")
     fig.suptitle("How often the verdict is right: power and false alarms (95% Wilson bands)")
     return save(fig, path)
+
+
+def summary_of(result: dict) -> dict:
+    """The figures a report quotes: thresholds, seeds, false alarms, power at the targets' levels,
+    the geometry leak, and where power reaches 80%."""
+    def target(name: str) -> dict | None:
+        return next((t["measured"] for t in result["targets"] if t["target"] == name), None)
+
+    cfg = result["config"]
+    return {"thresholds": result["thresholds"], "measured": result.get("measured"),
+            "seeds": {"null": cfg["null_seeds"], "power": cfg["power_seeds"], "geometry": cfg["geometry_seeds"],
+                      "first": cfg["first_seed"]},
+            "phantoms": {"n": cfg["n"], "size": cfg["size"], "epochs": cfg["epochs"], "folds": cfg["folds"]},
+            "false_alarms": target("false alarms of the verdict on null data"),
+            "power_share_0.9": target("power at majority share 0.9"),
+            "power_strength_0.1": target("power at fingerprint strength 0.1"),
+            "geometry_named": target("geometry leak named"), "power_80": result["power"]}
+
+
+def measured() -> dict | None:
+    """The error-rate summary shipped with this version (None when absent or unreadable)."""
+    import json
+
+    try:
+        return json.loads(MEASURED.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def measured_sentence() -> str:
+    """One sentence for the report beside the rule: how often this rule was wrong where the answer
+    is known, or that its thresholds changed since that was measured."""
+    m = measured()
+    if not m:
+        return ""
+    if m["thresholds"] != thresholds():
+        changed = ", ".join(f"{k} {m['thresholds'].get(k)} -> {v}" for k, v in thresholds().items()
+                            if m["thresholds"].get(k) != v)
+        return (f"The rule's thresholds changed since its error rates were measured ({changed}): "
+                "its false-alarm rate and power are unknown until `cxr-isi error-rates` runs again.")
+    seeds, ph, fa = m["seeds"], m["phantoms"], m["false_alarms"]
+    p9, p1, g = m["power_share_0.9"] or {}, m["power_strength_0.1"] or {}, m["geometry_named"] or {}
+    levels = [f"{p['axis'].replace('_', ' ')} {p['level']:g}" for p in m.get("power_80", [])
+              if p.get("level") is not None]
+    reach = f" (80% reached from a {' and a '.join(levels)})" if levels else ""
+    return (f"How often this rule is wrong, measured with these thresholds on phantoms whose answer is known "
+            f"({m.get('measured') or 'this version'}; {ph['n']} phantoms of {ph['size']} px, {ph['folds']}-fold, "
+            f"seeds from {seeds['first']}; 95% Wilson intervals): on {fa['n']} datasets with no shortcut it "
+            f"said something other than 'no shortcut found' {rate_text(fa)} of the time; it named the source "
+            f"shortcut {rate_text(p9)} of the time at a majority share of 0.9 and {rate_text(p1)} at a "
+            f"fingerprint strength of 0.1{reach}, and the lung-geometry leak {rate_text(g)}. Phantoms are not "
+            "hospitals: these rates hold for shortcuts like theirs (README: 'How often is the verdict wrong?').")
+
+
+def _with_shared_point(table: pd.DataFrame, cfg: ErrorRatesConfig) -> pd.DataFrame:
+    """The cases of majority share 1.0 also as the strength axis's 1.0 (the same phantoms, run
+    once), so both curves end where they meet."""
+    if not (1.0 in cfg.majority_share and 1.0 in cfg.fingerprint_strength):
+        return table
+    shared = table[(table["case"] == SHARE) & np.isclose(table["level"], 1.0)].assign(case=STRENGTH)
+    both = pd.concat([table, shared], ignore_index=True)
+    order = {c: i for i, c in enumerate(CASES)}
+    return both.sort_values(["case", "level", "seed"], key=lambda c: c.map(order) if c.name == "case" else c)
 
 
 def write_error_rates(out: str | Path, cfg: ErrorRatesConfig) -> dict:
@@ -252,7 +328,7 @@ def write_error_rates(out: str | Path, cfg: ErrorRatesConfig) -> dict:
     order = {c: i for i, c in enumerate(CASES)}
     if len(table):
         table = table.sort_values(["case", "level", "seed"], key=lambda c: c.map(order) if c.name == "case" else c)
-    r = rates(table) if len(table) else pd.DataFrame()
+    r = rates(_with_shared_point(table, cfg)) if len(table) else pd.DataFrame()
     p = probe_rates(table) if len(table) else pd.DataFrame()
     goals = targets(r, p) if len(r) else []
     power = [power_level(r, a) for a in (SHARE, STRENGTH)] if len(r) else []
@@ -265,4 +341,9 @@ def write_error_rates(out: str | Path, cfg: ErrorRatesConfig) -> dict:
               "missing": missing, "rates": r.to_dict("records"), "probes": p.to_dict("records"),
               "targets": goals, "power": power, "figure": str(fig) if fig else None}
     write_json(out / "error_rates.json", result)
+    if goals:
+        import datetime
+
+        result["measured"] = datetime.date.today().isoformat()
+        write_json(out / "error_rates_summary.json", summary_of(result))
     return result

@@ -33,6 +33,7 @@ from cxr_isi.experiments.runfolder import (
 from cxr_isi.logs import get_logger
 from cxr_isi.lungs.hideseek import image_set_title
 from cxr_isi.report import figures
+from cxr_isi.report.error_rates import measured_sentence
 from cxr_isi.report.summary import (
     ACQUISITION,
     GEOMETRY,
@@ -190,6 +191,8 @@ class _Report:
             parts.append(_parts().verdict(cls, f"{d['title']}: {kind}", tags, d["reason"].rstrip("."), d["strength"],
                                           d.get("note") or ""))
         parts.append(_parts().para(RULE, True))
+        if measured_sentence():
+            parts.append(_parts().para(measured_sentence(), True))
         for c in self.summary["cross"]:
             parts.append(_parts().para(cross_sentence(c)))
         if not self.summary["cross"]:

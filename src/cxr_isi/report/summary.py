@@ -49,7 +49,9 @@ RULE = ("The verdict names what the model reads, in this order: (1) no lungs-box
         f"(AUC >= {acquisition.EXPLAINS_AUC:.2f}, interval above {acquisition.EXPLAINS_LOW:.2f}), or the boxed-out "
         "AUC falls by "
         f">= {confounders.DROP:.2f} to <= {confounders.CEILING:.2f} within levels of a flagged acquisition property: "
-        "acquisition shortcut; (6) otherwise: inconclusive (readable outside the lungs, explained by no probe).")
+        "acquisition shortcut; (6) otherwise: inconclusive (readable outside the lungs, explained by no probe). "
+        f"Its strength by the boxed-out AUC: shortcut at >= {SHORTCUT_AUC:.2f}, partial between {CHANCE_AUC:.2f} "
+        f"and {SHORTCUT_AUC:.2f}.")
 
 
 def thresholds() -> dict[str, float]:
