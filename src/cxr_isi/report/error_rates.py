@@ -245,7 +245,9 @@ def figure(r: pd.DataFrame, path: Path) -> Path:
         ax.set_xlabel(axis.replace("_", " ") + (" (at majority share 1.0)" if axis == STRENGTH else ""))
         ax.set_ylim(-0.02, 1.02)
     axes[0].set_ylabel("share of seeds")
-    axes[0].legend(fontsize=7, loc="center right")
+    labelled = [ax for ax in axes if ax.get_legend_handles_labels()[0]]
+    if labelled:
+        labelled[0].legend(fontsize=7, loc="center right")
     fig.suptitle("How often the verdict is right: power and false alarms (95% Wilson bands)")
     return save(fig, path)
 
