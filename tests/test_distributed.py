@@ -24,13 +24,24 @@ from cxr_isi.synth import SynthConfig, generate  # noqa: E402
 
 EPOCHS = 5
 EXACT = 1e-4  # float sums in another order (measured: 6e-8 with small_cnn_gn, 3e-5 with vgg16_gap)
-BATCHNORM = 0.1  # train and validation loss, small_cnn 2x8 vs 1x16 (measured: 0.07 at most)
+# train and validation loss, small_cnn 2x8 vs 1x16 (measured: 0.07 at most on the fixture's split;
+# 0.16 on the same phantoms split with source strata: how far the half-batch statistics move
+# the curves depends on the data, so the fixture pins its split)
+BATCHNORM = 0.1
 
 
 @pytest.fixture(scope="module")
 def phantom(tmp_path_factory):
     root = tmp_path_factory.mktemp("ddp")
-    generate(SynthConfig(preset="balanced", n=96, size=64, seed=0), root / "ph", jobs=1)
+    m = generate(SynthConfig(preset="balanced", n=96, size=64, seed=0), root / "ph", jobs=1)
+    # the split these tolerances were measured on (label-only strata; see the BATCHNORM note)
+    from cxr_isi.data import LabelMapping
+    from cxr_isi.data.splits import assign_split
+    from cxr_isi.train.config import TrainConfig
+
+    split = assign_split(m.with_labels(LabelMapping(positive=["covid"])), test_size=0.15,
+                         val_size=TrainConfig().val_size, seed=0, by_source=False)
+    m.with_frame(m.frame.assign(split=split.frame["split"].to_numpy())).write(root / "ph" / "manifest.csv")
     (root / "train.yaml").write_text(f"size: 32\nepochs: {EPOCHS}\npatience: 10\nthreads: 1\ndevice: cpu\n")
     return root
 

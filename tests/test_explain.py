@@ -11,6 +11,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 from cxr_isi.cli.main import app  # noqa: E402
 from cxr_isi.data import LabelMapping  # noqa: E402
+from cxr_isi.data.splits import assign_split  # noqa: E402
 from cxr_isi.errors import CxrIsiError  # noqa: E402
 from cxr_isi.explain.attention import attention_summary, lung_attention  # noqa: E402
 from cxr_isi.explain.gradcam import GradCAMExplainer  # noqa: E402
@@ -33,7 +34,12 @@ def trained(tmp_path_factory):
         m = generate(SynthConfig(preset=preset, n=400, size=128, seed=0), root / preset, jobs=2)
         cfg = TrainConfig(model="small_cnn", variant="original", size=128, epochs=8, patience=5,
                           batch_size=32)
-        fit(m.with_labels(MAPPING), cfg, root / f"run_{preset}", progress=False)
+        # the split these directions were measured on (label-only strata): with the source strata
+        # the isi model came out partly on the lesions too (Grad-CAM++ 0.32 inside lungs of area
+        # 0.26); which of the two a small model learns first depends on the draw
+        split = assign_split(m.with_labels(MAPPING), test_size=0.15, val_size=cfg.val_size, seed=cfg.seed,
+                             by_source=False)
+        fit(split, cfg, root / f"run_{preset}", progress=False)
         runs[preset] = root / f"run_{preset}"
     return runs
 

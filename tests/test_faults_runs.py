@@ -18,9 +18,14 @@ from tests.test_faults import _hashes, _one_line_error
 runner = CliRunner()
 
 
+MANY = 1000
+
+
 @pytest.fixture(scope="module")
-def many_images(tmp_path_factory, n=600, side=768):
-    """Enough large images that a two-worker cache build takes seconds."""
+def many_images(tmp_path_factory, n=MANY, side=1024):
+    """Enough large images that a two-worker cache build takes seconds: well past the first index
+    save (after 2 s), so the signal comes mid-build (600 of 768 px took 2.1 s on an idle machine,
+    and the first save was the last)."""
     root = tmp_path_factory.mktemp("many")
     rows = []
     for i in range(n):
@@ -75,7 +80,7 @@ def test_cache_stops_cleanly_on_ctrl_c_and_sigterm_and_resumes(many_images, tmp_
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     built, reused = map(int, re.search(r"(\d+) built, (\d+) reused", done.stdout).groups())
-    assert built + reused == 600 and reused > 0 and built > 0, done.stdout  # what was finished before the stop is kept
+    assert built + reused == MANY and reused > 0 and built > 0, done.stdout  # what was finished before the stop is kept
 
 
 # -- a run's numbers are the run's: the report and load_run check them ------------------------

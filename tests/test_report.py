@@ -71,7 +71,9 @@ def test_summary_holds_the_verdict_numbers(run_dir, report):
                   & (res["variant"] == "lungs_boxed_out")].iloc[0]
         assert d["auc_lungs_boxed_out"] == pytest.approx(row["auc"]) and d["auc_from"] == "test split"
         assert d["auc_lungs_boxed_out_ci"] == pytest.approx([row["auc_ci_low"], row["auc_ci_high"]])
-        assert d["verdict"] == (SHORTCUT if row["auc"] >= 0.8 else NONE if row["auc"] <= 0.65 else PARTIAL)
+        reaches_chance = row["auc"] > 0.65 and row["auc_ci_low"] <= 0.55  # too few images to tell
+        assert d["verdict"] == ("inconclusive" if reaches_chance else SHORTCUT if row["auc"] >= 0.8
+                                else NONE if row["auc"] <= 0.65 else PARTIAL)
         assert {"auc_original", "auc_lungs_boxed_out", "sentence", "audit_verdict", "verdict_kind"} <= set(d)
         assert f"{d['auc_lungs_boxed_out']:.2f}" in d["strength"]
         assert d["verdict_kind"] in KINDS and d["verdict_kind"] in d["sentence"]
