@@ -54,7 +54,11 @@ def test_cache_stops_cleanly_on_ctrl_c_and_sigterm_and_resumes(many_images, tmp_
 
     cmd = [str(Path(sys.executable).parent / "cxr-isi"), "cache", str(many_images), "--size", "256",
            "--jobs", "2", "--cache", str(cache)]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # started as a terminal starts a command: Ctrl-C at its default. A shell without job control
+    # starts a background job (`nohup bash .ci/run &`) with SIGINT ignored, every child inherits
+    # that and Python honours it (no KeyboardInterrupt): the build ran to its end, exit 0 (seen)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60  # the index is first saved after 2 s of finished chunks: then stop it, mid-build
     while not (cache / "image-256-pad" / "index.parquet").exists() and time.time() < deadline and p.poll() is None:
         time.sleep(0.02)
@@ -67,11 +71,11 @@ def test_cache_stops_cleanly_on_ctrl_c_and_sigterm_and_resumes(many_images, tmp_
             time.sleep(0.05)
             os.killpg(p.pid, signal.SIGINT)
     try:
-        _, stderr = p.communicate(timeout=30)
+        stdout, stderr = p.communicate(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)
         pytest.fail("the cache build hung after the signal")
-    assert p.returncode == code, stderr
+    assert p.returncode == code, stdout + stderr
     assert "Traceback" not in stderr and "leaked" not in stderr and "KeyboardInterrupt" not in stderr, stderr
     assert stderr.strip().splitlines()[-1].startswith(word)
     time.sleep(0.5)
