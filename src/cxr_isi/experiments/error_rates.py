@@ -173,13 +173,12 @@ def case_dir(out: Path, case: Case) -> Path:
     return Path(out) / "cases" / case.name
 
 
-def _run_case(cfg_data: dict, out: str, case: Case, executor: str = "sequential", n_jobs: int = 1,
-              progress: bool = False) -> str:
+def _run_case(cfg_data: dict, out: str, case: Case) -> str:
+    """One case, its jobs one after another in this process (a worker of the case pool)."""
     from cxr_isi.experiments.runner import run_experiment
 
-    cfg = ErrorRatesConfig(**cfg_data)
-    run_experiment(None, case_dir(Path(out), case), executor=executor, n_jobs=n_jobs, progress=progress,
-                   config=case_config(cfg, case))
+    run_experiment(None, case_dir(Path(out), case), progress=False,
+                   config=case_config(ErrorRatesConfig(**cfg_data), case))
     return case.name
 
 
