@@ -38,7 +38,17 @@ from cxr_isi.experiments.error_rates import (
 )
 from cxr_isi.experiments.runfolder import RunFolder
 from cxr_isi.logs import get_logger
-from cxr_isi.report.summary import KINDS, load_run, summarise, thresholds
+from cxr_isi.report.summary import (
+    KINDS,
+    PARTIAL,
+    SHORTCUT,
+    SOURCE_FIXED_AUC,
+    _num,
+    load_run,
+    summarise,
+    thresholds,
+    verdict_for,
+)
 
 log = get_logger("report")
 NULLS = (NULL_BALANCED, NULL_ALIKE)
@@ -71,20 +81,17 @@ def case_row(out: Path, case: Case) -> dict | None:
 def _fires(row: pd.Series, probe: str) -> bool:
     """Whether a figure passes its own threshold in the rule: the boxed-out AUC above chance
     (step 2), the fixed box at the source threshold (step 3), a probe's ``explains``."""
-    t = thresholds()
-    auc = row.get(f"{probe}_auc")
-    if probe == "lungs_boxed_out":
-        low = row.get(f"{probe}_ci_low")
-        return bool(auc is not None and auc == auc and auc > t["chance_auc"]
-                    and not (low is not None and low == low and low <= t["chance_low"]))
+    auc = _num(row.get(f"{probe}_auc"))
+    if probe == "lungs_boxed_out":  # past step 2: neither chance nor an interval reaching it
+        return auc is not None and verdict_for(auc, _num(row.get(f"{probe}_ci_low"))) in (SHORTCUT, PARTIAL)
     if probe == "fixed_box":
-        return bool(auc is not None and auc == auc and auc >= t["source_fixed_auc"])
+        return auc is not None and auc >= SOURCE_FIXED_AUC
     return bool(row.get(f"{probe}_explains") is True)
 
 
 def _excludes_chance(row: pd.Series, probe: str) -> bool:
-    low, high = row.get(f"{probe}_ci_low"), row.get(f"{probe}_ci_high")
-    return bool((low is not None and low == low and low > 0.5) or (high is not None and high == high and high < 0.5))
+    low, high = _num(row.get(f"{probe}_ci_low")), _num(row.get(f"{probe}_ci_high"))
+    return (low is not None and low > 0.5) or (high is not None and high < 0.5)
 
 
 def rates(table: pd.DataFrame) -> pd.DataFrame:
