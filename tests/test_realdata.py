@@ -103,6 +103,7 @@ def test_real_shortcut_survives_boxing_out_the_lungs(cxr256, tmp_path):
     data["datasets"][0]["manifest"] = str(cxr256 / "manifest.csv")
     data.update(variants=["lungs_boxed_out"], cv={"folds": 0}, cross=[], explain={"enabled": False})
     data["train"].update(epochs=2, patience=2, threads=1)  # validation AUC 0.985 after two epochs
+    data["probes"]["ocr"] = False  # Tesseract on 862 images would add a minute+; tests/test_where.py reads text
     cfg = tmp_path / "cxr256_isi.yaml"
     cfg.write_text(yaml.safe_dump(data))
     result = run_experiment(cfg, tmp_path / "run", progress=False)
@@ -111,6 +112,8 @@ def test_real_shortcut_survives_boxing_out_the_lungs(cxr256, tmp_path):
     summary = write_report(tmp_path / "run")["summary"]
     assert summary["datasets"]["isi"]["verdict"] == "shortcut"
     assert summary["datasets"]["isi"]["audit_verdict"] == "severely imbalanced"
+    # the region map names where outside the fixed box the label is (the film's border bands)
+    assert "where: " in summary["datasets"]["isi"]["reason"] and " band, AUC " in summary["datasets"]["isi"]["reason"]
     lungs = json.loads((tmp_path / "run" / "datasets" / "isi" / "prepared.json").read_text())
     assert lungs["n_images"] == 862
 

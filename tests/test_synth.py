@@ -170,3 +170,24 @@ def test_lung_shrink_makes_positives_lungs_smaller_and_leaves_the_default_alone(
     area = m.frame.assign(a=[np.asarray(Image.open(p)).mean() for p in m.frame["mask_path"]])
     per_label = area.groupby("label")["a"].mean()
     assert per_label["covid"] < 0.75 * per_label["normal"], per_label
+
+
+def test_a_marker_only_phantom_marks_one_corner_of_the_sources_leaning_positive(tmp_path):
+    """The region map's known answer: with ``fingerprint="marker"`` the sources differ in one way,
+    a marker that only the sources leaning positive burn, in the corner asked for; the rest of
+    the image is drawn as with no fingerprint at all."""
+    m = generate(SynthConfig(preset="isi", n=24, size=64, seed=1, fingerprint="marker", marker_corner="tr"),
+                 tmp_path / "mark")
+    plain = generate(SynthConfig(preset="isi", n=24, size=64, seed=1, fingerprint_strength=0.0), tmp_path / "plain")
+    for row, other in zip(m.frame.itertuples(), plain.frame.itertuples(), strict=True):
+        mark = np.asarray(Image.open(row.marker_mask_path)) > 127
+        assert not (np.asarray(Image.open(row.border_mask_path)) > 127).any()
+        img, ref = (np.asarray(Image.open(p), np.int16) for p in (row.path, other.path))
+        if row.source in ("source_A", "source_C"):  # leaning positive (source_plan)
+            ys, xs = np.nonzero(mark)
+            assert mark.any() and ys.max() < 32 and xs.min() >= 32  # top-right
+            assert (img[mark] >= ref[mark]).all() and (img[mark] > ref[mark]).any()
+        else:
+            assert not mark.any()
+        assert np.array_equal(img[~mark], ref[~mark])
+    assert set(m.frame.loc[m.frame["source"].isin(["source_A", "source_C"]), "label"]) == {"covid"}

@@ -34,6 +34,8 @@ def synth(
     disease_extent: Annotated[float, typer.Option(help="Share of lung area the opacities aim to cover.")] = 0.35,
     disease_strength: Annotated[float, typer.Option(help="Density of the opacities (1 = default).")] = 1.0,
     lung_shrink: Annotated[float, typer.Option(help="Positives' lung fields this share smaller (0 to 0.5): the lung box carries the label.")] = 0.0,
+    fingerprint: Annotated[str, typer.Option(help="full: each source its own style; marker: sources alike but the ones leaning positive burn a marker (a known place outside the lungs).")] = "full",
+    marker_corner: Annotated[str | None, typer.Option(help="tl | tr | bl | br: every marker in this corner (default: each source's own).")] = None,
     preview: Annotated[Path | None, typer.Option(help="Also write a contact sheet PNG of 8 images with masks.")] = None,
     jobs: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).", callback=at_least("--jobs", 1))] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Clear a non-empty --out folder first.")] = False,
@@ -50,7 +52,7 @@ def synth(
         config = SynthConfig(preset=preset, n=n, size=size, seed=seed, n_sources=sources,
                              majority_share=majority_share, fingerprint_strength=fingerprint_strength,
                              disease_extent=disease_extent, disease_strength=disease_strength,
-                             lung_shrink=lung_shrink)
+                             lung_shrink=lung_shrink, fingerprint=fingerprint, marker_corner=marker_corner)
     except ValidationError as exc:
         raise CxrIsiError(format_validation_error(exc, "cxr-isi synth")) from None
     if out_dir.is_dir() and any(out_dir.iterdir()):

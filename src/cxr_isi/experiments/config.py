@@ -143,13 +143,16 @@ class FixedBoxConfig(StrictModel):
 class ProbesConfig(StrictModel):
     """What the model reads: the probes run after training (``cxr_isi.probes``), and their
     settings. ``acquisition`` adds one training job per dataset (pixels shuffled within tiles of
-    ``acquisition_block`` pixels at the training size)."""
+    ``acquisition_block`` pixels at the training size). ``causes`` looks for burned-in text with
+    Tesseract when ``ocr`` (in ``ocr_jobs`` processes); without Tesseract it says so and goes on."""
 
     enabled: bool = False
     names: list[str] = Field(default_factory=lambda: ["geometry", "lung_swap", "acquisition", "source",
-                                                      "per_source", "confounders"])
+                                                      "per_source", "confounders", "regions", "causes"])
     swap_pairs: int = Field(48, ge=4)
     acquisition_block: int = Field(16, ge=2)
+    ocr: bool = True
+    ocr_jobs: int = Field(2, ge=1)
 
     @field_validator("names")
     @classmethod

@@ -11,8 +11,9 @@ import pandas as pd
 
 from cxr_isi._io import write_json
 from cxr_isi.data.manifest import Manifest
+from cxr_isi.errors import CxrIsiError
 from cxr_isi.experiments.config import ExperimentConfig
-from cxr_isi.experiments.plan import Job, stable_hash
+from cxr_isi.experiments.plan import Job, fixed_box_of, stable_hash
 from cxr_isi.experiments.runfolder import (
     CV,
     PROBE_RESULT,
@@ -55,9 +56,16 @@ def probe_inputs(cfg: ExperimentConfig, run: RunFolder, jobs: list[Job]) -> dict
                          predictions=predictions,
                          fold_predictions={k: [p for _, p in sorted(v, key=lambda t: t[0])] for k, v in folds.items()},
                          size=cfg.train.size, resize=cfg.train.resize, out_dir=run.root, seed=cfg.seed,
-                         settings=cfg.probes.model_dump())
+                         settings=cfg.probes.model_dump(), fixed_box=_fixed_box(run, d.name, cfg))
         out[d.name] = (inp, sorted(j.id for j in own))
     return out
+
+
+def _fixed_box(run: RunFolder, dataset: str, cfg: ExperimentConfig) -> tuple[float, float, float, float] | None:
+    try:
+        return fixed_box_of(run.root, dataset, cfg)
+    except CxrIsiError:
+        return None
 
 
 def run_probes(cfg: ExperimentConfig, run_dir: Path, jobs: list[Job]) -> pd.DataFrame:

@@ -7,7 +7,10 @@ one registry, so the runner loops over it and the report renders every probe the
 - ``acquisition``: a model on tile-shuffled images (intensity statistics only);
 - ``source``: the source from the trained models' features;
 - ``per_source``: per-source figures and a cut-off carried to a held-out source;
-- ``confounders``: the boxed-out AUC within levels of each flagged acquisition property.
+- ``confounders``: the boxed-out AUC within levels of each flagged acquisition property;
+- ``regions``: where outside the fixed box the label is (a map of regions, each read alone);
+- ``causes``: what it is: burned-in text (OCR), small bright objects, soft tissue beside the
+  lungs, each tested as the residual within its levels.
 
 The fixed-box control (one box for every image of a dataset) is an image set, not a probe:
 ``lungs_boxed_out_fixed_box`` in the results (``cxr_isi.lungs.hideseek.dataset_box``).
@@ -20,7 +23,7 @@ from importlib import import_module
 
 from cxr_isi.probes.base import ProbeInput, ProbeResult
 
-_MODULES = ("geometry", "lung_swap", "acquisition", "source", "per_source", "confounders")
+_MODULES = ("geometry", "lung_swap", "acquisition", "source", "per_source", "confounders", "regions", "causes")
 PROBES: tuple[str, ...] = _MODULES
 
 

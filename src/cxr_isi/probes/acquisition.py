@@ -9,6 +9,12 @@ energy outside the lungs stay (the data-acquisition-bias probe of Ong Ly et al.,
 The runner trains it as one more single-split job; this module reads its test AUC
 (DeLong interval). It explains a residual boxed-out AUC when the AUC is at least 0.75 with the
 interval's low end above 0.60.
+
+What it has not excluded: tile-shuffled intensities outside the lungs also carry the body
+(soft-tissue thickness and weight change exposure and scatter; a real one-hospital TB set scored
+0.80 on them). The ``causes`` probe's soft-tissue measure (width and density of the bands beside
+the lungs) and the ``regions`` map (bands beside the lungs against corners and text) tell the
+two apart where they differ.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from cxr_isi.evaluate.metrics import auc_ci
 from cxr_isi.probes.base import ProbeInput, ProbeResult, fmt_ci
 
 NAME = "acquisition"
+VERSION = 2
 MEASURE = "AUC of a model trained on tile-shuffled images without the lungs (no spatial structure)"
 EXPLAINS_AUC, EXPLAINS_LOW = 0.75, 0.60
 
@@ -36,7 +43,9 @@ def run(inp: ProbeInput) -> ProbeResult:
     sentence = (f"With the lungs boxed out and every {block} x {block}-pixel tile shuffled (no anatomy, only "
                 "intensity statistics outside the lungs), "
                 f"a model scores AUC {text}: "
-                + ("how the classes were imaged (exposure, noise, contrast) tells them apart."
+                + ("intensity statistics outside the lungs tell the classes apart: how they were imaged (exposure, "
+                   "noise, contrast), or the bodies imaged (soft-tissue thickness, habitus), which this probe does not "
+                   "tell apart (the causes probe's soft-tissue measure and the region map can)."
                    if explains else "intensity statistics alone do not tell the classes apart."))
     return ProbeResult(NAME, inp.dataset, MEASURE, ci["auc"], ci["ci_low"], ci["ci_high"], len(pred), explains,
                        sentence, details={"block": block, "image_set": key})

@@ -49,6 +49,9 @@ class ProbeInput:
     seed : int
     settings : dict
         The config's ``probes`` block.
+    fixed_box : (y0, y1, x0, x1) or None
+        The dataset's fixed box as fractions of the side (the fixed-box control's box); None
+        where no lung mask was predicted.
     """
 
     dataset: str
@@ -65,6 +68,7 @@ class ProbeInput:
     out_dir: Path
     seed: int = 0
     settings: dict = field(default_factory=dict)
+    fixed_box: tuple[float, float, float, float] | None = None
 
 
 @dataclass

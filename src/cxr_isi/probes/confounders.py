@@ -32,7 +32,9 @@ def _predicts(row: dict) -> bool:
     return bool(row.get("flagged")) or any(abs(a - 0.5) >= WEAK for a in aucs)
 
 
-def _levels(values: pd.Series) -> pd.Series:
+def property_levels(values: pd.Series) -> pd.Series:
+    """The levels a property is held fixed within: tertiles of a numeric one with more than three
+    values, else its values."""
     if pd.api.types.is_numeric_dtype(values) and values.nunique() > 3:
         return pd.qcut(values, 3, labels=False, duplicates="drop").astype("Int64").astype(str)
     return values.astype(str)
@@ -66,7 +68,7 @@ def run(inp: ProbeInput) -> ProbeResult:
     props.index = inp.manifest.frame["image_id"].astype(str).to_numpy()
     rows = []
     for prop in [p for p in flagged if p in props.columns]:
-        levels = _levels(props[prop])
+        levels = property_levels(props[prop])
         per_fold = []
         for pred in folds:
             pred = pred[pred["id"].astype(str).isin(levels.index)].reset_index(drop=True)

@@ -307,7 +307,9 @@ def measured_sentence() -> str:
             f"seeds from {seeds['first']}; 95% Wilson intervals): on {fa['n']} datasets with no shortcut it "
             f"said something other than 'no shortcut found' {rate_text(fa)} of the time; it named the source "
             f"shortcut {rate_text(p9)} of the time at a majority share of 0.9 and {rate_text(p1)} at a "
-            f"fingerprint strength of 0.1{reach}, and the lung-geometry leak {rate_text(g)}. Phantoms are not "
+            f"fingerprint strength of 0.1{reach}, and the lung-geometry leak {rate_text(g)}. Measured with the "
+            "geometry, acquisition and confounders probes: the causes probe (step 6) and the regions a reason names "
+            "were not part of it. Phantoms are not "
             "hospitals: these rates hold for shortcuts like theirs (README: 'How often is the verdict wrong?').")
 
 

@@ -32,10 +32,12 @@ from cxr_isi.experiments.runfolder import (
 )
 from cxr_isi.logs import get_logger
 from cxr_isi.lungs.hideseek import image_set_title
+from cxr_isi.probes.base import fmt_ci
 from cxr_isi.report import figures
 from cxr_isi.report.error_rates import measured_sentence
 from cxr_isi.report.summary import (
     ACQUISITION,
+    CAUSE,
     GEOMETRY,
     NONE,
     RULE,
@@ -51,6 +53,19 @@ SECTIONS = ("Verdict", "What the model reads", "Audit: sources and labels", "The
             "Cross-dataset test", "Cross-validation", "Explanations", "How this run was made")
 
 _ENV = None
+def _g(v) -> str:
+    return "–" if v is None or v != v else f"{v:.3g}"
+
+
+FIGURE_CAPTIONS = {
+    "lung_swap": "Top: the frame donor; middle: the lung donor; bottom: the donor's lungs in the frame, scored by the "
+                 "model trained on original images. A score that stays with the frame means the model reads what is "
+                 "outside the lungs.",
+    "regions": "Where outside the lungs the label is: each region of the mean image read alone (lungs under the "
+               "dataset's fixed box, hatched), out of fold; colour and figure are the region's AUC.",
+    "causes": "The images the lungs-boxed-out model scores highest, with the words OCR found and the count of small "
+              "bright objects outside the box.",
+}
 
 
 def _env():
@@ -185,7 +200,8 @@ class _Report:
         parts = []
         for d in self.summary["datasets"].values():
             kind = d.get("verdict_kind", d["verdict"])
-            cls = {SOURCE: "shortcut", ACQUISITION: "shortcut", GEOMETRY: "partial", NONE: "none"}.get(kind, "")
+            cls = {SOURCE: "shortcut", ACQUISITION: "shortcut", CAUSE: "shortcut", GEOMETRY: "partial",
+                   NONE: "none"}.get(kind, "")
             tags = ([f"audit: {d['audit_verdict']}, Cramér's V {d['cramers_v']:.2f}"]
                     if d.get("audit_verdict") and d.get("cramers_v") is not None else []) + [str(d["auc_from"])]
             parts.append(_parts().verdict(cls, f"{d['title']}: {kind}", tags, d["reason"].rstrip("."), d["strength"],
@@ -198,7 +214,7 @@ class _Report:
         if not self.summary["cross"]:
             parts.append(_missing("No cross-dataset test in this run (config: cross)."))
         shortcut = [n for n, d in self.summary["datasets"].items()
-                    if d.get("verdict_kind") in (SOURCE, ACQUISITION) or d["verdict"] == SHORTCUT]
+                    if d.get("verdict_kind") in (SOURCE, ACQUISITION, CAUSE) or d["verdict"] == SHORTCUT]
         if shortcut:
             parts.append(_parts().para("A dataset with a shortcut rewards a classifier for what it can read outside "
                                        "the lungs; its test AUC says nothing about the disease. Balance the sources "
@@ -209,6 +225,7 @@ class _Report:
 
     # 2
     def probes(self) -> str:
+        """Per dataset the evidence table, the probes' figures, and what the causes probe measured."""
         parts = []
         for name, d in self.summary["datasets"].items():
             parts.append(_parts().heading(f"{self.titles.get(name, name)}: {d.get('verdict_kind', '')}"))
@@ -220,12 +237,19 @@ class _Report:
             if len(rows) <= 2:
                 parts.append(self.note_missing(f"No probes ran on {name} (config: probes.enabled)."))
             parts.append(_table(pd.DataFrame(rows), 2, wrap=True))
-            swap = (self.run.get("probes", {}).get(name, {}).get("lung_swap") or {}).get("figure")
-            if swap and (self.dir / swap).is_file():
-                parts.append(_img(self.dir / swap, f"lung swap, {name}", "Top: the frame donor; middle: the lung "
-                                  "donor; bottom: the donor's lungs in the frame, scored by the model trained on "
-                                  "original images. A score that stays with the frame means the model reads "
-                                  "what is outside the lungs."))
+            probes = self.run.get("probes", {}).get(name, {})
+            for probe, caption in FIGURE_CAPTIONS.items():
+                fig = (probes.get(probe) or {}).get("figure")
+                if fig and (self.dir / fig).is_file():
+                    parts.append(_img(self.dir / fig, f"{probe.replace('_', ' ')}, {name}", caption))
+            causes = ((probes.get("causes") or {}).get("details") or {}).get("causes") or []
+            if causes:
+                parts.append(_table(pd.DataFrame([{
+                    "cause": c["cause"], "AUC (95% CI)": fmt_ci(c["auc"], c["ci_low"], c["ci_high"]),
+                    "negatives": _g(c["negatives"]), "positives": _g(c["positives"]),
+                    "AUC within sources (95% CI)": ", ".join(f"{k} {fmt_ci(*v)}" for k, v in
+                                                             c["auc_within_sources"].items()) or "–"}
+                    for c in causes]), 2, wrap=True))
         return _join(parts) or self.note_missing("No datasets in this run.")
 
     # 3

@@ -17,7 +17,13 @@ What it is (``verdict_kind``), decided in this order (:data:`RULE`):
    brings the boxed-out AUC to <= 0.65: ``protocol leak: lung geometry``;
 5. the tile-shuffled model reads the label (probe ``acquisition``) or the residual vanishes
    within levels of a flagged property (probe ``confounders``): ``acquisition shortcut``;
-6. otherwise: ``inconclusive`` (readable outside the lungs, explained by no probe).
+6. the residual vanishes within levels of a cause the ``causes`` probe sees (burned-in text,
+   small bright objects, soft tissue beside the lungs), with the confounders' thresholds:
+   ``named cause``, the reason naming it;
+7. otherwise: ``inconclusive`` (readable outside the lungs, explained by no probe).
+
+From step 3 on, where the ``regions`` probe finds regions outside the fixed box that carry the
+label, the reason ends with them ("where: top band, AUC 0.78 (95% CI 0.71-0.85)").
 """
 
 from __future__ import annotations
@@ -31,14 +37,14 @@ from cxr_isi.evaluate.metrics import mean_ci
 from cxr_isi.experiments.probes import read_probe_results
 from cxr_isi.experiments.results import checked_results
 from cxr_isi.experiments.runfolder import ATTENTION, CV, CV_TABLE, DELONG_TABLE, SPLIT, RunFolder
-from cxr_isi.probes import acquisition, confounders, geometry
+from cxr_isi.probes import acquisition, confounders, geometry, regions
 from cxr_isi.probes.base import fmt_ci
 
 SHORTCUT, PARTIAL, NONE, INCOMPLETE = "shortcut", "partial shortcut", "no shortcut found", "incomplete"
 SHORTCUT_AUC, CHANCE_AUC = 0.80, 0.65
-SOURCE, ACQUISITION, GEOMETRY, INCONCLUSIVE = ("source shortcut", "acquisition shortcut",
-                                               "protocol leak: lung geometry", "inconclusive")
-KINDS = (SOURCE, ACQUISITION, GEOMETRY, NONE, INCONCLUSIVE)
+SOURCE, ACQUISITION, GEOMETRY, CAUSE, INCONCLUSIVE = ("source shortcut", "acquisition shortcut",
+                                                      "protocol leak: lung geometry", "named cause", "inconclusive")
+KINDS = (SOURCE, ACQUISITION, GEOMETRY, CAUSE, NONE, INCONCLUSIVE)
 SOURCE_FIXED_AUC, CHANCE_LOW = 0.75, 0.55
 RULE = ("The verdict names what the model reads, in this order: (1) no lungs-boxed-out result: inconclusive; "
         f"(2) boxed-out AUC <= {CHANCE_AUC:.2f}: no shortcut found, or its 95% interval reaching {CHANCE_LOW:.2f}: "
@@ -49,7 +55,11 @@ RULE = ("The verdict names what the model reads, in this order: (1) no lungs-box
         f"(AUC >= {acquisition.EXPLAINS_AUC:.2f}, interval above {acquisition.EXPLAINS_LOW:.2f}), or the boxed-out "
         "AUC falls by "
         f">= {confounders.DROP:.2f} to <= {confounders.CEILING:.2f} within levels of a flagged acquisition property: "
-        "acquisition shortcut; (6) otherwise: inconclusive (readable outside the lungs, explained by no probe). "
+        "acquisition shortcut; (6) the boxed-out AUC falls as in (5) within levels of a cause seen outside the "
+        "lungs (burned-in text, small bright objects, soft tissue beside the lungs): named cause; (7) otherwise: "
+        "inconclusive (readable outside the lungs, explained by no probe). From (3) on, the regions outside the "
+        f"fixed box that carry the label (AUC >= {regions.CARRIES_AUC:.2f}, Bonferroni interval above "
+        f"{regions.CARRIES_LOW:.2f}) are named. "
         f"Its strength by the boxed-out AUC: shortcut at >= {SHORTCUT_AUC:.2f}, partial between {CHANCE_AUC:.2f} "
         f"and {SHORTCUT_AUC:.2f}.")
 
@@ -63,6 +73,10 @@ def thresholds() -> dict[str, float]:
 
 
 FIXED = "lungs_boxed_out_fixed_box"
+# what each probe that can explain a residual tried, for an inconclusive verdict's reason
+TRIED = {"geometry": "the lung mask's geometry", "acquisition": "tile-shuffled intensities",
+         "confounders": "the audit's flagged properties", "causes": "burned-in text, small bright objects and "
+         "soft tissue beside the lungs"}
 
 
 def load_run(run_dir: Path) -> dict:
@@ -135,7 +149,16 @@ def _ci_text(a: dict) -> str:
 
 
 def verdict_kind(boxed: dict, fixed: dict, audit: dict | None, probes: dict[str, dict]) -> tuple[str, str]:
-    """What the model reads, by :data:`RULE`; the kind and the reason in one sentence."""
+    """What the model reads, by :data:`RULE`; the kind and the reason in one sentence (ending
+    with the regions that carry the label, where the ``regions`` probe found any)."""
+    kind, reason = _kind(boxed, fixed, audit, probes)
+    where = ((probes.get("regions") or {}).get("details") or {}).get("where")
+    if where and kind != NONE and not reason.startswith(("no lungs-boxed-out", "the boxed-out AUC")):
+        reason = f"{reason.rstrip('.')}; where: {where}"
+    return kind, reason
+
+
+def _kind(boxed: dict, fixed: dict, audit: dict | None, probes: dict[str, dict]) -> tuple[str, str]:
     b, f = boxed["auc"], fixed["auc"]
     if b != b:
         return INCONCLUSIVE, "no lungs-boxed-out result in this run"
@@ -159,9 +182,14 @@ def verdict_kind(boxed: dict, fixed: dict, audit: dict | None, probes: dict[str,
     if acquisition.get("explains") or confounders.get("explains"):
         why = [p["sentence"] for p in (acquisition, confounders) if p.get("explains")]
         return ACQUISITION, f"boxed-out AUC {_ci_text(boxed)}; " + " ".join(why)
+    causes = probes.get("causes") or {}
+    if causes.get("explains"):
+        return CAUSE, f"boxed-out AUC {_ci_text(boxed)}; {causes['sentence']}"
+    tried = [what for name, what in TRIED.items() if (probes.get(name) or {}).get("explains") is False]
     return INCONCLUSIVE, (f"the label is readable outside the lungs (boxed-out AUC {_ci_text(boxed)}"
                           + (f", fixed box {_ci_text(fixed)}" if f == f else "")
-                          + ") and no probe of this run explains it")
+                          + ") and no probe of this run explains it"
+                          + (f" (tried: {', '.join(tried)})" if tried else ""))
 
 
 def evidence(boxed: dict, fixed: dict, probes: dict[str, dict]) -> list[dict]:

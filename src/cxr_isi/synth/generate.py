@@ -17,8 +17,10 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -31,7 +33,7 @@ from cxr_isi.data.manifest import Manifest
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.progress import progress_bar
 from cxr_isi.synth.phantom import render_chest
-from cxr_isi.synth.sources import apply_fingerprint, field_of_view, fingerprint_masks, make_styles
+from cxr_isi.synth.sources import apply_fingerprint, burn_marker, field_of_view, fingerprint_masks, make_styles
 
 PRESETS = {"isi": 1.0, "balanced": 0.5, "mild": 0.7, "strong": 0.9}
 
@@ -51,6 +53,11 @@ class SynthConfig(StrictModel):
     # positives' lung fields this much smaller (0.2: 20% in height and width): the per-image
     # lung box then carries the label, the protocol's own leak the fixed box must catch
     lung_shrink: float = Field(0.0, ge=0.0, le=0.5)
+    # "marker": the sources alike in every way (exposure, noise, border, field of view) but one:
+    # the sources leaning positive burn their marker into ``marker_corner`` (their own corner when
+    # None): a known answer for where outside the lungs the label is
+    fingerprint: Literal["full", "marker"] = "full"
+    marker_corner: Literal["tl", "tr", "bl", "br"] | None = None
     positive_label: str = "covid"
     negative_label: str = "normal"
 
@@ -85,14 +92,22 @@ def _render_one(k: int, source: int, label: int, cfg: dict, out: str) -> dict:
     config = SynthConfig(**cfg)
     styles = make_styles(config.n_sources, config.seed)
     style = styles[source]
+    if config.marker_corner is not None:
+        style = replace(style, corner=config.marker_corner)
     rng = np.random.default_rng(np.random.SeedSequence(entropy=config.seed, spawn_key=(k,)))
     extent = config.disease_extent * rng.uniform(0.5, 1.5) if label else 0.0
-    zoom, shift = field_of_view(style, config.fingerprint_strength)
+    marker_only = config.fingerprint == "marker"
+    strength = 0.0 if marker_only else config.fingerprint_strength
+    zoom, shift = field_of_view(style, strength)
     img, mask, params = render_chest(config.size, rng, disease=extent,
                                      disease_strength=config.disease_strength, zoom=zoom, shift=shift,
                                      lung_scale=1.0 - config.lung_shrink if label else 1.0)
-    img = apply_fingerprint(img, style, rng, config.fingerprint_strength)
-    marks = fingerprint_masks(style, config.size, config.fingerprint_strength)
+    img = apply_fingerprint(img, style, rng, strength)
+    marks = fingerprint_masks(style, config.size, strength)
+    if marker_only and source % 2 == 0:  # the sources leaning positive (source_plan)
+        img = np.clip(burn_marker(img, style, min(1.0, config.fingerprint_strength)), 0, 1)
+        marks = fingerprint_masks(style, config.size, config.fingerprint_strength)
+        marks["border"][:] = False
     files = {"path": ("images", np.rint(img * 255)), "mask_path": ("masks", mask * 255),
              "infection_mask_path": ("lesions", params["lesion_mask"] * 255),
              "marker_mask_path": ("markers", marks["marker"] * 255),

@@ -110,6 +110,16 @@ def fingerprint_masks(style: SourceStyle, size: int, strength: float = 1.0) -> d
     return {"marker": marker, "border": border}
 
 
+def burn_marker(img: np.ndarray, style: SourceStyle, strength: float = 1.0) -> np.ndarray:
+    """Burn the source's marker text into ``img`` (in place, and returned) in its corner, at
+    ``strength`` times its brightness."""
+    mark = _marker_mask(style.marker, img.shape[0]) * style.marker_value * strength
+    y0, _, x0, _ = _marker_box(style, img.shape[0])
+    region = img[y0 : y0 + mark.shape[0], x0 : x0 + mark.shape[1]]
+    np.maximum(region, mark[: region.shape[0], : region.shape[1]], out=region)
+    return img
+
+
 def apply_fingerprint(img: np.ndarray, style: SourceStyle, rng: np.random.Generator,
                       strength: float = 1.0) -> np.ndarray:
     """The source's exposure, gamma, blur, border, marker and noise, applied to ``img``."""
@@ -131,9 +141,6 @@ def apply_fingerprint(img: np.ndarray, style: SourceStyle, rng: np.random.Genera
             out[:, :left] = bv
         if right:
             out[:, size - right:] = bv
-        mark = _marker_mask(style.marker, size) * style.marker_value * min(1.0, strength)
-        y0, _, x0, _ = _marker_box(style, size)
-        region = out[y0 : y0 + mark.shape[0], x0 : x0 + mark.shape[1]]
-        np.maximum(region, mark[: region.shape[0], : region.shape[1]], out=region)
+        burn_marker(out, style, min(1.0, strength))
     out = out + rng.standard_normal(out.shape, dtype=np.float32) * np.float32(_mix(style, "noise", strength))
     return np.clip(out, 0, 1).astype(np.float32)
