@@ -10,7 +10,7 @@ from cxr_isi._version import __version__
 # The Python API (cxr_isi.api), exported lazily so that ``import cxr_isi`` stays fast.
 _API = ("audit_dataset", "audit", "phantoms", "import_dataset", "read_manifest", "run_experiment", "load_run",
         "write_report", "sweep", "error_rates", "judge", "RunResult", "Report", "DatasetVerdict", "SweepResult",
-        "ErrorRatesResult")
+        "ErrorRatesResult", "external", "ExternalResult")
 __all__ = ["__version__", "AuditResult", *_API]
 
 

@@ -384,6 +384,67 @@ def error_rates(*, out: str | Path, smoke: bool = False, seeds: int | None = Non
                             figure=Path(r["figure"]) if r["figure"] else None)
 
 
+@dataclass
+class ExternalResult:
+    """The external-AUC benchmark: per pair the figures at home, this project's estimate (by
+    leave-one-pair-out, with its interval), PEst's, and the AUC measured elsewhere.
+
+    Attributes
+    ----------
+    path : Path
+        The benchmark folder (``pairs/``, ``external_pairs.csv``, ``external.md``, ...).
+    pairs : DataFrame
+        One row per pair.
+    errors : dict
+        Mean absolute error and coverage of each estimator, over all pairs and the real ones.
+    model : dict or None
+        The line fitted on every pair (what ``external_model.json`` ships).
+    targets : list of dict
+        Each target, its measured figure and whether it was met.
+    """
+
+    path: Path
+    pairs: pd.DataFrame
+    errors: dict
+    model: dict | None
+    targets: list[dict]
+
+
+def external(*, out: str | Path, smoke: bool = False, seeds: int | None = None, real: bool = True, jobs: int = 2,
+             progress: bool = False) -> ExternalResult:
+    """What will a model score elsewhere? Run the pairs with a known external AUC and check the
+    estimate against them (as ``cxr-isi external``).
+
+    Parameters
+    ----------
+    out : str or Path
+        The benchmark folder; a rerun resumes it.
+    smoke : bool
+        The 6-pair phantom smoke version.
+    seeds : int, optional
+        Seeds per phantom level and preset pair (default 3).
+    real : bool
+        Include the real pairs of ``../shared/data`` (cxr256, nih256) where present.
+    jobs : int
+        Pairs at once.
+    progress : bool
+
+    Returns
+    -------
+    ExternalResult
+    """
+    from cxr_isi.experiments.external import external_config, run_external
+    from cxr_isi.report.external import write_external
+
+    cfg = external_config(smoke=smoke, seeds=seeds, block=None if real or smoke else {"real": False},
+                          where="cxr_isi.external")
+    run_external(cfg, out, n_jobs=jobs, progress=progress)
+    r = write_external(out, cfg)
+    path = Path(out)
+    return ExternalResult(path=path, pairs=pd.read_csv(path / "external_pairs.csv"), errors=r["errors"],
+                          model=r["model"], targets=r["targets"])
+
+
 def judge(model: str | Path, manifest: str | Path | Manifest, *, out: str | Path,
           positive: list[str] | str | None = None, negative: list[str] | None = None, arch: str | None = None,
           spec: str | Path | dict | None = None, seed: int = 0, swap_pairs: int = 48, map_images: int = 16,

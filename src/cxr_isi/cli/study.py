@@ -160,6 +160,43 @@ def error_rates(
     out.print(f"written: {out_dir / 'error_rates.md'}, {result['figure']}")
 
 
+@app.command("external")
+@friendly
+@outputs(out_dir="folder")
+def external(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Benchmark folder (pairs/, external.*); the same command resumes it.")],
+    smoke: Annotated[bool, typer.Option("--smoke", help="The 6-pair phantom smoke version (under a minute on 2 cores).")] = False,
+    seeds: Annotated[int | None, typer.Option("--seeds", help="Seeds per phantom level and preset pair (default 3).", callback=at_least("--seeds", 1))] = None,
+    real: Annotated[bool, typer.Option("--real/--no-real", help="Include the real pairs of ../shared/data (cxr256, nih256).")] = True,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Pairs at once.", callback=at_least("--jobs", 1))] = 2,
+) -> None:
+    """What will a model score elsewhere? Checked on known pairs.
+
+    Train at home, measure what a run measures there, test elsewhere: phantom pairs over the
+    sweep's levels and presets, and the real pairs (cxr256 isi <-> balanced, Kermany <-> nih256).
+    Per pair this project's estimate (leave-one-pair-out, with its interval) beside PEst and the
+    measured external AUC; mean absolute error and coverage (external.md, external_pairs.csv,
+    external_model.json: the line runs use)."""
+    from cxr_isi.experiments.external import external_config, run_external
+    from cxr_isi.report.external import write_external
+
+    cfg = external_config(smoke=smoke, seeds=seeds, block=None if real or smoke else {"real": False})
+    run_external(cfg, out_dir, n_jobs=jobs, progress=sys.stderr.isatty())
+    result = write_external(out_dir, cfg)
+    t = Table(title="external AUC: estimators against the measured value")
+    for c in ("pairs", "estimator", "n", "mean abs. error", "coverage"):
+        t.add_column(c)
+    for scope, by in result["errors"].items():
+        for name, e in by.items():
+            if e.get("n"):
+                t.add_row(scope, name, str(e["n"]), f"{e['mae']:.3f}",
+                          "–" if name == "internal AUC" else f"{e['coverage']:.0%}")
+    out.print(t)
+    for g in result["targets"]:
+        out.print(f"{g['target']}: {g['measured']:.3f} ({'met' if g['met'] else 'missed'})")
+    out.print(f"written: {out_dir / 'external.md'}")
+
+
 def print_plan(costs, jobs: int) -> None:
     t = Table(title=f"{len(costs)} jobs (time estimated from this project's measured 2-core CPU rates)")
     for c in ("dataset", "image set", "model", "fold", "size", "epochs", "train imgs", "test imgs", "est. time"):

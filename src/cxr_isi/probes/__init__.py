@@ -10,7 +10,9 @@ one registry, so the runner loops over it and the report renders every probe the
 - ``confounders``: the boxed-out AUC within levels of each flagged acquisition property;
 - ``regions``: where outside the fixed box the label is (a map of regions, each read alone);
 - ``causes``: what it is: burned-in text (OCR), small bright objects, soft tissue beside the
-  lungs, each tested as the residual within its levels.
+  lungs, each tested as the residual within its levels;
+- ``pest``: PEst's expected external AUC (a model on pixel-shuffled images), the baseline of
+  :mod:`cxr_isi.evaluate.external`'s estimate.
 
 The fixed-box control (one box for every image of a dataset) is an image set, not a probe:
 ``lungs_boxed_out_fixed_box`` in the results (``cxr_isi.lungs.hideseek.dataset_box``).
@@ -23,7 +25,7 @@ from importlib import import_module
 
 from cxr_isi.probes.base import ProbeInput, ProbeResult
 
-_MODULES = ("geometry", "lung_swap", "acquisition", "source", "per_source", "confounders", "regions", "causes")
+_MODULES = ("geometry", "lung_swap", "acquisition", "source", "per_source", "confounders", "regions", "causes", "pest")
 PROBES: tuple[str, ...] = _MODULES
 
 

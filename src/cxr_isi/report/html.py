@@ -204,7 +204,10 @@ class _Report:
                    NONE: "none"}.get(kind, "")
             tags = ([f"audit: {d['audit_verdict']}, Cramér's V {d['cramers_v']:.2f}"]
                     if d.get("audit_verdict") and d.get("cramers_v") is not None else []) + [str(d["auc_from"])]
-            parts.append(_parts().verdict(cls, f"{d['title']}: {kind}", tags, d["reason"].rstrip("."), d["strength"],
+            ext = (d.get("external_estimate") or {}).get("sentence")
+            strength = d["strength"] + (f" {ext[0].upper()}{ext[1:]} (README: 'What will it score elsewhere?')."
+                                        if ext else "")
+            parts.append(_parts().verdict(cls, f"{d['title']}: {kind}", tags, d["reason"].rstrip("."), strength,
                                           d.get("note") or ""))
         parts.append(_parts().para(RULE, True))
         if measured_sentence():

@@ -260,6 +260,7 @@ def summarise(run: dict) -> dict:
             "audit_verdict": audit.get("verdict"), "cramers_v": audit.get("cramers_v"),
             "source_only_auc": audit.get("source_only_auc"),
             "flagged_properties": audit.get("flagged_properties", []),
+            "external_estimate": _external(run, name),
         }
     res = run["results"]
     if not res.empty:
@@ -282,6 +283,19 @@ def summarise(run: dict) -> dict:
                 "cv_sensitivity_mean": float(folds["sensitivity_at_05"].mean()) if len(folds) else None,
                 "cv_specificity_mean": float(folds["specificity_at_05"].mean()) if len(folds) else None})
     return out
+
+
+def _external(run: dict, dataset: str) -> dict | None:
+    """The dataset's expected AUC on data from elsewhere (:mod:`cxr_isi.report.external`), with
+    its sentence; None where the run lacks the figures it needs."""
+    from cxr_isi.report.external import estimate_for
+    from cxr_isi.report.external import sentence as external_sentence
+
+    size = (run["config"].get("train") or {}).get("size")
+    e = estimate_for(run["results"], dataset, size) if not run["results"].empty else None
+    if e is not None:
+        e["sentence"] = external_sentence(e)
+    return e
 
 
 def confounder_note(audit: dict, verdict: str) -> str:

@@ -1,0 +1,225 @@
+"""Pairs whose external AUC is known: train at home (A), measure what a run measures there, test
+elsewhere (B). The benchmark behind :mod:`cxr_isi.evaluate.external`'s estimate and its baseline,
+PEst (``cxr-isi external``).
+
+Every pair is one ordinary, resumable run folder under ``OUT/pairs/<pair>/``: ``small_cnn`` on
+A's original images, the fixed-box lungs-boxed-out model, the tile-shuffled model without the
+lungs (the ``acquisition`` probe) and PEst's pixel-shuffled model (the ``pest`` probe), all on A's
+single split; the original model also tested on B. The pairs (:func:`pairs`):
+
+- ``majority_share`` and ``fingerprint_strength`` (the sweep's axes; A a phantom at that level,
+  B a ``balanced`` phantom of other sources: another seed, other styles), ``seeds`` each;
+- ``preset``: the phantom presets against each other (isi, strong, mild, balanced; A and B of
+  different seeds, so of different sources);
+- ``real``: cxr256's ``isi`` <-> Kermany (its normal patients split in halves between the two:
+  they shared every normal image) and Kermany <-> ``nih256``, both directions, where
+  ``../shared/data`` is present (skipped with a warning otherwise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from pydantic import Field
+
+from cxr_isi.config import StrictModel, parse_model
+from cxr_isi.errors import CxrIsiError
+from cxr_isi.experiments.config import ExperimentConfig
+from cxr_isi.logs import get_logger
+
+log = get_logger("experiments")
+SHARE, STRENGTH, PRESET, REAL = "majority_share", "fingerprint_strength", "preset", "real"
+KINDS = (SHARE, STRENGTH, PRESET, REAL)
+HOME, ELSEWHERE = "home", "elsewhere"
+PRESET_PAIRS = (("isi", "balanced"), ("balanced", "isi"), ("isi", "mild"), ("mild", "strong"), ("strong", "isi"),
+                ("mild", "balanced"))
+REAL_PAIRS = (("isi", "kermany_half"), ("kermany_half", "isi"), ("kermany", "nih"), ("nih", "kermany"))
+
+
+class ExternalConfig(StrictModel):
+    """The pairs and the small study each runs (defaults: the benchmark of issue 24)."""
+
+    seeds: int = Field(3, ge=1, le=100)
+    first_seed: int = Field(300, ge=0)
+    majority_share: list[float] = Field(default_factory=lambda: [0.5, 0.7, 0.9, 1.0])
+    fingerprint_strength: list[float] = Field(default_factory=lambda: [0.1, 0.3])
+    presets: bool = True
+    real: bool = True
+    shared: Path | None = None  # ../shared/data beside the checkout when None
+    n: int = Field(240, ge=16)
+    size: int = Field(64, ge=32, le=256)
+    epochs: int = Field(5, ge=1)
+    real_size: int = Field(96, ge=32, le=512)
+    real_epochs: int = Field(10, ge=1)
+    disease_strength: float = Field(0.6, ge=0.0, le=3.0)
+
+
+def smoke_config() -> ExternalConfig:
+    """``make test``'s version: 6 phantom pairs of 64 images at 48 px, 3 epochs, no presets and
+    no real pairs (the mechanics, not figures to read)."""
+    return ExternalConfig(seeds=1, first_seed=0, majority_share=[0.5, 0.6, 0.75, 0.9, 1.0],
+                          fingerprint_strength=[0.3], presets=False, real=False, n=64, size=48, epochs=3)
+
+
+def external_config(*, smoke: bool = False, block: dict | None = None, seeds: int | None = None,
+                    where: str = "cxr-isi external") -> ExternalConfig:
+    """The benchmark's settings: the defaults (or the smoke version's), a YAML's block, the seeds."""
+    data: dict = smoke_config().model_dump() if smoke else {}
+    data.update(block or {})
+    if seeds is not None:
+        data["seeds"] = seeds
+    return parse_model(ExternalConfig, data, where)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One pair: its kind, level (or names), seed, and the two datasets' config blocks."""
+
+    kind: str
+    level: str
+    seed: int
+    home: dict = field(hash=False, compare=False)
+    elsewhere: dict = field(hash=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}_{self.level}_seed{self.seed}"
+
+
+def _shared(cfg: ExternalConfig) -> Path:
+    return cfg.shared or Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+
+
+def real_manifests(shared: Path, out: Path) -> dict[str, dict]:
+    """The real pairs' datasets. cxr256's ``isi`` and ``balanced`` share Kermany's normal images,
+    so a test of one on the other would find every negative already seen (and leave them out):
+    here Kermany's normal patients are split in two halves (sorted ids, alternately), ``isi``
+    takes one and ``kermany_half`` the other, written as manifests under ``out/data/``.
+    ``kermany`` (all of Kermany) and ``nih`` (nih256) are the pneumonia pair."""
+    from cxr_isi.data.manifest import Manifest
+
+    cxr = Manifest.read(shared / "cxr256" / "manifest.csv")
+    f = cxr.frame
+    normals = f[(f["dataset"] == "kermany") & (f["label"] == "normal")]
+    patients = sorted(normals["patient_id"].astype(str).unique())
+    half_a, half_b = set(patients[::2]), set(patients[1::2])
+    covid = f[f["dataset"].isin(["ieee8023", "figure1"]) & (f["label"] == "covid")]
+    pneumonia = f[(f["dataset"] == "kermany") & (f["label"] == "other_pneumonia")]
+    data = Path(out) / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    isi = cxr.with_frame(pd.concat([covid, normals[normals["patient_id"].astype(str).isin(half_a)]]))
+    half = cxr.with_frame(pd.concat([pneumonia, normals[normals["patient_id"].astype(str).isin(half_b)]]))
+    isi.write(data / "isi.csv")
+    half.write(data / "kermany_half.csv")
+    return {
+        "isi": {"manifest": str(data / "isi.csv"), "labels": {"positive": ["covid"], "negative": ["normal"]}},
+        "kermany_half": {"manifest": str(data / "kermany_half.csv"),
+                         "labels": {"positive": ["other_pneumonia"], "negative": ["normal"]}},
+        "kermany": {"manifest": str(shared / "cxr256" / "manifest.csv"), "filter": [{"dataset": ["kermany"]}],
+                    "labels": {"positive": ["other_pneumonia"], "negative": ["normal"]}},
+        "nih": {"manifest": str(shared / "nih256" / "manifest.csv"),
+                "labels": {"positive": ["pneumonia"], "negative": ["normal"]}},
+    }
+
+
+def pairs(cfg: ExternalConfig, folder: Path | None = None) -> list[Pair]:
+    """Every pair of the benchmark, in the order they run (the real pairs, the longest, first);
+    with ``folder`` (the benchmark's) the real pairs' manifests are written there
+    (:func:`real_manifests`), without it their datasets are left empty (names only)."""
+    out: list[Pair] = []
+    if cfg.real:
+        shared = _shared(cfg)
+        if (shared / "cxr256" / "manifest.csv").is_file() and (shared / "nih256" / "manifest.csv").is_file():
+            real = real_manifests(shared, folder) if folder is not None else {}
+            out += [Pair(REAL, f"{a}-{b}", 0, real.get(a, {}), real.get(b, {})) for a, b in REAL_PAIRS]
+        else:
+            log.warning("%s: no cxr256/nih256 there; the real pairs are skipped", shared)
+    common = {"n": cfg.n, "size": cfg.size, "disease_strength": cfg.disease_strength}
+    for k in range(cfg.first_seed, cfg.first_seed + cfg.seeds):
+        away = {"preset": "balanced", "seed": k + 1000, **common}
+        out += [Pair(SHARE, f"{x:g}", k, {"preset": "isi", "majority_share": x, "seed": k, **common}, away)
+                for x in cfg.majority_share]
+        out += [Pair(STRENGTH, f"{x:g}", k, {"preset": "isi", "fingerprint_strength": x, "seed": k, **common}, away)
+                for x in cfg.fingerprint_strength if not (x == 1.0 and 1.0 in cfg.majority_share)]
+        if cfg.presets:
+            out += [Pair(PRESET, f"{a}-{b}", k, {"preset": a, "seed": k, **common},
+                         {"preset": b, "seed": k + 2000, **common}) for a, b in PRESET_PAIRS]
+    return out
+
+
+def pair_config(cfg: ExternalConfig, pair: Pair) -> ExperimentConfig:
+    """The study run on one pair: what a run measures at home, and the test elsewhere."""
+    real = pair.kind == REAL
+    size, epochs = (cfg.real_size, cfg.real_epochs) if real else (cfg.size, cfg.epochs)
+
+    def dataset(name: str, block: dict, train: bool) -> dict:
+        d = {"name": name, "title": f"{name}: {pair.name}", "train": train}
+        return {**d, **block} if real else {**d, "synthetic": block}
+
+    data = {
+        "name": f"external_{pair.name}",
+        "description": f"external AUC pair {pair.name}",
+        "seed": pair.seed,
+        "datasets": [dataset(HOME, pair.home, True), dataset(ELSEWHERE, pair.elsewhere, False)],
+        "models": ["small_cnn"],
+        "variants": ["original"],
+        "split": {"test_size": 0.25, "val_size": 0.15},
+        "cv": {"folds": 0},
+        "cross": [{"train": HOME, "test": ELSEWHERE}],
+        "train": {"size": size, "epochs": epochs, "patience": 3, "batch_size": 16 if not real else 32, "lr": 0.001},
+        "segmentation": {"size": 256 if real else 128},
+        "fixed_box": {"enabled": True, "variants": ["lungs_boxed_out"], "cv": False},
+        "probes": {"enabled": True, "names": ["acquisition", "pest"],
+                   "acquisition_block": 16 if size % 16 == 0 else 8},
+        "explain": {"enabled": False},
+    }
+    return parse_model(ExperimentConfig, data, f"external pair {pair.name}")
+
+
+def pair_dir(out: Path, pair: Pair) -> Path:
+    return Path(out) / "pairs" / pair.name
+
+
+def _run_pair(cfg_data: dict, out: str, pair: Pair) -> str:
+    from cxr_isi.experiments.runner import run_experiment
+
+    run_experiment(None, pair_dir(Path(out), pair), progress=False,
+                   config=pair_config(ExternalConfig(**cfg_data), pair))
+    return pair.name
+
+
+def run_external(cfg: ExternalConfig, out: str | Path, *, n_jobs: int = 2, progress: bool = True) -> list[Pair]:
+    """Run every pair (resuming finished ones), ``n_jobs`` pairs at once, each in its own process
+    with one thread; returns the pairs in order."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    from cxr_isi.experiments.error_rates import _one_thread
+    from cxr_isi.experiments.runner import check_executor
+    from cxr_isi.progress import progress_bar
+
+    check_executor("process", None, n_jobs)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    todo = pairs(cfg, out)
+    if not todo:
+        raise CxrIsiError("no pairs: every kind is off")
+    data = cfg.model_dump(mode="json")
+    with progress_bar(progress) as bar:
+        task = bar.add_task("external-AUC pairs", total=len(todo))
+        if n_jobs == 1:
+            for p in todo:
+                _run_pair(data, str(out), p)
+                bar.advance(task)
+            return todo
+        pool = ProcessPoolExecutor(n_jobs, mp_context=get_context("spawn"), initializer=_one_thread)
+        try:
+            futures = [pool.submit(_run_pair, data, str(out), p) for p in todo]
+            for f in as_completed(futures):
+                log.info("external pair done: %s", f.result())
+                bar.advance(task)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return todo
