@@ -190,7 +190,7 @@ def test_the_causes_probe_names_a_cause_that_explains_the_residual(tmp_path):
     assert r.figure and Path(r.figure).is_file()
     assert (Path(r.figure).parent / "causes.csv").is_file()
     r = causes.run(_cause_input(tmp_path, reads_dots=False))
-    assert not r.explains and "none alone explains it" in r.sentence
+    assert not r.explains and "none of them alone explains it" in r.sentence
 
 
 def _auc(a, lo=None, hi=None):

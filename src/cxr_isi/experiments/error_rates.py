@@ -182,12 +182,6 @@ def _run_case(cfg_data: dict, out: str, case: Case) -> str:
     return case.name
 
 
-def _one_thread() -> None:
-    import torch
-
-    torch.set_num_threads(1)  # the cases share the cores: one each, as every training job has
-
-
 def run_error_rates(cfg: ErrorRatesConfig, out: str | Path, *, n_jobs: int = 2, progress: bool = True) -> list[Case]:
     """Run every case (resuming finished ones); returns the cases in order.
 
@@ -202,11 +196,8 @@ def run_error_rates(cfg: ErrorRatesConfig, out: str | Path, *, n_jobs: int = 2, 
     progress : bool
         A bar over the cases.
     """
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from multiprocessing import get_context
-
+    from cxr_isi.experiments.casepool import run_studies
     from cxr_isi.experiments.runner import check_executor
-    from cxr_isi.progress import progress_bar
 
     check_executor("process", None, n_jobs)
     out = Path(out)
@@ -214,20 +205,6 @@ def run_error_rates(cfg: ErrorRatesConfig, out: str | Path, *, n_jobs: int = 2, 
     todo = cases(cfg)
     if not todo:
         raise CxrIsiError("no cases: every seed count is 0")
-    data = cfg.model_dump(mode="json")
-    with progress_bar(progress) as bar:
-        task = bar.add_task("error-rate cases", total=len(todo))
-        if n_jobs == 1:
-            for case in todo:
-                _run_case(data, str(out), case)
-                bar.advance(task)
-            return todo
-        pool = ProcessPoolExecutor(n_jobs, mp_context=get_context("spawn"), initializer=_one_thread)
-        try:
-            futures = [pool.submit(_run_case, data, str(out), case) for case in todo]
-            for f in as_completed(futures):
-                log.info("error-rate case done: %s", f.result())
-                bar.advance(task)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+    run_studies(todo, _run_case, cfg.model_dump(mode="json"), out, n_jobs=n_jobs, progress=progress,
+                what="error-rate cases")
     return todo

@@ -193,12 +193,8 @@ def _run_pair(cfg_data: dict, out: str, pair: Pair) -> str:
 def run_external(cfg: ExternalConfig, out: str | Path, *, n_jobs: int = 2, progress: bool = True) -> list[Pair]:
     """Run every pair (resuming finished ones), ``n_jobs`` pairs at once, each in its own process
     with one thread; returns the pairs in order."""
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from multiprocessing import get_context
-
-    from cxr_isi.experiments.error_rates import _one_thread
+    from cxr_isi.experiments.casepool import run_studies
     from cxr_isi.experiments.runner import check_executor
-    from cxr_isi.progress import progress_bar
 
     check_executor("process", None, n_jobs)
     out = Path(out)
@@ -206,20 +202,6 @@ def run_external(cfg: ExternalConfig, out: str | Path, *, n_jobs: int = 2, progr
     todo = pairs(cfg, out)
     if not todo:
         raise CxrIsiError("no pairs: every kind is off")
-    data = cfg.model_dump(mode="json")
-    with progress_bar(progress) as bar:
-        task = bar.add_task("external-AUC pairs", total=len(todo))
-        if n_jobs == 1:
-            for p in todo:
-                _run_pair(data, str(out), p)
-                bar.advance(task)
-            return todo
-        pool = ProcessPoolExecutor(n_jobs, mp_context=get_context("spawn"), initializer=_one_thread)
-        try:
-            futures = [pool.submit(_run_pair, data, str(out), p) for p in todo]
-            for f in as_completed(futures):
-                log.info("external pair done: %s", f.result())
-                bar.advance(task)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+    run_studies(todo, _run_pair, cfg.model_dump(mode="json"), out, n_jobs=n_jobs, progress=progress,
+                what="external-AUC pairs")
     return todo

@@ -170,3 +170,20 @@ def images_and_masks(manifest: Manifest, size: int, resize: str) -> tuple[list[s
     if not paths:
         return [], np.empty((0, size, size), np.float32), np.empty((0, size, size), bool)
     return paths, np.stack(xs), np.stack(ms)
+
+
+def boxed_images(inp: ProbeInput, name: str, measure: str,
+                 size: int) -> ProbeResult | tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """What a probe of the places outside the lungs reads: the rows (indexed by path, the label
+    in ``_y``), images and lung masks at ``size`` of the images with a usable mask; or the
+    probe's not-applicable answer where the dataset has no fixed box (no lung mask was
+    predicted) or no usable mask."""
+    if inp.fixed_box is None:
+        return ProbeResult.not_applicable(name, inp.dataset, measure, "No fixed box for this dataset (no lung "
+                                          "masks were predicted).")
+    m = inp.manifest
+    paths, images, masks = images_and_masks(m, size, inp.resize)
+    if not paths:
+        return ProbeResult.not_applicable(name, inp.dataset, measure, "No image with a usable lung mask.")
+    rows = m.frame.assign(_y=m.y).drop_duplicates("path").set_index("path").loc[paths]
+    return rows, images, masks

@@ -45,8 +45,8 @@ import pandas as pd
 
 from cxr_isi.evaluate.metrics import auc_ci, mean_ci
 from cxr_isi.logs import get_logger
-from cxr_isi.probes.base import ProbeInput, ProbeResult, fmt_ci, images_and_masks
-from cxr_isi.probes.confounders import CEILING, DROP, WEAK, property_levels, within_level_auc
+from cxr_isi.probes.base import ProbeInput, ProbeResult, boxed_images, fmt_ci
+from cxr_isi.probes.confounders import CEILING, DROP, WEAK, lowest_within, property_levels, within_level_auc
 from cxr_isi.probes.regions import box_pixels
 
 log = get_logger("probes")
@@ -348,15 +348,8 @@ def result_of(dataset: str, scores: pd.DataFrame, residual: pd.DataFrame, n: int
                      "tissue beside the lungs) predicts the label (AUC within 0.40-0.60).") + note)
         return ProbeResult(NAME, dataset, MEASURE, None, None, None, n, False if len(scores) else None, sentence,
                            figure=figure, details=details)
-    best = usable.sort_values("auc_within_levels").iloc[0]
-    text = fmt_ci(best["auc_within_levels"], best["ci_low"], best["ci_high"])
-    if best["explains"]:
-        sentence = (f"Within levels of {best['cause']} the boxed-out AUC falls from {best['auc_overall']:.2f} to "
-                    f"{text}: the shortcut outside the lungs is {best['cause']}.")
-    else:
-        sentence = (f"Outside the lungs these predict the label: {named}; within levels of each the boxed-out AUC "
-                    f"stays (lowest: {best['cause']}, {text}, overall {best['auc_overall']:.2f}): none alone "
-                    "explains it.")
+    best, sentence = lowest_within(usable, "cause", f"Outside the lungs these predict the label: {named}; within "
+                                   "levels of each")
     return ProbeResult(NAME, dataset, MEASURE, float(best["auc_within_levels"]), best["ci_low"], best["ci_high"], n,
                        bool(best["explains"]), sentence + note, figure=figure, details=details)
 
@@ -400,15 +393,11 @@ def _boxed_scores(inp: ProbeInput, ids: np.ndarray) -> tuple[list[pd.DataFrame],
 
 
 def run(inp: ProbeInput) -> ProbeResult:
-    if inp.fixed_box is None:
-        return ProbeResult.not_applicable(NAME, inp.dataset, MEASURE, "No fixed box for this dataset (no lung "
-                                          "masks were predicted).")
-    m = inp.manifest
-    frame = m.frame.assign(_y=m.y)
-    paths, images, masks = images_and_masks(m, SIZE, inp.resize)
-    if not paths:
-        return ProbeResult.not_applicable(NAME, inp.dataset, MEASURE, "No image with a usable lung mask.")
-    rows = frame.drop_duplicates("path").set_index("path").loc[paths]
+    found = boxed_images(inp, NAME, MEASURE, SIZE)
+    if isinstance(found, ProbeResult):
+        return found
+    rows, images, masks = found
+    paths = rows.index.tolist()
     table, warnings = cause_table(images, masks, None, text=bool(inp.settings.get("ocr", True)),
                                   jobs=int(inp.settings.get("ocr_jobs", 1)))
     for w in warnings:

@@ -53,6 +53,19 @@ def within_level_auc(pred: pd.DataFrame, level: pd.Series) -> tuple[float, float
     return overall, (total / weight if weight else np.nan)
 
 
+def lowest_within(usable: pd.DataFrame, name: str, listed: str) -> tuple[pd.Series, str]:
+    """The candidate within whose levels the boxed-out AUC is lowest, and the sentence: it is the
+    shortcut where it ``explains``, else none of ``listed`` alone is (the text before "the
+    boxed-out AUC stays")."""
+    best = usable.sort_values("auc_within_levels").iloc[0]
+    text = fmt_ci(best["auc_within_levels"], best["ci_low"], best["ci_high"])
+    if best["explains"]:
+        return best, (f"Within levels of {best[name]} the boxed-out AUC falls from {best['auc_overall']:.2f} to "
+                      f"{text}: the shortcut outside the lungs is {best[name]}.")
+    return best, (f"{listed} the boxed-out AUC stays (lowest: {best[name]}, {text}, overall "
+                  f"{best['auc_overall']:.2f}): none of them alone explains it.")
+
+
 def run(inp: ProbeInput) -> ProbeResult:
     from cxr_isi.audit.acquisition import acquisition_properties
 
@@ -86,16 +99,8 @@ def run(inp: ProbeInput) -> ProbeResult:
     if usable.empty:
         return ProbeResult.not_applicable(NAME, inp.dataset, MEASURE, "No level of a flagged property holds both "
                                           "classes in the test images.")
-    best = usable.sort_values("auc_within_levels").iloc[0]
-    text = fmt_ci(best["auc_within_levels"], best["ci_low"], best["ci_high"])
-    if best["explains"]:
-        sentence = (f"Within levels of {best['property']} the boxed-out AUC falls from {best['auc_overall']:.2f} to "
-                    f"{text}: the shortcut outside the lungs is {best['property']}.")
-    else:
-        sentence = (f"Within levels of each property that predicts the label ({', '.join(usable['property'])}) "
-                    "the boxed-out AUC "
-                    f"stays (lowest: {best['property']}, {text}, overall {best['auc_overall']:.2f}): none of them "
-                    "alone explains it.")
+    best, sentence = lowest_within(usable, "property", "Within levels of each property that predicts the label "
+                                   f"({', '.join(usable['property'])})")
     return ProbeResult(NAME, inp.dataset, MEASURE, float(best["auc_within_levels"]), best["ci_low"],
                        best["ci_high"], int(sum(len(f) for f in folds)), bool(best["explains"]), sentence,
                        details={"properties": table.to_dict("records"), "folds": len(folds)})

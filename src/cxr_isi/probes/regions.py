@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from cxr_isi.evaluate.metrics import auc_ci
-from cxr_isi.probes.base import ProbeInput, ProbeResult, fmt_ci, images_and_masks, oof_probabilities
+from cxr_isi.probes.base import ProbeInput, ProbeResult, boxed_images, fmt_ci, oof_probabilities
 
 NAME = "regions"
 MEASURE = "AUC of the label from one region outside the fixed lung box (the best region)"
@@ -235,17 +235,13 @@ def result_of(table: pd.DataFrame, dataset: str, n: int, figure: str | None = No
 
 
 def run(inp: ProbeInput) -> ProbeResult:
-    if inp.fixed_box is None:
-        return ProbeResult.not_applicable(NAME, inp.dataset, MEASURE, "No fixed box for this dataset (no lung "
-                                          "masks were predicted).")
-    m = inp.manifest
-    frame = m.frame.assign(_y=m.y)
-    paths, images, _ = images_and_masks(m, inp.size, inp.resize)
-    if not paths:
-        return ProbeResult.not_applicable(NAME, inp.dataset, MEASURE, "No image with a usable lung mask.")
-    rows = frame.drop_duplicates("path").set_index("path").loc[paths]
+    found = boxed_images(inp, NAME, MEASURE, inp.size)
+    if isinstance(found, ProbeResult):
+        return found
+    rows, images, _ = found
+    assert inp.fixed_box is not None  # boxed_images checked it
     table = region_map(images, rows["_y"].to_numpy(), rows["patient_id"].astype(str).to_numpy(), inp.fixed_box,
                        seed=inp.seed)
     figure = region_figure(images.mean(axis=0), table, inp.fixed_box, inp.out_dir / "regions.png",
                            f"{inp.title}: where outside the lungs the label is (fixed box hatched)")
-    return result_of(table, inp.dataset, len(paths), figure)
+    return result_of(table, inp.dataset, len(rows), figure)
