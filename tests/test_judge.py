@@ -101,6 +101,7 @@ def test_cli_judge_writes_its_report_and_leaves_its_inputs_alone(plain, tmp_path
     summary = json.loads((out / "summary.json").read_text())
     assert summary["verdict_kind"] == READS_OUTSIDE and summary["what"] == "the source"
     assert summary["evidence"] and summary["auc"]["original"]["ci_low"] is not None
+    assert summary["external_estimate"] is None and "not retrained" in summary["external_note"]  # says why
     page = (out / "report.html").read_text()
     assert READS_OUTSIDE in page and "Lung swap" in page and "data:image/png;base64" in page
     assert "reads outside the lungs" in r.output

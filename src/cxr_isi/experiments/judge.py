@@ -52,6 +52,9 @@ READS_LUNGS = "reads the lungs"
 READS_SOURCE_IN_LUNGS = "reads the source inside the lungs"
 READS_OUTSIDE = "reads outside the lungs"
 INCONCLUSIVE = "inconclusive"
+EXTERNAL_NOTE = ("No expected AUC on data from elsewhere for a judged model: the estimate (README: 'What will it "
+                 "score elsewhere?') reads models trained on this data without the lungs (cxr-isi run with the fixed "
+                 "box and the acquisition probe), and a judged model is not retrained.")
 KINDS = (READS_LUNGS, READS_SOURCE_IN_LUNGS, READS_OUTSIDE, INCONCLUSIVE)
 IMAGE_SETS = ("original", "lungs_isolated", "lungs_framed", "lungs_removed", "lungs_boxed_out",
               "lungs_boxed_out_fixed_box")
@@ -355,6 +358,7 @@ def judge_model(scorer: Scorer, manifest: Manifest, out_dir: str | Path, *, seed
         "source_note": source_note, "fixed_box": list(box), "youden": cut,
         "note": ("The hidden-lung AUCs are measured at test time on a model trained on whole images: a drop "
                  "can be the shifted input as much as the missing lungs; the lung swap and its controls decide."),
+        "external_estimate": None, "external_note": EXTERNAL_NOTE,
     }
     details = {**summary, "spec": scorer.describe(), "per_source": per_source, "leave_one_source_out": loso,
                "association": association, "source_readability": readability, "lung_swap": swap_result,

@@ -48,7 +48,8 @@ def write_judge_report(out_dir: str | Path) -> Path:
                p.para("Rule: " + d["rule"], small=True)]
     aucs = pd.DataFrame([{"image set": k, "AUC (95% CI)": _ci(v), "DeLong p vs original": _p(v["delong_p"])}
                          for k, v in d["auc"].items()])
-    hide = [p.para(d["note"]), _table(aucs)]
+    hide = [p.para(d["note"]), _table(aucs)] + ([p.para(d["external_note"], small=True)]
+                                                 if d.get("external_note") else [])
     swap = d.get("lung_swap")
     swaps = [p.para(swap["sentence"])] if swap else [_missing("No lung swap: the model tells no pair of opposite "
                                                               "labels apart by 0.2.")]

@@ -185,7 +185,12 @@ def fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: boo
     finally:
         if joined and torch.distributed.is_initialized():
             # the group this call made is closed here: left to the interpreter's exit, gloo's
-            # threads can be torn down running and abort a process (SIGABRT) after its work is done
+            # threads can be torn down running and abort a process (SIGABRT) after its work is done;
+            # the DDP model's reducer (in reference cycles) is collected first, so that no gloo work
+            # holding tensors outlives the group (seen once: rank 1 aborted after a pause)
+            import gc
+
+            gc.collect()
             torch.distributed.destroy_process_group()
 
 
