@@ -58,6 +58,12 @@ def _quantile(errors: np.ndarray, alpha: float = ALPHA) -> float:
     return float(np.quantile(errors, level, method="higher"))
 
 
+def loo_errors(table: pd.DataFrame) -> np.ndarray:
+    """Each row's absolute error when predicted by a line fitted on the other rows."""
+    return np.array([abs(float(predict(fit(table.drop(index=table.index[j])), table.iloc[[j]])[0])
+                         - float(table["external"].iloc[j])) for j in range(len(table))])
+
+
 def leave_one_pair_out(table: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     """Each pair's estimate and interval from the other pairs only.
 
@@ -81,11 +87,7 @@ def leave_one_pair_out(table: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFram
     for i in range(n):
         others = table.drop(index=table.index[i])
         est = float(predict(fit(others), table.iloc[[i]])[0])
-        errors = []
-        for j in range(len(others)):
-            inner = others.drop(index=others.index[j])
-            errors.append(abs(float(predict(fit(inner), others.iloc[[j]])[0]) - float(others["external"].iloc[j])))
-        q = _quantile(np.asarray(errors), alpha)
+        q = _quantile(loo_errors(others), alpha)
         rows.append({"estimate": est, "ci_low": max(0.0, est - q), "ci_high": min(1.0, est + q)})
     return pd.DataFrame(rows, index=table.index)
 
@@ -94,12 +96,8 @@ def shipped_model(table: pd.DataFrame, alpha: float = ALPHA) -> dict:
     """The line a run uses: fitted on every pair, with the half-width of its interval from every
     pair's leave-one-out error (the same jackknife as :func:`leave_one_pair_out`)."""
     coef = fit(table)
-    errors = []
-    for i in range(len(table)):
-        others = table.drop(index=table.index[i])
-        errors.append(abs(float(predict(fit(others), table.iloc[[i]])[0]) - float(table["external"].iloc[i])))
     return {"coefficients": dict(zip(("intercept", *FEATURES), map(float, coef), strict=True)),
-            "half_width": _quantile(np.asarray(errors), alpha), "confidence": 1 - alpha, "pairs": len(table)}
+            "half_width": _quantile(loo_errors(table), alpha), "confidence": 1 - alpha, "pairs": len(table)}
 
 
 def estimate(model: dict, internal: float | None, fixed_box: float | None, acquisition: float | None) -> dict | None:

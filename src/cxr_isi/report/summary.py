@@ -153,7 +153,7 @@ def verdict_kind(boxed: dict, fixed: dict, audit: dict | None, probes: dict[str,
     with the regions that carry the label, where the ``regions`` probe found any)."""
     kind, reason = _kind(boxed, fixed, audit, probes)
     where = ((probes.get("regions") or {}).get("details") or {}).get("where")
-    if where and kind != NONE and not reason.startswith(("no lungs-boxed-out", "the boxed-out AUC")):
+    if where and verdict_for(boxed["auc"], boxed["ci_low"]) not in (INCOMPLETE, NONE, INCONCLUSIVE):  # past step 2
         reason = f"{reason.rstrip('.')}; where: {where}"
     return kind, reason
 
