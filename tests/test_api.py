@@ -68,8 +68,8 @@ def test_an_installed_package_finds_its_configs_and_templates(tmp_path):
 
 
 PUBLIC = ["cxr_isi.evaluate.metrics", "cxr_isi.audit.imbalance", "cxr_isi.audit.acquisition", "cxr_isi.audit.balance",
-          "cxr_isi.audit.duplicates", "cxr_isi.lungs.hideseek", "cxr_isi.experiments.runner",
-          "cxr_isi.experiments.config", "cxr_isi.api"]
+          "cxr_isi.audit.duplicates", "cxr_isi.lungs.hideseek", "cxr_isi.study.runner",
+          "cxr_isi.study.config", "cxr_isi.api"]
 
 
 @pytest.mark.parametrize("module", PUBLIC)

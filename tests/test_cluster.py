@@ -23,8 +23,8 @@ pytest.importorskip("torch")
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from cxr_isi.experiments.runfolder import RunFolder, read_json  # noqa: E402
-from cxr_isi.experiments.runner import run_experiment  # noqa: E402
+from cxr_isi.study.runfolder import RunFolder, read_json  # noqa: E402
+from cxr_isi.study.runner import run_experiment  # noqa: E402
 from tests.grids import NUMBERS, numbers, tiny, write_config  # noqa: E402
 
 FAST_FAILURE_DETECTION = {"health_check_period_ms": 500, "health_check_failure_threshold": 3,

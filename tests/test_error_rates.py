@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import cxr_isi as ci
-from cxr_isi.experiments.error_rates import (
+from cxr_isi.studies.error_rates import (
     GEOMETRY,
     NULL_ALIKE,
     NULL_BALANCED,
@@ -17,10 +17,12 @@ from cxr_isi.experiments.error_rates import (
     ErrorRatesConfig,
     case_config,
     cases,
+    power_level,
+    probe_rates,
+    rates,
 )
-from cxr_isi.report.error_rates import power_level, probe_rates, rates
-from cxr_isi.report.summary import GEOMETRY as GEOMETRY_KIND
-from cxr_isi.report.summary import NONE, RULE, SOURCE, thresholds
+from cxr_isi.verdict.dataset import GEOMETRY as GEOMETRY_KIND
+from cxr_isi.verdict.dataset import NONE, RULE, SOURCE, thresholds
 
 
 def test_cases_cover_every_kind_once_per_seed_and_share_the_full_shortcut():
@@ -120,7 +122,7 @@ def test_cli_refuses_a_config_without_its_block_or_with_a_bad_value(tmp_path):
 def test_the_shipped_error_rates_were_measured_with_the_rule_s_thresholds(monkeypatch):
     """The report quotes the shipped benchmark beside the rule; a threshold changed without
     measuring again fails here, and the report says the rates are unknown."""
-    from cxr_isi.report import error_rates
+    from cxr_isi.verdict import error_rates
 
     shipped = error_rates.measured()
     assert shipped is not None, f"{error_rates.MEASURED} is missing"

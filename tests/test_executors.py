@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 torch = pytest.importorskip("torch")
-from cxr_isi.experiments.runner import run_experiment  # noqa: E402
+from cxr_isi.study.runner import run_experiment  # noqa: E402
 from tests.grids import NUMBERS, numbers, tiny, write_config  # noqa: E402
 
 

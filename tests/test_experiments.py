@@ -16,10 +16,10 @@ from typer.testing import CliRunner  # noqa: E402
 
 from cxr_isi.cli.main import app  # noqa: E402
 from cxr_isi.errors import ConfigError  # noqa: E402
-from cxr_isi.experiments import load_experiment  # noqa: E402
-from cxr_isi.experiments.config import ExperimentConfig  # noqa: E402
-from cxr_isi.experiments.plan import dataset_identity, plan_jobs  # noqa: E402
-from cxr_isi.experiments.runner import check_experiment, run_experiment  # noqa: E402
+from cxr_isi.study import load_experiment  # noqa: E402
+from cxr_isi.study.config import ExperimentConfig  # noqa: E402
+from cxr_isi.study.plan import dataset_identity, plan_jobs  # noqa: E402
+from cxr_isi.study.runner import check_experiment, run_experiment  # noqa: E402
 from tests.grids import NUMBERS, numbers, tiny, write_config  # noqa: E402
 
 
@@ -103,8 +103,8 @@ def test_job_ids_are_stable_and_follow_the_settings(tmp_path):
     jobs = check_experiment(tmp_path / "a.yaml", tmp_path / "check")
     assert [j.id for j in jobs] == [j.id for j in a]
     # --plan: the same jobs, the images each reads, a time from the measured rates
-    from cxr_isi.experiments.estimate import training_rate
-    from cxr_isi.experiments.runner import plan_experiment
+    from cxr_isi.study.estimate import training_rate
+    from cxr_isi.study.runner import plan_experiment
 
     costs = plan_experiment(tmp_path / "a.yaml", tmp_path / "check").set_index("job")
     assert list(costs.index) == [j.id for j in a] and (costs["seconds"] > 0).all()
@@ -183,7 +183,7 @@ def test_sigkill_then_resume_gives_the_same_numbers(reference, tmp_path):
 
 def test_a_failing_job_is_named_and_the_others_kept(tmp_path, monkeypatch):
     cfg = write_config(tmp_path / "tiny.yaml", tiny(variants=["original"], cv={"folds": 0}, cross=[]))
-    from cxr_isi.experiments import jobs as jobs_mod
+    from cxr_isi.study import jobs as jobs_mod
 
     real = jobs_mod._run_job
 

@@ -66,7 +66,7 @@ def test_smoke_benchmark_end_to_end(tmp_path):
     leave-one-pair-out, the line and the tables written."""
     pytest.importorskip("torch")
     import cxr_isi as ci
-    from cxr_isi.experiments.external import pairs, smoke_config
+    from cxr_isi.studies.external import pairs, smoke_config
 
     result = ci.external(out=tmp_path, smoke=True, jobs=2)  # the API, as cxr-isi external --smoke
     table = pd.read_csv(tmp_path / "external_pairs.csv")
@@ -89,7 +89,7 @@ def test_smoke_benchmark_end_to_end(tmp_path):
 def test_a_run_s_summary_carries_the_shipped_estimate_beside_pest():
     """The line shipped with this version, on a run's figures at home (results.csv rows), gives
     the expected AUC elsewhere with its interval, PEst beside it where its model ran."""
-    from cxr_isi.report.external import estimate_for, sentence, shipped
+    from cxr_isi.study.elsewhere import estimate_for, sentence, shipped
 
     model = shipped()
     assert model is not None and model["pairs"] >= 30 and set(model["coefficients"]) == {"intercept", *est.FEATURES}

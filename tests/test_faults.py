@@ -94,7 +94,7 @@ def test_an_output_that_cannot_be_written_is_one_line(toy):
 
 
 def test_an_empty_job_record_reruns_the_job(tmp_path):
-    from cxr_isi.experiments.runfolder import RunFolder
+    from cxr_isi.study.runfolder import RunFolder
 
     run = RunFolder(tmp_path)
     (tmp_path / "jobs" / "j1").mkdir(parents=True)
@@ -136,8 +136,8 @@ def test_explain_refuses_n_zero(tmp_path):
 def test_an_unreadable_image_is_left_out_of_the_study_and_listed(tmp_path):
     """One truncated PNG among the phantoms: every job runs on the rest, the image is listed with
     its reason in RUN/excluded.csv and the report, nothing blames its lung mask."""
-    from cxr_isi.experiments.runner import run_experiment
     from cxr_isi.report.html import write_report
+    from cxr_isi.study.runner import run_experiment
     from cxr_isi.synth import SynthConfig, generate
     from tests.grids import tiny, write_config
 
@@ -256,7 +256,7 @@ def test_a_malicious_checkpoint_does_not_run(tmp_path):
 
 
 def test_a_config_with_a_python_tag_does_not_run(tmp_path):
-    from cxr_isi.experiments.runner import check_experiment
+    from cxr_isi.study.runner import check_experiment
 
     marker = tmp_path / "ran"
     (tmp_path / "evil.yaml").write_text(f"name: !!python/object/apply:os.system ['touch {marker}']\n")
@@ -293,7 +293,7 @@ def test_an_output_that_is_the_commands_own_input_is_refused(toy, args, monkeypa
 def test_a_config_listing_a_model_or_an_image_set_twice_is_refused(tmp_path):
     from cxr_isi.config import parse_model
     from cxr_isi.errors import ConfigError
-    from cxr_isi.experiments.config import ExperimentConfig
+    from cxr_isi.study.config import ExperimentConfig
 
     base = {"datasets": [{"name": "a", "synthetic": {"preset": "isi", "n": 8, "size": 32}}]}
     for key, value, word in (("models", ["small_cnn", "small_cnn"], "'small_cnn' is listed twice"),
@@ -356,7 +356,7 @@ def test_numbers_out_of_range_are_one_line(toy, args, words):
 def test_a_config_seed_or_learning_rate_out_of_range_is_one_line(tmp_path):
     from cxr_isi.config import parse_model
     from cxr_isi.errors import ConfigError
-    from cxr_isi.experiments.config import ExperimentConfig
+    from cxr_isi.study.config import ExperimentConfig
 
     base = {"datasets": [{"name": "a", "synthetic": {"preset": "isi", "n": 8, "size": 32}}]}
     for extra, key in (({"seed": -5}, "seed"), ({"train": {"lr": float("inf")}}, "train.lr"),
@@ -477,7 +477,7 @@ def test_a_fold_count_in_an_error_is_the_one_asked_for(toy, args, words):
 
 
 def test_a_config_dataset_without_labels_takes_them_as_every_command_does(toy, tmp_path):
-    from cxr_isi.experiments.config import load_experiment
+    from cxr_isi.study.config import load_experiment
 
     common = "variants: [original]\ncv: {folds: 0}\nsplit: {test_size: 0.25, val_size: 0.2}\n"
     (toy / "c.yaml").write_text(f"datasets:\n  - name: a\n    manifest: m.csv\n{common}")
@@ -496,7 +496,7 @@ def test_a_config_dataset_without_labels_takes_them_as_every_command_does(toy, t
 def test_a_yes_or_no_is_not_a_number_in_a_config():
     from cxr_isi.config import parse_model
     from cxr_isi.errors import ConfigError
-    from cxr_isi.experiments.config import ExperimentConfig
+    from cxr_isi.study.config import ExperimentConfig
 
     base = {"datasets": [{"name": "a", "synthetic": {"preset": "isi", "n": 8, "size": 32}}]}
     for extra, key in (({"train": {"epochs": True}}, "train.epochs: true is a yes/no"),
@@ -560,8 +560,9 @@ def test_a_failed_command_leaves_no_empty_output_folder(toy):
 
 
 def test_a_sweep_level_whose_interval_reaches_chance_is_not_called_a_shortcut():
-    from cxr_isi.report.summary import INCONCLUSIVE, SHORTCUT, verdict_for
-    from cxr_isi.report.sweep import crossing, crossing_sentence, sweep_summary
+    from cxr_isi.report.sweep import crossing_sentence
+    from cxr_isi.studies.sweep import crossing, sweep_summary
+    from cxr_isi.verdict.dataset import INCONCLUSIVE, SHORTCUT, verdict_for
 
     rows = []
     for level, aucs in ((0.5, [0.5, 0.52, 0.49, 0.51, 0.5]), (1.0, [0.98, 0.80])):  # two folds at 1.0
@@ -628,8 +629,8 @@ def test_the_api_takes_where_as_the_cli_writes_it_and_refuses_a_file_for_a_datas
 
 
 def test_a_changed_image_is_segmented_again_and_changes_the_datasets_identity(tmp_path):
-    from cxr_isi.experiments.config import DatasetConfig
-    from cxr_isi.experiments.plan import dataset_identity
+    from cxr_isi.study.config import DatasetConfig
+    from cxr_isi.study.plan import dataset_identity
     from cxr_isi.synth import SynthConfig, generate
 
     generate(SynthConfig(preset="isi", n=8, size=32), tmp_path / "a", jobs=1)

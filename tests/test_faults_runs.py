@@ -92,7 +92,7 @@ def test_cache_stops_cleanly_on_ctrl_c_and_sigterm_and_resumes(many_images, tmp_
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     """One tiny finished run on a manifest outside the run folder."""
-    from cxr_isi.experiments.runner import run_experiment
+    from cxr_isi.study.runner import run_experiment
     from cxr_isi.synth import SynthConfig, generate
     from tests.grids import tiny, write_config
 
@@ -106,7 +106,7 @@ def finished_run(tmp_path_factory):
 
 
 def _damage(run, how):
-    from cxr_isi.experiments.runfolder import RESULTS_PARQUET
+    from cxr_isi.study.runfolder import RESULTS_PARQUET
 
     results = pd.read_csv(run / "results.csv")
     if how == "config.json garbage":
@@ -160,7 +160,7 @@ def test_report_refuses_a_run_whose_numbers_do_not_hold(finished_run, tmp_path, 
 def test_a_run_folder_moved_to_another_depth_is_reported_and_resumed(finished_run, tmp_path):
     import shutil
 
-    from cxr_isi.experiments.runner import run_experiment
+    from cxr_isi.study.runner import run_experiment
 
     moved = tmp_path / "a" / "b" / "c" / "run"
     shutil.copytree(finished_run, moved)

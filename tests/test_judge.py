@@ -21,9 +21,10 @@ from cxr_isi.cli.main import app  # noqa: E402
 from cxr_isi.data import LabelMapping, Manifest  # noqa: E402
 from cxr_isi.data.readers import read_image  # noqa: E402
 from cxr_isi.errors import CxrIsiError  # noqa: E402
-from cxr_isi.experiments.judge import READS_LUNGS, READS_OUTSIDE, judge_model  # noqa: E402
 from cxr_isi.models.scorer import ModelSpec, load_scorer  # noqa: E402
+from cxr_isi.study.judge import judge_model  # noqa: E402
 from cxr_isi.synth import SynthConfig, generate  # noqa: E402
+from cxr_isi.verdict.kinds import READS_LUNGS, READS_OUTSIDE  # noqa: E402
 from tests.conftest import Payload  # noqa: E402
 from tests.plain_model import train_plain  # noqa: E402
 

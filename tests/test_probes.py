@@ -15,10 +15,10 @@ from cxr_isi.lungs.hideseek import dataset_box, lungs_boxed_out, shuffle_blocks 
 from cxr_isi.lungs.postprocess import lung_geometry  # noqa: E402
 from cxr_isi.probes import PROBES, ProbeInput, confounders, get_probe, per_source, source  # noqa: E402
 from cxr_isi.probes.lung_swap import swap_lungs  # noqa: E402
-from cxr_isi.report.summary import ACQUISITION, GEOMETRY, INCONCLUSIVE, NONE, SOURCE, verdict_kind  # noqa: E402
 from cxr_isi.synth import SynthConfig, generate  # noqa: E402
 from cxr_isi.train import TrainConfig  # noqa: E402
 from cxr_isi.train.loop import fit  # noqa: E402
+from cxr_isi.verdict.dataset import ACQUISITION, GEOMETRY, INCONCLUSIVE, NONE, SOURCE, verdict_kind  # noqa: E402
 
 MAPPING = LabelMapping(positive=["covid"], negative=["normal"])
 SIZE = 64

@@ -94,8 +94,8 @@ def test_real_shortcut_survives_boxing_out_the_lungs(cxr256, tmp_path):
     import yaml
 
     pytest.importorskip("torch")
-    from cxr_isi.experiments.runner import run_experiment
     from cxr_isi.report.html import write_report
+    from cxr_isi.study.runner import run_experiment
 
     root = Path(__file__).resolve().parents[1]
     data = yaml.safe_load((root / "configs" / "cxr256.yaml").read_text())

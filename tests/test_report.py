@@ -15,10 +15,10 @@ from PIL import Image  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from cxr_isi.cli.main import app  # noqa: E402
-from cxr_isi.experiments.runner import run_experiment  # noqa: E402
 from cxr_isi.report.browser import check_page, find_chromium, screenshot  # noqa: E402
 from cxr_isi.report.html import SECTIONS, write_report  # noqa: E402
-from cxr_isi.report.summary import (  # noqa: E402
+from cxr_isi.study.runner import run_experiment  # noqa: E402
+from cxr_isi.verdict.dataset import (  # noqa: E402
     CHANCE_AUC,
     KINDS,
     NONE,
@@ -149,7 +149,7 @@ def test_report_command_prints_the_verdicts(run_dir):
 
 
 def test_a_balanced_dataset_with_a_shortcut_names_its_confounders():
-    from cxr_isi.report.summary import confounder_note
+    from cxr_isi.verdict.dataset import confounder_note
 
     audit = {"verdict": "balanced", "acquisition": [
         {"property": "orig_h", "auc": 0.06, "flagged": True},
@@ -206,7 +206,7 @@ def _fake_sweep(boxed: dict[float, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def test_sweep_crossing_is_where_the_verdict_stays_shortcut():
-    from cxr_isi.report.sweep import crossing, sweep_summary
+    from cxr_isi.studies.sweep import crossing, sweep_summary
 
     sweep, audit = _fake_sweep({0.5: 0.5, 0.6: 0.62, 0.7: 0.85, 0.8: 0.7, 0.9: 0.9, 1.0: 0.99})
     summary = sweep_summary(sweep, audit)

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 torch = pytest.importorskip("torch")
-from cxr_isi.experiments.runner import run_experiment  # noqa: E402
+from cxr_isi.study.runner import run_experiment  # noqa: E402
 from tests.grids import REPO, write_config  # noqa: E402
 
 

@@ -14,8 +14,8 @@ from PIL import Image, ImageDraw, ImageFont
 from cxr_isi.data import LabelMapping
 from cxr_isi.lungs.hideseek import dataset_box, lung_boxes
 from cxr_isi.probes import ProbeInput, causes, regions
-from cxr_isi.report.summary import CAUSE, INCONCLUSIVE, NONE, verdict_kind
 from cxr_isi.synth import SynthConfig, generate
+from cxr_isi.verdict.dataset import CAUSE, INCONCLUSIVE, NONE, verdict_kind
 
 MAPPING = LabelMapping(positive=["covid"], negative=["normal"])
 SIZE = 64

@@ -1,8 +1,9 @@
 """cxr-isi: did a chest X-ray classifier learn the disease, or where the images came from?
 
 The package follows the protocol's flow, one subpackage per stage, imports in one direction:
-``data -> synth -> audit -> lungs -> models -> train -> evaluate -> explain -> probes -> experiments ->
-report``, with ``cli`` on top.
+``data -> synth -> audit -> lungs -> models -> train -> evaluate -> explain -> probes -> verdict ->
+study -> studies -> report``, with ``cli`` and the API on top. The study gathers evidence, the
+verdict decides, the report renders.
 """
 
 from cxr_isi._version import __version__

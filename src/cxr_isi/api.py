@@ -62,7 +62,7 @@ class DatasetVerdict:
     name, title : str
     kind : str
         ``source shortcut``, ``acquisition shortcut``, ``protocol leak: lung geometry``,
-        ``no shortcut found`` or ``inconclusive`` (the rule: ``cxr_isi.report.summary.RULE``).
+        ``no shortcut found`` or ``inconclusive`` (the rule: ``cxr_isi.verdict.dataset.RULE``).
     strength : str
         ``shortcut``, ``partial shortcut``, ``no shortcut found`` or ``incomplete``: the
         lungs-boxed-out AUC against the fixed cut-offs 0.80 and 0.65.
@@ -193,7 +193,7 @@ def load_run(path: str | Path) -> RunResult:
     -------
     RunResult
     """
-    from cxr_isi.experiments.runfolder import CV_TABLE, DELONG_TABLE, PROBES, RunFolder
+    from cxr_isi.study.runfolder import CV_TABLE, DELONG_TABLE, PROBES, RunFolder
 
     run = RunFolder(path)
     if not run.root.is_dir():
@@ -201,7 +201,7 @@ def load_run(path: str | Path) -> RunResult:
         raise CxrIsiError(f"{run.root}: {what}")
     if not run.is_run():
         raise CxrIsiError(f"{run.root}: not a run folder (no config.json; make one with cxr-isi run)")
-    from cxr_isi.experiments.results import checked_results
+    from cxr_isi.study.results import checked_results
 
     return RunResult(path=run.root, results=checked_results(run), cv=run.table(CV_TABLE),
                      delong=run.table(DELONG_TABLE), probes=run.table(PROBES), record=run.run_record())
@@ -229,7 +229,7 @@ def run_experiment(config: str | Path, *, out: str | Path, executor: str = "sequ
     -------
     RunResult
     """
-    from cxr_isi.experiments.runner import run_experiment as _run
+    from cxr_isi.study.runner import run_experiment as _run
 
     _run(config, out, executor=executor, n_jobs=jobs, address=address, progress=progress)
     return load_run(out)
@@ -259,7 +259,7 @@ def write_report(run: RunResult | str | Path, sweep: str | Path | None = None) -
         auc_lungs_boxed_out_fixed_box=d["auc_lungs_boxed_out_fixed_box"],
         auc_lungs_boxed_out_fixed_box_ci=tuple(d["auc_lungs_boxed_out_fixed_box_ci"]),
         auc_original=d["auc_original"], evidence=d["evidence"]) for name, d in s["datasets"].items()}
-    from cxr_isi.experiments.runfolder import RunFolder
+    from cxr_isi.study.runfolder import RunFolder
 
     return Report(path=Path(written["report"]), summary_path=RunFolder(path).summary_path, verdicts=verdicts,
                   missing=list(s.get("missing", [])))
@@ -305,8 +305,8 @@ def sweep(*, out: str | Path, majority_share: list[float] | None = None,
     -------
     SweepResult
     """
-    from cxr_isi.experiments.sweep import SweepConfig, run_sweep
     from cxr_isi.report.sweep import write_sweep
+    from cxr_isi.studies.sweep import SweepConfig, run_sweep
 
     cfg = SweepConfig(majority_share=majority_share or [], fingerprint_strength=fingerprint_strength or [],
                       folds=folds, n=n, base=Path(base) if base else None, seed=seed)
@@ -370,8 +370,8 @@ def error_rates(*, out: str | Path, smoke: bool = False, seeds: int | None = Non
     -------
     ErrorRatesResult
     """
-    from cxr_isi.experiments.error_rates import error_rates_config, run_error_rates
     from cxr_isi.report.error_rates import write_error_rates
+    from cxr_isi.studies.error_rates import error_rates_config, run_error_rates
 
     cfg = error_rates_config(smoke=smoke, seeds=seeds, power_seeds=power_seeds, first_seed=first_seed,
                              where="cxr_isi.error_rates")
@@ -433,8 +433,8 @@ def external(*, out: str | Path, smoke: bool = False, seeds: int | None = None, 
     -------
     ExternalResult
     """
-    from cxr_isi.experiments.external import external_config, run_external
     from cxr_isi.report.external import write_external
+    from cxr_isi.studies.external import external_config, run_external
 
     cfg = external_config(smoke=smoke, seeds=seeds, block=None if real or smoke else {"real": False},
                           where="cxr_isi.external")
@@ -454,7 +454,7 @@ def judge(model: str | Path, manifest: str | Path | Manifest, *, out: str | Path
     Nothing is retrained: the shipped U-Net segments the lungs, the model scores the five image
     sets and the fixed box, the lung swap with its controls, the source from its features and
     scores, occlusion and gradient maps; a verdict by a written rule
-    (``cxr_isi.experiments.judge.RULE``). Writes ``summary.json``, ``judge.json``,
+    (``cxr_isi.verdict.model.RULE``). Writes ``summary.json``, ``judge.json``,
     ``scores.csv`` and ``report.html`` under ``out``.
 
     Parameters
@@ -485,9 +485,9 @@ def judge(model: str | Path, manifest: str | Path | Manifest, *, out: str | Path
         ``kind``, ``reason``, ``what``, ``auc`` per image set, ``evidence``, ``out_dir``.
     """
     from cxr_isi.config import load_yaml, parse_model
-    from cxr_isi.experiments.judge import judge_model
     from cxr_isi.models.scorer import ModelSpec, load_scorer
     from cxr_isi.report.judge import write_judge_report
+    from cxr_isi.study.judge import judge_model
 
     if isinstance(positive, str):
         positive = [positive]

@@ -34,7 +34,7 @@ def find_cxr256(data: Path | None = None) -> Path | None:
 
 def demo_config(real: bool, data: Path | None):
     """The experiment config of the demo, with the real data's manifest pointed at ``data``."""
-    from cxr_isi.experiments import load_experiment
+    from cxr_isi.study import load_experiment
 
     if not real:
         return config_dir() / "demo.yaml", load_experiment(config_dir() / "demo.yaml")
@@ -60,8 +60,8 @@ def demo_config(real: bool, data: Path | None):
 def run_demo(out_dir: Path, *, real: bool = False, data: Path | None = None, jobs: int | None = None,
              console: Console, print_verdicts, progress: bool = True) -> dict:
     """Run the study of the demo config into ``out_dir``, write the report, print the verdicts."""
-    from cxr_isi.experiments.runner import run_experiment
     from cxr_isi.report.html import write_report
+    from cxr_isi.study.runner import run_experiment
 
     path, cfg = demo_config(real, data)
     jobs = jobs or max(1, min(4, os.cpu_count() or 1))

@@ -6,12 +6,11 @@ from types import ModuleType
 
 from cxr_isi.audit.acquisition import acquisition_properties, property_aucs
 from cxr_isi.audit.balance import balance_sources
-from cxr_isi.audit.dataset import audit_dataset
+from cxr_isi.audit.dataset import audit_dataset, audit_manifest
 from cxr_isi.audit.duplicates import find_near_duplicates, find_overlap
 from cxr_isi.audit.imbalance import (
     THRESHOLDS,
     AuditResult,
-    audit_manifest,
     cramers_v,
     intra_source_imbalance,
     out_of_fold_rate_scores,

@@ -1,15 +1,21 @@
-"""The audit of a dataset as a user names it: a manifest (or its path), the positive labels, a
-row filter (the notebook's ``ci.audit_dataset``; it lives in the audit stage, so the stage never
-reaches up to the API)."""
+"""The whole audit of a dataset: :func:`audit_manifest` (the source-by-label figures of
+:mod:`~cxr_isi.audit.imbalance` and the acquisition properties of
+:mod:`~cxr_isi.audit.acquisition`), and :func:`audit_dataset`, the same as a user names it: a
+manifest (or its path), the positive labels, a row filter (the notebook's ``ci.audit_dataset``; it
+lives in the audit stage, so the stage never reaches up to the API)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from cxr_isi.audit.imbalance import AuditResult, audit_manifest
+import numpy as np
+
+from cxr_isi.audit.acquisition import HEADER_SAMPLE, acquisition_properties, property_aucs
+from cxr_isi.audit.imbalance import AuditResult, intra_source_imbalance
 from cxr_isi.data.labels import LabelMapping
 from cxr_isi.data.manifest import Manifest, RowFilter
+from cxr_isi.errors import ManifestError
 
 
 def audit_dataset(manifest: str | Path | Manifest, *, positive: list[str] | str,
@@ -46,3 +52,61 @@ def audit_dataset(manifest: str | Path | Manifest, *, positive: list[str] | str,
         m = m.filter(row_filter)
     m = m.with_labels(LabelMapping(positive=positive, negative=negative).check_present(m.frame["label"], m.origin))
     return audit_manifest(m, n_splits=folds, seed=seed, read_files=read_files, row_filter=row_filter.to_data())
+
+
+def audit_manifest(manifest: Manifest, *, n_splits: int = 5, seed: int = 0,
+                   read_files: bool = True, progress: bool = False,
+                   row_filter: list | None = None, header_sample: int | None = None) -> AuditResult:
+    """Audit a manifest with a label mapping attached (see :meth:`Manifest.with_labels`).
+
+    Parameters
+    ----------
+    manifest : Manifest
+        With a label mapping attached.
+    n_splits, seed : int
+        For the out-of-fold AUCs.
+    read_files : bool
+        Read image headers (size, bit depth, format) as acquisition properties.
+    progress : bool
+    row_filter : list, optional
+        Recorded with the result.
+    header_sample : int, optional
+        Above this many images, read the headers of a random sample of this size (default
+        :data:`~cxr_isi.audit.acquisition.HEADER_SAMPLE`; 0 reads every header).
+
+    Returns
+    -------
+    AuditResult
+    """
+    if n_splits < 2:
+        raise ManifestError(f"{manifest.origin}: {n_splits} fold(s) asked for; the out-of-fold AUCs need 2 or more")
+    y = manifest.y
+    frame = manifest.frame
+    if len(np.unique(y)) < 2:
+        raise ManifestError(f"{manifest.origin}: only one class after mapping; nothing to audit")
+    groups = frame["patient_id"].astype(str).to_numpy()
+    figures = intra_source_imbalance(frame["source"].to_numpy(), frame["label"], y, groups,
+                                     n_splits, seed)
+    table = figures["table"]
+    single = table[table["single_class"]]
+    warnings = []
+    if len(single):
+        named = ", ".join(f"{s} ({int(r['n'])}, {'positive' if r['n_positive'] else 'negative'})"
+                          for s, r in single.head(5).iterrows())
+        more = f" and {len(single) - 5} more" if len(single) > 5 else ""
+        warnings.append(f"{len(single)} of {len(table)} sources give a single class: {named}{more}")
+    props, prop_warnings = acquisition_properties(
+        manifest, read_files=read_files, progress=progress, seed=seed,
+        header_sample=HEADER_SAMPLE if header_sample is None else header_sample)
+    warnings += prop_warnings
+    acquisition = property_aucs(props, y, groups, n_splits=n_splits, seed=seed)
+    return AuditResult(
+        n_images=len(frame), n_sources=int(frame["source"].nunique()),
+        n_patients=int(frame["patient_id"].nunique()), n_positive=int(y.sum()),
+        table=figures["table"], cramers_v=figures["cramers_v"], nmi=figures["nmi"],
+        single_class_fraction=figures["single_class_fraction"],
+        source_only_auc=figures["source_only_auc"], verdict=figures["verdict"],
+        verdict_reason=figures["verdict_reason"], acquisition=acquisition,
+        label_mapping=manifest.label_mapping.as_record() if manifest.label_mapping else {}, row_filter=row_filter or [],
+        warnings=warnings,
+    )

@@ -258,7 +258,7 @@ def print_verdicts(summary: dict) -> None:
             for label, value in (("AUC boxed out", boxed), ("fixed box", fixed), ("AUC original", original)):
                 out.print(f"  {label:<14}{value}", highlight=False, no_wrap=True, overflow="ignore")
             out.print(f"  {'from':<14}{where}", highlight=False)
-    from cxr_isi.report.summary import cross_sentence
+    from cxr_isi.report.sentences import cross_sentence
 
     for c in summary.get("cross", []):
         out.print(cross_sentence(c))

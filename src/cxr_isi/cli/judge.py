@@ -36,10 +36,11 @@ def judge(
     negative: NegativeOpt = None,
     where: WhereOpt = None,
     arch: Annotated[str | None, typer.Option(help="Architecture of a state dict: torchvision:NAME, timm:NAME, xrv:densenet121.")] = None,
-    spec: Annotated[Path | None, typer.Option("--spec", help="YAML: size, channels, normalise, mean, std, resize, output, positive_index, head, onnx_output.")] = None,
+    spec: Annotated[Path | None, typer.Option("--spec", help="YAML: size, channels, layout, normalise, mean, std, resize, output, positive_index, head, onnx_output.")] = None,
     size: Annotated[int | None, typer.Option(help="Input size in pixels (default: the format's).")] = None,
     channels: Annotated[int | None, typer.Option(help="Input channels, 1 or 3 (default: the format's).")] = None,
-    normalise: Annotated[str | None, typer.Option(help="none | imagenet | xrv (default: the format's).")] = None,
+    normalise: Annotated[str | None, typer.Option(help="none | imagenet | xrv | Keras' tf, caffe, torch (default: the format's).")] = None,
+    layout: Annotated[str | None, typer.Option(help="nchw | nhwc: where the channels are in the input (default: read off the model).")] = None,
     output: Annotated[str | None, typer.Option(help="logit | probability | softmax (default logit).")] = None,
     positive_index: Annotated[int | None, typer.Option(help="The positive output column where there are several.")] = None,
     head: Annotated[str | None, typer.Option(help="The positive output by name (a multi-label head).")] = None,
@@ -54,7 +55,7 @@ def judge(
     from cxr_isi.api import judge as run_judge
 
     m, _ = load_dataset(manifest, None, positive, negative, where)
-    options: dict = {"size": size, "channels": channels, "normalise": normalise, "output": output,
+    options: dict = {"size": size, "channels": channels, "normalise": normalise, "layout": layout, "output": output,
                "positive_index": positive_index, "head": head, "onnx_output": onnx_output}
     verdict = run_judge(model, m, out=out_dir, arch=arch, spec=spec, seed=seed, swap_pairs=swap_pairs,
                         map_images=map_images, progress=sys.stderr.isatty(), inputs=[manifest],

@@ -38,7 +38,7 @@ def run(
     """Run the whole study of a config (resumable).
 
     Run the whole study of a config: every dataset, variant, model, fold and cross pair."""
-    from cxr_isi.experiments.runner import check_executor, check_experiment, plan_experiment, run_experiment
+    from cxr_isi.study.runner import check_executor, check_experiment, plan_experiment, run_experiment
 
     check_executor(executor, address)
     if plan:
@@ -56,7 +56,7 @@ def run(
     result = run_experiment(config, out_dir, executor=executor, n_jobs=jobs, address=address,
                             progress=sys.stderr.isatty())
     print_results(result["results"])
-    from cxr_isi.experiments.runfolder import RESULTS
+    from cxr_isi.study.runfolder import RESULTS
 
     out.print(f"results: {out_dir / RESULTS}; the report: cxr-isi report {out_dir}")
 
@@ -83,8 +83,8 @@ def sweep(
     import yaml
 
     from cxr_isi.config import parse_model
-    from cxr_isi.experiments.sweep import SweepConfig, run_sweep
     from cxr_isi.report.sweep import write_sweep
+    from cxr_isi.studies.sweep import SweepConfig, run_sweep
 
     data: dict = {}
     if config is not None:
@@ -138,8 +138,9 @@ def error_rates(
     missed (error_rates.md, error_rates.png)."""
     import yaml
 
-    from cxr_isi.experiments.error_rates import error_rates_config, run_error_rates
-    from cxr_isi.report.error_rates import rate_text, write_error_rates
+    from cxr_isi.report.error_rates import write_error_rates
+    from cxr_isi.studies.error_rates import error_rates_config, run_error_rates
+    from cxr_isi.verdict.error_rates import rate_text
 
     block = None
     if config is not None:
@@ -177,8 +178,8 @@ def external(
     Per pair this project's estimate (leave-one-pair-out, with its interval) beside PEst and the
     measured external AUC; mean absolute error and coverage (external.md, external_pairs.csv,
     external_model.json: the line runs use)."""
-    from cxr_isi.experiments.external import external_config, run_external
     from cxr_isi.report.external import write_external
+    from cxr_isi.studies.external import external_config, run_external
 
     cfg = external_config(smoke=smoke, seeds=seeds, block=None if real or smoke else {"real": False})
     run_external(cfg, out_dir, n_jobs=jobs, progress=sys.stderr.isatty())

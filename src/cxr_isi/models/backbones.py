@@ -3,7 +3,7 @@ trunks), and ``small_cnn`` for CPU work and tests."""
 
 from __future__ import annotations
 
-from cxr_isi.models.registry import Classifier, register_model
+from cxr_isi.models.classifier import Classifier, register_model
 
 
 @register_model("vgg16_gap")

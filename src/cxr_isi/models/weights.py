@@ -10,7 +10,7 @@ import torch
 
 from cxr_isi._checkpoints import read_checkpoint
 from cxr_isi.errors import CxrIsiError
-from cxr_isi.models.registry import Classifier
+from cxr_isi.models.classifier import Classifier
 
 CHECKPOINT_FORMAT = "cxr_isi.classifier/1"
 
@@ -76,23 +76,3 @@ def load_weights(model: Classifier, weights: str | Path) -> Classifier:
     except RuntimeError:
         raise CxrIsiError(f"{path}: its weights do not fit {model.name} (keys or shapes differ)") from None
     return model
-
-
-def read_classifier(checkpoint: str | Path) -> tuple[Classifier, str, dict | None]:
-    """The model of a cxr-isi classifier checkpoint (``best.pt``, or the engine's ``last.pt``),
-    its training settings (JSON text) and its label mapping; one line for any other file."""
-    import json
-
-    from cxr_isi.models.registry import create_model
-
-    ck = read_checkpoint(checkpoint)
-    settings = ck.get("config") or ck.get("settings")
-    if ck.get("format") != CHECKPOINT_FORMAT or "state_dict" not in ck or not settings:
-        raise CxrIsiError(f"{checkpoint}: not a cxr-isi classifier checkpoint")
-    model = create_model(ck["model"])
-    try:
-        model.load_state_dict(ck["state_dict"])
-    except RuntimeError:
-        raise CxrIsiError(f"{checkpoint}: weights do not fit {ck['model']} (damaged checkpoint)") from None
-    mapping = json.loads(ck["label_mapping"]) if "label_mapping" in ck else None
-    return model.eval(), settings, mapping

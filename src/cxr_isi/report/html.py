@@ -20,7 +20,12 @@ from markupsafe import Markup
 
 from cxr_isi._io import atomic_write, write_json
 from cxr_isi.errors import CxrIsiError
-from cxr_isi.experiments.runfolder import (
+from cxr_isi.logs import get_logger
+from cxr_isi.lungs.hideseek import image_set_title
+from cxr_isi.probes.base import fmt_ci
+from cxr_isi.report import figures
+from cxr_isi.report.sentences import cross_sentence
+from cxr_isi.study.runfolder import (
     ATTENTION,
     CONFIG_JSON,
     CV,
@@ -30,23 +35,8 @@ from cxr_isi.experiments.runfolder import (
     TRUTH,
     RunFolder,
 )
-from cxr_isi.logs import get_logger
-from cxr_isi.lungs.hideseek import image_set_title
-from cxr_isi.probes.base import fmt_ci
-from cxr_isi.report import figures
-from cxr_isi.report.error_rates import measured_sentence
-from cxr_isi.report.summary import (
-    ACQUISITION,
-    CAUSE,
-    GEOMETRY,
-    NONE,
-    RULE,
-    SHORTCUT,
-    SOURCE,
-    cross_sentence,
-    load_run,
-    summarise,
-)
+from cxr_isi.study.summary import load_run, summarise
+from cxr_isi.verdict.kinds import ACQUISITION, CAUSE, GEOMETRY, NONE, SHORTCUT, SOURCE
 
 log = get_logger("report")
 SECTIONS = ("Verdict", "What the model reads", "Audit: sources and labels", "The image sets", "ROC per dataset and image set",
@@ -209,9 +199,9 @@ class _Report:
                                         if ext else "")
             parts.append(_parts().verdict(cls, f"{d['title']}: {kind}", tags, d["reason"].rstrip("."), strength,
                                           d.get("note") or ""))
-        parts.append(_parts().para(RULE, True))
-        if measured_sentence():
-            parts.append(_parts().para(measured_sentence(), True))
+        parts.append(_parts().para(self.summary["rule"], True))
+        if self.summary.get("rule_error_rates"):
+            parts.append(_parts().para(self.summary["rule_error_rates"], True))
         for c in self.summary["cross"]:
             parts.append(_parts().para(cross_sentence(c)))
         if not self.summary["cross"]:

@@ -9,56 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxr_isi.evaluate.metrics import mean_ci
 from cxr_isi.report.figures import _plt, save
-from cxr_isi.report.summary import CHANCE_LOW, INCONCLUSIVE, SHORTCUT, SHORTCUT_AUC, verdict_for
+from cxr_isi.studies.sweep import SERIES, crossing, sweep_summary
+from cxr_isi.verdict.kinds import INCONCLUSIVE, SHORTCUT
+from cxr_isi.verdict.thresholds import CHANCE_LOW, SHORTCUT_AUC
 
-SERIES = {"lungs_boxed_out": ("lungs_boxed_out", "own", "lungs boxed out (k-fold)", "tab:red"),
-          "original": ("original", "own", "original (k-fold)", "tab:blue"),
-          "cross": ("original", "balanced", "original, tested on the balanced phantom", "tab:green")}
 AXIS_TITLES = {"majority_share": "majority share of each source's class (0.5 balanced, 1.0 ISI)",
                "fingerprint_strength": "fingerprint strength (at majority share 1.0)"}
-
-
-def sweep_summary(sweep: pd.DataFrame, audit: pd.DataFrame) -> pd.DataFrame:
-    """Per axis and level: each series' mean AUC over the folds with its 95% t interval, the
-    audit's figures and the verdict the boxed-out AUC gives.
-
-    Parameters
-    ----------
-    sweep, audit : DataFrame
-        ``sweep.csv`` and ``sweep_audit.csv``.
-
-    Returns
-    -------
-    DataFrame
-        ``axis, level, <series>_auc, <series>_ci_low, <series>_ci_high`` for each series,
-        ``cramers_v, source_only_auc, verdict``.
-    """
-    rows = []
-    for (axis, level), g in sweep.groupby(["axis", "level"]):
-        row: dict = {"axis": axis, "level": float(level)}
-        for key, (variant, test, _, _) in SERIES.items():
-            ci = mean_ci(g[(g["variant"] == variant) & (g["test"] == test)]["auc"].to_numpy())
-            row.update({f"{key}_auc": ci["mean"], f"{key}_ci_low": ci["ci_low"], f"{key}_ci_high": ci["ci_high"]})
-        a = audit[(audit["axis"] == axis) & (audit["level"] == level)]
-        row["cramers_v"] = float(a["cramers_v"].iloc[0]) if len(a) else float("nan")
-        row["source_only_auc"] = float(a["source_only_auc"].iloc[0]) if len(a) else float("nan")
-        row["verdict"] = verdict_for(row["lungs_boxed_out_auc"], row["lungs_boxed_out_ci_low"])
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def crossing(summary: pd.DataFrame, axis: str) -> float | None:
-    """The lowest level of ``axis`` from which the verdict is ``shortcut`` at it and at every
-    level above; None when the highest level is not a shortcut."""
-    s = summary[summary["axis"] == axis].sort_values("level")
-    found = None
-    for level, verdict in zip(s["level"][::-1], s["verdict"][::-1], strict=True):
-        if verdict != SHORTCUT:
-            break
-        found = float(level)
-    return found
 
 
 def crossing_sentence(summary: pd.DataFrame, axis: str) -> str:
@@ -136,7 +93,7 @@ def write_sweep(out: Path, sweep: pd.DataFrame, audit: pd.DataFrame) -> tuple[pd
     out : path
         The sweep folder.
     sweep, audit : DataFrame
-        From :func:`~cxr_isi.experiments.sweep.run_sweep`.
+        From :func:`~cxr_isi.studies.sweep.run_sweep`.
 
     Returns
     -------

@@ -35,7 +35,8 @@ from cxr_isi.errors import CxrIsiError
 from cxr_isi.logs import get_logger
 from cxr_isi.lungs.dataset import HideSeekDataset
 from cxr_isi.models import create_model
-from cxr_isi.models.weights import CHECKPOINT_FORMAT, read_classifier
+from cxr_isi.models.registry import read_classifier
+from cxr_isi.models.weights import CHECKPOINT_FORMAT
 from cxr_isi.train.config import TrainConfig
 
 log = get_logger("train")

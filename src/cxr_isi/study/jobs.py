@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxr_isi.experiments.config import ExperimentConfig
-from cxr_isi.experiments.plan import Job, fixed_box_of, job_manifest
-from cxr_isi.experiments.runfolder import RunFolder
+from cxr_isi.study.config import ExperimentConfig
+from cxr_isi.study.plan import Job, fixed_box_of, job_manifest
+from cxr_isi.study.runfolder import RunFolder
 
 
 def score_metrics(y: np.ndarray, s: np.ndarray) -> dict:

@@ -1,12 +1,13 @@
-"""The verdict per dataset, from the run's tables and probes: can a model read the label without
-the lungs, and if so, what does it read?
+"""The dataset rule: can a model read this dataset's label without the lungs, and if so, what
+does it read?
 
 The deciding number is the AUC of the lungs-boxed-out set with its 95% interval (the
 cross-validation mean with a t interval over folds when the run has it, else the single split's
-test AUC with DeLong's interval). Its strength (``verdict``), with cut-offs stated so a reader can
-disagree: ``shortcut`` at >= 0.80, ``no shortcut found`` at <= 0.65, ``partial shortcut`` between.
+test AUC with DeLong's interval). Its strength (:func:`verdict_for`), with cut-offs stated so a
+reader can disagree: ``shortcut`` at >= 0.80, ``no shortcut found`` at <= 0.65, ``partial
+shortcut`` between.
 
-What it is (``verdict_kind``), decided in this order (:data:`RULE`):
+What it is (:func:`decide`), in this order (:data:`RULE`):
 
 1. no lungs-boxed-out result: ``inconclusive``;
 2. boxed-out AUC <= 0.65: ``no shortcut found``; its interval reaching 0.55: ``inconclusive``;
@@ -24,110 +25,94 @@ What it is (``verdict_kind``), decided in this order (:data:`RULE`):
 
 From step 3 on, where the ``regions`` probe finds regions outside the fixed box that carry the
 label, the reason ends with them ("where: top band, AUC 0.78 (95% CI 0.71-0.85)").
+
+The evidence comes in as plain figures (``{"auc", "ci_low", "ci_high", "from"}`` for the two
+boxed-out AUCs, the audit's record, each probe's record): :mod:`cxr_isi.study.summary` gathers
+them from a run folder; this module only decides.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
-import pandas as pd
-
-from cxr_isi.evaluate.metrics import mean_ci
-from cxr_isi.experiments.probes import read_probe_results
-from cxr_isi.experiments.results import checked_results
-from cxr_isi.experiments.runfolder import ATTENTION, CV, CV_TABLE, DELONG_TABLE, SPLIT, RunFolder
-from cxr_isi.probes import acquisition, confounders, geometry, regions
 from cxr_isi.probes.base import fmt_ci
+from cxr_isi.verdict.kinds import (
+    ACQUISITION,
+    CAUSE,
+    GEOMETRY,
+    INCOMPLETE,
+    INCONCLUSIVE,
+    KINDS,
+    NONE,
+    PARTIAL,
+    SHORTCUT,
+    SOURCE,
+    Decision,
+)
+from cxr_isi.verdict.thresholds import (
+    ACQUISITION_AUC,
+    ACQUISITION_LOW,
+    CHANCE_AUC,
+    CHANCE_LOW,
+    CONFOUNDER_CEILING,
+    CONFOUNDER_DROP,
+    GEOMETRY_AUC,
+    REGION_AUC,
+    REGION_LOW,
+    SHORTCUT_AUC,
+    SOURCE_FIXED_AUC,
+    dataset_thresholds,
+)
 
-SHORTCUT, PARTIAL, NONE, INCOMPLETE = "shortcut", "partial shortcut", "no shortcut found", "incomplete"
-SHORTCUT_AUC, CHANCE_AUC = 0.80, 0.65
-SOURCE, ACQUISITION, GEOMETRY, CAUSE, INCONCLUSIVE = ("source shortcut", "acquisition shortcut",
-                                                      "protocol leak: lung geometry", "named cause", "inconclusive")
-KINDS = (SOURCE, ACQUISITION, GEOMETRY, CAUSE, NONE, INCONCLUSIVE)
-SOURCE_FIXED_AUC, CHANCE_LOW = 0.75, 0.55
+__all__ = ["KINDS", "RULE", "decide", "thresholds", "verdict_for", "verdict_kind", "evidence", "sentence",
+           "confounder_note"]
+
 RULE = ("The verdict names what the model reads, in this order: (1) no lungs-boxed-out result: inconclusive; "
         f"(2) boxed-out AUC <= {CHANCE_AUC:.2f}: no shortcut found, or its 95% interval reaching {CHANCE_LOW:.2f}: "
         "inconclusive; (3) the audit finds the sources split by class and the boxed-out AUC with the fixed box "
         f"(one box for every image) stays >= {SOURCE_FIXED_AUC:.2f}: source shortcut; (4) the lung mask's geometry "
-        f"alone predicts the label (AUC >= {geometry.EXPLAINS_AUC:.2f}) and the fixed box brings the boxed-out AUC to "
+        f"alone predicts the label (AUC >= {GEOMETRY_AUC:.2f}) and the fixed box brings the boxed-out AUC to "
         f"<= {CHANCE_AUC:.2f}: protocol leak: lung geometry; (5) a model on tile-shuffled images reads the label "
-        f"(AUC >= {acquisition.EXPLAINS_AUC:.2f}, interval above {acquisition.EXPLAINS_LOW:.2f}), or the boxed-out "
+        f"(AUC >= {ACQUISITION_AUC:.2f}, interval above {ACQUISITION_LOW:.2f}), or the boxed-out "
         "AUC falls by "
-        f">= {confounders.DROP:.2f} to <= {confounders.CEILING:.2f} within levels of a flagged acquisition property: "
+        f">= {CONFOUNDER_DROP:.2f} to <= {CONFOUNDER_CEILING:.2f} within levels of a flagged acquisition property: "
         "acquisition shortcut; (6) the boxed-out AUC falls as in (5) within levels of a cause seen outside the "
         "lungs (burned-in text, small bright objects, soft tissue beside the lungs): named cause; (7) otherwise: "
         "inconclusive (readable outside the lungs, explained by no probe). From (3) on, the regions outside the "
-        f"fixed box that carry the label (AUC >= {regions.CARRIES_AUC:.2f}, Bonferroni interval above "
-        f"{regions.CARRIES_LOW:.2f}) are named. "
+        f"fixed box that carry the label (AUC >= {REGION_AUC:.2f}, Bonferroni interval above "
+        f"{REGION_LOW:.2f}) are named. "
         f"Its strength by the boxed-out AUC: shortcut at >= {SHORTCUT_AUC:.2f}, partial between {CHANCE_AUC:.2f} "
         f"and {SHORTCUT_AUC:.2f}.")
-
-
-def thresholds() -> dict[str, float]:
-    """Every threshold :data:`RULE` decides with (the ones the error rates were measured with)."""
-    return {"shortcut_auc": SHORTCUT_AUC, "chance_auc": CHANCE_AUC, "chance_low": CHANCE_LOW,
-            "source_fixed_auc": SOURCE_FIXED_AUC, "geometry_auc": geometry.EXPLAINS_AUC,
-            "acquisition_auc": acquisition.EXPLAINS_AUC, "acquisition_low": acquisition.EXPLAINS_LOW,
-            "confounder_drop": confounders.DROP, "confounder_ceiling": confounders.CEILING}
-
-
-FIXED = "lungs_boxed_out_fixed_box"
 # what each probe that can explain a residual tried, for an inconclusive verdict's reason
 TRIED = {"geometry": "the lung mask's geometry", "acquisition": "tile-shuffled intensities",
          "confounders": "the audit's flagged properties", "causes": "burned-in text, small bright objects and "
          "soft tissue beside the lungs"}
 
 
-def load_run(run_dir: Path) -> dict:
-    """Every table and record of a run folder; a missing piece is an empty table or None."""
-    run = RunFolder(run_dir)
-    results = checked_results(run)  # the records and the table, checked against what they came from
-    config = run.config()
-    if results.empty:  # a run killed before its tables were written: read its finished jobs
-        from cxr_isi.experiments.plan import Job
-        from cxr_isi.experiments.results import results_table
-
-        results = results_table(run, [Job.from_dict(j) for j in run.job_list()])
-    return {"dir": run.root, "folder": run, "config": config, "run": run.run_record(),
-            "results": results, "cv": run.table(CV_TABLE), "delong": run.table(DELONG_TABLE),
-            "attention": run.table(ATTENTION),
-            "audits": {d["name"]: run.audit(d["name"]) for d in config.get("datasets", [])},
-            "probes": read_probe_results(run.root)}
+def thresholds() -> dict[str, float]:
+    """Every threshold :data:`RULE` decides with (the ones the error rates were measured with)."""
+    return dataset_thresholds()
 
 
-def _own(results: pd.DataFrame, dataset: str, variant: str, protocol: str, model: str | None = None) -> pd.DataFrame:
-    if results.empty:
-        return results
-    r = results[(results["train_dataset"] == dataset) & (results["test_dataset"] == dataset)
-                & (results["variant"] == variant) & (results["protocol"] == protocol)]
-    return r[r["model"] == model] if model else r
+def decide(boxed: dict, fixed: dict, audit: dict | None, probes: dict[str, dict]) -> Decision:
+    """The dataset verdict from its evidence.
 
+    Parameters
+    ----------
+    boxed, fixed : dict
+        The lungs-boxed-out AUC with the per-image box and with the fixed box:
+        ``{"auc", "ci_low", "ci_high", "from"}`` (``auc`` NaN where it did not run).
+    audit : dict or None
+        The audit's record (its ``verdict`` says whether the sources split by class).
+    probes : dict
+        Probe name -> its record (``estimate``, ``ci_low``, ``ci_high``, ``explains``,
+        ``sentence``, ``details``).
 
-def _auc(run: dict, dataset: str, variant: str, model: str | None) -> dict:
-    """The deciding AUC of a variant with its 95% interval and where it comes from."""
-    cv = run["cv"]
-    if not cv.empty:
-        row = cv[(cv["train_dataset"] == dataset) & (cv["test_dataset"] == dataset)
-                 & (cv["variant"] == variant) & (cv["model"] == model)]
-        if len(row):
-            r = row.iloc[0]
-            return {"auc": float(r["auc_mean"]), "ci_low": _num(r.get("auc_ci_low")),
-                    "ci_high": _num(r.get("auc_ci_high")), "from": f"{int(r['folds'])}-fold mean"}
-    row = _own(run["results"], dataset, variant, SPLIT, model)
-    if len(row):
-        r = row.iloc[0]
-        return {"auc": float(r["auc"]), "ci_low": _num(r.get("auc_ci_low")), "ci_high": _num(r.get("auc_ci_high")),
-                "from": "test split"}
-    return {"auc": float("nan"), "ci_low": None, "ci_high": None, "from": "not run"}
-
-
-def _num(v) -> float | None:
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return None
-    return v if v == v else None
+    Returns
+    -------
+    Decision
+        Kind, reason, the evidence read, and the strength by the boxed-out AUC.
+    """
+    kind, reason = verdict_kind(boxed, fixed, audit, probes)
+    return Decision(kind, reason, evidence(boxed, fixed, probes), strength=verdict_for(boxed["auc"], boxed["ci_low"]))
 
 
 def verdict_for(boxed_out: float, ci_low: float | None = None) -> str:
@@ -224,80 +209,6 @@ def sentence(title: str, verdict: str, boxed: float, original: float) -> str:
     return f"{title}: no lungs-boxed-out result in this run, so no verdict."
 
 
-def summarise(run: dict) -> dict:
-    """``summary.json``: per dataset the verdict and its numbers; the cross-dataset figures."""
-    cfg = run["config"]
-    models = cfg.get("models", [])
-    model = models[0] if models else None
-    out = {"run": str(run["dir"]), "name": cfg.get("name"), "model": model, "datasets": {}, "cross": []}
-    for d in cfg.get("datasets", []):
-        name = d["name"]
-        title = d.get("title") or name
-        boxed_ci = _auc(run, name, "lungs_boxed_out", model)
-        fixed_ci = _auc(run, name, FIXED, model)
-        original_ci = _auc(run, name, "original", model)
-        boxed, original = boxed_ci["auc"], original_ci["auc"]
-        v = verdict_for(boxed, boxed_ci["ci_low"])
-        audit = run["audits"].get(name) or {}
-        probes = run.get("probes", {}).get(name, {})
-        kind, reason = verdict_kind(boxed_ci, fixed_ci, audit, probes)
-        split_aucs = {}
-        for variant in cfg.get("variants", []):
-            row = _own(run["results"], name, variant, SPLIT, model)
-            split_aucs[variant] = float(row["auc"].iloc[0]) if len(row) else None
-        out["datasets"][name] = {
-            "title": title, "verdict": v, "verdict_kind": kind, "reason": reason,
-            "sentence": f"{title}: {kind}: {reason}.",
-            "strength": sentence(title, v, boxed, original),
-            "note": confounder_note(audit, v) if not probes else "",
-            "auc_original": original, "auc_original_ci": [original_ci["ci_low"], original_ci["ci_high"]],
-            "auc_lungs_boxed_out": boxed, "auc_lungs_boxed_out_ci": [boxed_ci["ci_low"], boxed_ci["ci_high"]],
-            "auc_lungs_boxed_out_fixed_box": fixed_ci["auc"],
-            "auc_lungs_boxed_out_fixed_box_ci": [fixed_ci["ci_low"], fixed_ci["ci_high"]],
-            "auc_from": boxed_ci["from"], "auc_original_from": original_ci["from"],
-            "test_auc_by_variant": split_aucs,
-            "evidence": evidence(boxed_ci, fixed_ci, probes),
-            "audit_verdict": audit.get("verdict"), "cramers_v": audit.get("cramers_v"),
-            "source_only_auc": audit.get("source_only_auc"),
-            "flagged_properties": audit.get("flagged_properties", []),
-            "external_estimate": _external(run, name),
-        }
-    res = run["results"]
-    if not res.empty:
-        cross = res[(res["train_dataset"] != res["test_dataset"]) & (res["model"] == model)]
-        for (a, b), g in cross.groupby(["train_dataset", "test_dataset"]):
-            split = g[g["protocol"] == SPLIT]
-            folds = g[g["protocol"] == CV]
-            ci = mean_ci(folds["auc"].to_numpy()) if len(folds) else {}
-            out["cross"].append({
-                "train": a, "test": b,
-                "auc": float(split["auc"].iloc[0]) if len(split) else None,
-                "auc_ci": [_num(split["auc_ci_low"].iloc[0]), _num(split["auc_ci_high"].iloc[0])]
-                if len(split) and "auc_ci_low" in split.columns else [None, None],
-                "cv_auc_ci": [ci.get("ci_low"), ci.get("ci_high")],
-                "sensitivity": float(split["sensitivity_at_05"].iloc[0]) if len(split) else None,
-                "specificity": float(split["specificity_at_05"].iloc[0]) if len(split) else None,
-                "cv_auc_mean": float(folds["auc"].mean()) if len(folds) else None,
-                "cv_auc_std": float(folds["auc"].std(ddof=1)) if len(folds) > 1 else None,
-                "cv_accuracy_mean": float(folds["accuracy"].mean()) if len(folds) else None,
-                "cv_sensitivity_mean": float(folds["sensitivity_at_05"].mean()) if len(folds) else None,
-                "cv_specificity_mean": float(folds["specificity_at_05"].mean()) if len(folds) else None})
-    return out
-
-
-def _external(run: dict, dataset: str) -> dict | None:
-    """The dataset's expected AUC on data from elsewhere (:mod:`cxr_isi.report.external`), with
-    its sentence; None where the run lacks the figures it needs."""
-    from cxr_isi.report.external import estimate_for
-    from cxr_isi.report.external import sentence as external_sentence
-
-    size = (run["config"].get("train") or {}).get("size")
-    e = estimate_for(run["results"], dataset, size) if not run["results"].empty else None
-    if e is not None:
-        e["sentence"] = external_sentence(e)
-    return e
-
-
 def confounder_note(audit: dict, verdict: str) -> str:
     """Why a dataset whose sources are balanced still carries a shortcut (or why an imbalanced
     one shows none): the audit's acquisition figures are the first place to look."""
@@ -319,15 +230,3 @@ def confounder_note(audit: dict, verdict: str) -> str:
     return ""
 
 
-def cross_sentence(c: dict) -> str:
-    cv = c.get("cv_auc_mean") is not None
-    auc = c["cv_auc_mean"] if cv else c["auc"]
-    if auc is None or not np.isfinite(auc):
-        return f"Trained on {c['train']}, tested on {c['test']}: no result."
-    key = "cv_{}_mean" if cv else "{}"
-    sens, spec = c.get(key.format("sensitivity")), c.get(key.format("specificity"))
-    word = "transfers" if auc >= 0.8 else ("is near chance" if auc <= 0.65 else "transfers partly")
-    at = (f", sensitivity {sens:.2f} and specificity {spec:.2f} at 0.5" if sens is not None and spec is not None
-          and np.isfinite(sens) and np.isfinite(spec) else "")
-    where = "cross-validation mean " if cv else ""
-    return f"Trained on {c['train']}, tested on {c['test']}: {where}AUC {auc:.2f}{at}: the model {word}."

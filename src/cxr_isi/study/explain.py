@@ -12,9 +12,10 @@ from pathlib import Path
 import pandas as pd
 
 from cxr_isi._io import read_csv_or_empty, write_csv
-from cxr_isi.experiments.config import ExperimentConfig
-from cxr_isi.experiments.plan import Job, job_manifest, stable_hash
-from cxr_isi.experiments.runfolder import (
+from cxr_isi.logs import get_logger
+from cxr_isi.study.config import ExperimentConfig
+from cxr_isi.study.plan import Job, job_manifest, stable_hash
+from cxr_isi.study.runfolder import (
     ATTENTION,
     SANITY,
     SEPARATION,
@@ -25,9 +26,8 @@ from cxr_isi.experiments.runfolder import (
     stamp_matches,
     write_stamp,
 )
-from cxr_isi.logs import get_logger
 
-log = get_logger("experiments")
+log = get_logger("study")
 
 
 def explain_models(cfg: ExperimentConfig, run_dir: Path, jobs: list[Job], prepared: dict[str, Path]) -> pd.DataFrame:

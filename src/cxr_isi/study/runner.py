@@ -28,15 +28,15 @@ if TYPE_CHECKING:
 
 from cxr_isi._io import atomic_write, file_lock
 from cxr_isi.errors import CxrIsiError
-from cxr_isi.experiments.config import ExperimentConfig, load_experiment
-from cxr_isi.experiments.jobs import run_job
-from cxr_isi.experiments.plan import Job, dataset_identity, plan_jobs, prepare_datasets
-from cxr_isi.experiments.results import collect_results
-from cxr_isi.experiments.runfolder import EXCLUDED, RunFolder
 from cxr_isi.logs import get_logger
 from cxr_isi.progress import progress_bar
+from cxr_isi.study.config import ExperimentConfig, load_experiment
+from cxr_isi.study.jobs import run_job
+from cxr_isi.study.plan import Job, dataset_identity, plan_jobs, prepare_datasets
+from cxr_isi.study.results import collect_results
+from cxr_isi.study.runfolder import EXCLUDED, RunFolder
 
-log = get_logger("experiments")
+log = get_logger("study")
 EXECUTORS = ("sequential", "process", "ray")
 
 
@@ -218,13 +218,13 @@ def _run(cfg: ExperimentConfig, config_path, run: RunFolder, executor: str, n_jo
     times["jobs"] = time.perf_counter() - t
     t = time.perf_counter()
     if cfg.explain.enabled and not failed:
-        from cxr_isi.experiments.explain import explain_models
+        from cxr_isi.study.explain import explain_models
 
         explain_models(cfg, run.root, jobs, paths)
     times["explain"] = time.perf_counter() - t
     t = time.perf_counter()
     if cfg.probes.enabled and cfg.probes.names:
-        from cxr_isi.experiments.probes import run_probes
+        from cxr_isi.study.probes import run_probes
 
         run_probes(cfg, run.root, jobs)
     times["probes"] = time.perf_counter() - t
@@ -246,7 +246,7 @@ def _run(cfg: ExperimentConfig, config_path, run: RunFolder, executor: str, n_jo
 
 
 def _checked(config_path: str | Path, run_dir: str | Path) -> tuple[list[Job], dict[str, pd.DataFrame]]:
-    from cxr_isi.experiments.plan import check_dataset, load_dataset
+    from cxr_isi.study.plan import check_dataset, load_dataset
 
     cfg = load_experiment(config_path)
     with tempfile.TemporaryDirectory() as scratch:  # phantoms to check, never written into the run
@@ -257,7 +257,7 @@ def _checked(config_path: str | Path, run_dir: str | Path) -> tuple[list[Job], d
 
 def plan_experiment(config_path: str | Path, run_dir: str | Path) -> pd.DataFrame:
     """Every job of a config with the images it reads and its estimated time on the 2-core CPU
-    (:func:`~cxr_isi.experiments.estimate.estimate_jobs`), after the checks of
+    (:func:`~cxr_isi.study.estimate.estimate_jobs`), after the checks of
     :func:`check_experiment`; nothing is segmented or trained.
 
     Parameters
@@ -270,7 +270,7 @@ def plan_experiment(config_path: str | Path, run_dir: str | Path) -> pd.DataFram
     DataFrame
         ``job, dataset, image_set, model, fold, size, epochs, train_images, test_images, seconds``.
     """
-    from cxr_isi.experiments.estimate import estimate_jobs
+    from cxr_isi.study.estimate import estimate_jobs
 
     return estimate_jobs(*_checked(config_path, run_dir))
 

@@ -17,9 +17,9 @@ import pandas as pd
 
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.evaluate.metrics import cv_summary, delong_test, mean_ci
-from cxr_isi.experiments.config import ExperimentConfig
-from cxr_isi.experiments.plan import Job
-from cxr_isi.experiments.runfolder import CV, CV_TABLE, DELONG_TABLE, RESULTS, SPLIT, RunFolder
+from cxr_isi.study.config import ExperimentConfig
+from cxr_isi.study.plan import Job
+from cxr_isi.study.runfolder import CV, CV_TABLE, DELONG_TABLE, RESULTS, SPLIT, RunFolder
 
 
 def results_table(run: RunFolder, jobs: list[Job]) -> pd.DataFrame:
@@ -139,7 +139,7 @@ def checked_results(run: RunFolder) -> pd.DataFrame:
     """
     from sklearn.metrics import roc_auc_score
 
-    from cxr_isi.experiments.runfolder import RESULTS_PARQUET, RUN_RECORD, read_json
+    from cxr_isi.study.runfolder import RESULTS_PARQUET, RUN_RECORD, read_json
 
     redo = "rerun the same cxr-isi run command to rewrite it"
     for path, must in ((run.config_json, True), (run.root / RUN_RECORD, False)):

@@ -22,11 +22,14 @@ from pydantic import Field, ValidationInfo, field_validator
 from cxr_isi._io import write_csv
 from cxr_isi.config import Seed, StrictModel, config_dir, parse_model
 from cxr_isi.errors import CxrIsiError
-from cxr_isi.experiments.config import ExperimentConfig, load_experiment
-from cxr_isi.experiments.runfolder import CV, RESULTS, RunFolder
+from cxr_isi.evaluate.metrics import mean_ci
 from cxr_isi.logs import get_logger
+from cxr_isi.study.config import ExperimentConfig, load_experiment
+from cxr_isi.study.runfolder import CV, RESULTS, RunFolder
+from cxr_isi.verdict.dataset import verdict_for
+from cxr_isi.verdict.kinds import SHORTCUT
 
-log = get_logger("experiments")
+log = get_logger("studies")
 AXES = ("majority_share", "fingerprint_strength")
 RANGES = {"majority_share": (0.5, 1.0), "fingerprint_strength": (0.0, 2.0)}  # the phantom's own bounds
 TRAIN, TEST = "isi", "balanced"  # the swept phantom, the independent cross-test phantom
@@ -143,7 +146,7 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, executor: str = "sequential"
         The sweep folder: ``levels/<axis>_<level>/`` run folders, ``sweep.csv``,
         ``sweep_audit.csv``.
     executor, n_jobs, progress
-        As for :func:`~cxr_isi.experiments.runner.run_experiment`.
+        As for :func:`~cxr_isi.study.runner.run_experiment`.
 
     Returns
     -------
@@ -151,7 +154,7 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, executor: str = "sequential"
         ``sweep.csv`` (``axis, level, variant, test, fold, auc``) and ``sweep_audit.csv``
         (``axis, level, cramers_v, source_only_auc, audit_verdict``).
     """
-    from cxr_isi.experiments.runner import check_executor, run_experiment
+    from cxr_isi.study.runner import check_executor, run_experiment
 
     check_executor(executor, None, n_jobs)
     out = Path(out)
@@ -187,3 +190,52 @@ def gather(cfg: SweepConfig, out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     write_csv(out / "sweep.csv", sweep)
     write_csv(out / "sweep_audit.csv", audit_table)
     return sweep, audit_table
+
+
+# -- the dose-response table ----------------------------------------------------------------------
+
+SERIES = {"lungs_boxed_out": ("lungs_boxed_out", "own", "lungs boxed out (k-fold)", "tab:red"),
+          "original": ("original", "own", "original (k-fold)", "tab:blue"),
+          "cross": ("original", "balanced", "original, tested on the balanced phantom", "tab:green")}
+
+def sweep_summary(sweep: pd.DataFrame, audit: pd.DataFrame) -> pd.DataFrame:
+    """Per axis and level: each series' mean AUC over the folds with its 95% t interval, the
+    audit's figures and the verdict the boxed-out AUC gives.
+
+    Parameters
+    ----------
+    sweep, audit : DataFrame
+        ``sweep.csv`` and ``sweep_audit.csv``.
+
+    Returns
+    -------
+    DataFrame
+        ``axis, level, <series>_auc, <series>_ci_low, <series>_ci_high`` for each series,
+        ``cramers_v, source_only_auc, verdict``.
+    """
+    rows = []
+    for (axis, level), g in sweep.groupby(["axis", "level"]):
+        row: dict = {"axis": axis, "level": float(level)}
+        for key, (variant, test, _, _) in SERIES.items():
+            ci = mean_ci(g[(g["variant"] == variant) & (g["test"] == test)]["auc"].to_numpy())
+            row.update({f"{key}_auc": ci["mean"], f"{key}_ci_low": ci["ci_low"], f"{key}_ci_high": ci["ci_high"]})
+        a = audit[(audit["axis"] == axis) & (audit["level"] == level)]
+        row["cramers_v"] = float(a["cramers_v"].iloc[0]) if len(a) else float("nan")
+        row["source_only_auc"] = float(a["source_only_auc"].iloc[0]) if len(a) else float("nan")
+        row["verdict"] = verdict_for(row["lungs_boxed_out_auc"], row["lungs_boxed_out_ci_low"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def crossing(summary: pd.DataFrame, axis: str) -> float | None:
+    """The lowest level of ``axis`` from which the verdict is ``shortcut`` at it and at every
+    level above; None when the highest level is not a shortcut."""
+    s = summary[summary["axis"] == axis].sort_values("level")
+    found = None
+    for level, verdict in zip(s["level"][::-1], s["verdict"][::-1], strict=True):
+        if verdict != SHORTCUT:
+            break
+        found = float(level)
+    return found
+
+

@@ -12,9 +12,11 @@ import pandas as pd
 from cxr_isi._io import write_json
 from cxr_isi.data.manifest import Manifest
 from cxr_isi.errors import CxrIsiError
-from cxr_isi.experiments.config import ExperimentConfig
-from cxr_isi.experiments.plan import Job, fixed_box_of, stable_hash
-from cxr_isi.experiments.runfolder import (
+from cxr_isi.logs import get_logger
+from cxr_isi.probes import ProbeInput, ProbeResult, get_probe, probe_version
+from cxr_isi.study.config import ExperimentConfig
+from cxr_isi.study.plan import Job, fixed_box_of, stable_hash
+from cxr_isi.study.runfolder import (
     CV,
     PROBE_RESULT,
     PROBES,
@@ -25,10 +27,8 @@ from cxr_isi.experiments.runfolder import (
     stamp_matches,
     write_stamp,
 )
-from cxr_isi.logs import get_logger
-from cxr_isi.probes import ProbeInput, ProbeResult, get_probe, probe_version
 
-log = get_logger("experiments")
+log = get_logger("study")
 
 
 def probe_inputs(cfg: ExperimentConfig, run: RunFolder, jobs: list[Job]) -> dict[str, tuple[ProbeInput, list[str]]]:

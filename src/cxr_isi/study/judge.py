@@ -19,7 +19,7 @@ images (with sources where the manifest has them) the shipped U-Net segments the
 5. **Maps**: occlusion (every format) and Integrated Gradients (where gradients flow) on a seeded
    subset of positive images: the share of relevance inside the lungs against the lung area.
 
-The verdict (:data:`RULE`) names what the model reads: the lungs, the source's style inside the
+The verdict (:mod:`cxr_isi.verdict.model`) names what the model reads: the lungs, the source's style inside the
 lungs, outside the lungs (the frame, or the source through it), or inconclusive.
 """
 
@@ -41,39 +41,24 @@ from cxr_isi.explain.attention import attention_summary, lung_attention
 from cxr_isi.logs import get_logger
 from cxr_isi.lungs.hideseek import apply_variant, dataset_box, lung_boxes
 from cxr_isi.models.scorer import ModelSpecError, Scorer
-from cxr_isi.probes.base import fmt_ci, images_and_masks
+from cxr_isi.probes.base import images_and_masks
 from cxr_isi.probes.lung_swap import result_of, swap_figure, swap_test
 from cxr_isi.probes.per_source import leave_one_source_out, per_source_table
 from cxr_isi.probes.source import source_auc
+from cxr_isi.verdict import model as model_rule
+from cxr_isi.verdict.kinds import MODEL_KINDS
+from cxr_isi.verdict.model import RULE
+from cxr_isi.verdict.thresholds import SPLIT_BY_CLASS_V
 
 log = get_logger("judge")
 
-READS_LUNGS = "reads the lungs"
-READS_SOURCE_IN_LUNGS = "reads the source inside the lungs"
-READS_OUTSIDE = "reads outside the lungs"
-INCONCLUSIVE = "inconclusive"
 EXTERNAL_NOTE = ("No expected AUC on data from elsewhere for a judged model: the estimate (README: 'What will it "
                  "score elsewhere?') reads models trained on this data without the lungs (cxr-isi run with the fixed "
                  "box and the acquisition probe), and a judged model is not retrained.")
-KINDS = (READS_LUNGS, READS_SOURCE_IN_LUNGS, READS_OUTSIDE, INCONCLUSIVE)
+KINDS = MODEL_KINDS
 IMAGE_SETS = ("original", "lungs_isolated", "lungs_framed", "lungs_removed", "lungs_boxed_out",
               "lungs_boxed_out_fixed_box")
-SEPARATES_LOW = 0.6  # the original AUC's lower bound above which the model tells the classes apart
-BOXED_OUT_LOW = 0.75  # test-time boxed-out AUC's lower bound that alone says "outside the lungs"
-BOXED_OUT_CHANCE = 0.65  # below this lower bound, the boxed-out AUC does not say "outside the lungs"
 IG_PIXELS = 8 * 224 * 224  # images x pixels in one of Integrated Gradients' internal batches
-SPLIT_BY_CLASS_V = 0.5  # Cramér's V of source by label from which "the source" is named
-RULE = (
-    "1. The original AUC's 95% interval must lie above 0.6, else inconclusive (nothing to attribute). "
-    "2. Lung swap, its same-label control passed: the share of swaps that follow the frame has an interval "
-    "above 0.5 -> reads outside the lungs; below 0.5 -> reads the lungs, unless same-label swaps between "
-    "sources that differ in their share of positives (by 0.2 or more) move the score toward the lung donor's "
-    "source (mean signed shift at least 0.05, interval above 0) -> reads the source inside the lungs. "
-    "3. Otherwise (swap undecided, failed control, or too few pairs told apart): the test-time lungs-boxed-out "
-    "AUC with its interval above 0.75 -> reads outside the lungs; the occlusion map's share of relevance inside "
-    "the lungs with its interval above the lungs' area share, and the boxed-out AUC's lower bound below 0.65 -> "
-    "reads the lungs; else inconclusive. "
-    "Outside the lungs is called the source when the sources split by class (Cramér's V >= 0.5), else the frame.")
 
 
 @dataclass(frozen=True)
@@ -207,50 +192,6 @@ def _first_batch(scorer: Scorer, manifest: Manifest, y: np.ndarray, size: int, r
     _not_constant(scorer, scorer.score(images))
 
 
-def verdict_of(auc: dict, swap: dict | None, split_by_class: bool, maps: dict) -> tuple[str, str, str | None]:
-    """The model's verdict by :data:`RULE`: kind, reason, and what outside the lungs."""
-    o = auc["original"]
-    what = "the source" if split_by_class else "the frame"
-    if o["ci_low"] <= SEPARATES_LOW:
-        return INCONCLUSIVE, (f"the model does not separate the classes on these images (AUC "
-                              f"{fmt_ci(o['auc'], o['ci_low'], o['ci_high'])}): nothing to attribute"), None
-    boxed, fixed = auc["lungs_boxed_out"], auc["lungs_boxed_out_fixed_box"]
-    boxed_text = (f"test-time lungs-boxed-out AUC {fmt_ci(boxed['auc'], boxed['ci_low'], boxed['ci_high'])}, "
-                  f"fixed box {fmt_ci(fixed['auc'], fixed['ci_low'], fixed['ci_high'])}")
-    occ = maps.get("occlusion")
-    occ_text = (f"; occlusion puts {occ['inside_share']:.2f} of the relevance inside the lungs (area "
-                f"{occ['lung_area_share']:.2f})" if occ and occ.get("n") else "")
-    if swap is not None and swap["control_passed"]:
-        frame = swap["frame_following"]
-        rate = (f"{frame['rate']:.0%} of {swap['n_swaps']} lung swaps follow the frame (95% CI "
-                f"{frame['ci_low']:.2f}-{frame['ci_high']:.2f})")
-        if frame["ci_low"] > 0.5:
-            return READS_OUTSIDE, f"{rate}; {boxed_text}{occ_text}", what
-        if frame["ci_high"] < 0.5:
-            effect = swap.get("source_in_lungs")
-            if effect and effect["moves_with_source"]:
-                return READS_SOURCE_IN_LUNGS, (
-                    f"{rate}, but lungs from a source of the same label that is more often positive move the score "
-                    f"toward positive ({effect['signed_shift']:+.3f}, 95% CI {effect['ci_low']:.3f}-"
-                    f"{effect['ci_high']:.3f}): the lungs carry their source's style and the model reads it; "
-                    f"{boxed_text}{occ_text}"), None
-            caveat = ("; the sources split by class and no two sources of a label differ, so the source's style "
-                      "inside the lungs cannot be told from the disease here" if split_by_class and not effect else "")
-            return READS_LUNGS, f"{rate}; {boxed_text}{occ_text}{caveat}", None
-    why = ("the lung swap's same-label control failed (the pasting itself moves the model)"
-           if swap is not None and not swap["control_passed"] else
-           "the model tells no pair of opposite labels apart by 0.2 for the lung swap" if swap is None else
-           "the lung swap is undecided (its interval contains 0.5)")
-    if boxed["ci_low"] > BOXED_OUT_LOW:
-        return READS_OUTSIDE, (f"{why}; without the lungs the model still scores {boxed_text}, though it never "
-                               f"saw hidden lungs in training{occ_text}"), what
-    if occ and occ.get("n") and occ["ci_low"] > occ["lung_area_share"] and boxed["ci_low"] < BOXED_OUT_CHANCE:
-        return READS_LUNGS, (f"{why}; occlusion puts {fmt_ci(occ['inside_share'], occ['ci_low'], occ['ci_high'])} "
-                             f"of the relevance inside the lungs, above their area ({occ['lung_area_share']:.2f}), "
-                             f"and without the lungs the model is not above chance ({boxed_text})"), None
-    return INCONCLUSIVE, f"{why}; {boxed_text}{occ_text}", None
-
-
 def judge_model(scorer: Scorer, manifest: Manifest, out_dir: str | Path, *, seed: int = 0, swap_pairs: int = 48,
                 map_images: int = 16, progress: bool = False, inputs: list[Path] | None = None) -> ModelVerdict:
     """Judge ``scorer`` on a labelled test manifest (label mapping attached); write the results.
@@ -331,7 +272,6 @@ def judge_model(scorer: Scorer, manifest: Manifest, out_dir: str | Path, *, seed
         swap_result = result_of(found, scorer.name, y, images, lambda *a: swap_figure(
             *a, title=f"{scorer.name}: lungs of one image in the frame of another", out_dir=out)).as_dict()
     maps = _maps(scorer, images, masks, y, map_images, seed, out) if map_images else {}
-    kind, reason, what = verdict_of(auc, found, split_by_class, maps)
     cut = youden(y, base)
     evidence = [{"probe": f"auc_{k}", "figure": v["auc"], "ci_low": v["ci_low"], "ci_high": v["ci_high"],
                  "sentence": f"AUC on {k.replace('_', ' ')}" + (f" (DeLong p against original {v['delong_p']:.3g})"
@@ -350,6 +290,8 @@ def judge_model(scorer: Scorer, manifest: Manifest, out_dir: str | Path, *, seed
             evidence.append({"probe": f"source_from_{what_from}", "figure": head["auc"], "ci_low": head["ci_low"],
                              "ci_high": head["ci_high"], "sentence": f"macro AUC of the source from the model's "
                              f"{what_from} (out of fold, {head['n_sources']} sources)"})
+    decision = model_rule.decide(auc, found, split_by_class, maps, evidence)
+    kind, reason, what = decision.kind, decision.reason, decision.what
     summary = {
         "model": scorer.name, "format": scorer.format, "verdict_kind": kind, "reason": reason, "what": what,
         "sentence": f"{scorer.name}: {kind}" + (f" ({what})" if what else "") + f": {reason}.",

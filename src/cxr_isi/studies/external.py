@@ -24,14 +24,20 @@ from pathlib import Path
 import pandas as pd
 from pydantic import Field
 
+from cxr_isi._io import write_csv, write_json
 from cxr_isi.config import StrictModel, parse_model
 from cxr_isi.errors import CxrIsiError
-from cxr_isi.experiments.config import ExperimentConfig
+from cxr_isi.evaluate import external as est
 from cxr_isi.logs import get_logger
+from cxr_isi.probes.pest import pest
+from cxr_isi.study.config import ExperimentConfig
+from cxr_isi.study.elsewhere import home_figures, split_row
+from cxr_isi.study.runfolder import RESULTS, RunFolder
 
-log = get_logger("experiments")
+log = get_logger("studies")
 SHARE, STRENGTH, PRESET, REAL = "majority_share", "fingerprint_strength", "preset", "real"
 KINDS = (SHARE, STRENGTH, PRESET, REAL)
+TARGETS = {"mae": 0.05, "coverage": 0.90}
 HOME, ELSEWHERE = "home", "elsewhere"
 PRESET_PAIRS = (("isi", "balanced"), ("balanced", "isi"), ("isi", "mild"), ("mild", "strong"), ("strong", "isi"),
                 ("mild", "balanced"))
@@ -183,7 +189,7 @@ def pair_dir(out: Path, pair: Pair) -> Path:
 
 
 def _run_pair(cfg_data: dict, out: str, pair: Pair) -> str:
-    from cxr_isi.experiments.runner import run_experiment
+    from cxr_isi.study.runner import run_experiment
 
     run_experiment(None, pair_dir(Path(out), pair), progress=False,
                    config=pair_config(ExternalConfig(**cfg_data), pair))
@@ -193,8 +199,8 @@ def _run_pair(cfg_data: dict, out: str, pair: Pair) -> str:
 def run_external(cfg: ExternalConfig, out: str | Path, *, n_jobs: int = 2, progress: bool = True) -> list[Pair]:
     """Run every pair (resuming finished ones), ``n_jobs`` pairs at once, each in its own process
     with one thread; returns the pairs in order."""
-    from cxr_isi.experiments.casepool import run_studies
-    from cxr_isi.experiments.runner import check_executor
+    from cxr_isi.studies.casepool import run_studies
+    from cxr_isi.study.runner import check_executor
 
     check_executor("process", None, n_jobs)
     out = Path(out)
@@ -205,3 +211,78 @@ def run_external(cfg: ExternalConfig, out: str | Path, *, n_jobs: int = 2, progr
     run_studies(todo, _run_pair, cfg.model_dump(mode="json"), out, n_jobs=n_jobs, progress=progress,
                 what="external-AUC pairs")
     return todo
+
+
+# -- reading the finished pairs ----------------------------------------------------------------
+
+def pair_row(out: Path, pair: Pair) -> dict | None:
+    """One finished pair's figures (None when its run folder holds no results yet)."""
+    folder = RunFolder(pair_dir(out, pair))
+    results = folder.table(RESULTS)
+    if results.empty:
+        return None
+    home = home_figures(results, HOME)
+    away = split_row(results, HOME, ELSEWHERE, "original")
+    auc = lambda f: None if f is None else f["auc"]  # noqa: E731
+    row = {"pair": pair.name, "kind": pair.kind, "level": pair.level, "seed": pair.seed, "real": pair.kind == REAL,
+           "internal": auc(home["internal"]), "fixed_box": auc(home["fixed_box"]),
+           "acquisition": auc(home["acquisition"]), "shuffled": auc(home["shuffled"]),
+           "external": auc(away), "external_n": None if away is None else away["n"]}
+    if home["internal"] and home["shuffled"]:
+        p = pest(home["internal"], home["shuffled"])
+        row.update(pest=p["estimate"], pest_low=p["ci_low"], pest_high=p["ci_high"])
+    return row
+
+
+def pair_table(out: Path, cfg: ExternalConfig) -> pd.DataFrame:
+    """Every finished pair's row, with this project's leave-one-pair-out estimate beside PEst."""
+    rows = [r for r in (pair_row(Path(out), p) for p in pairs(cfg)) if r is not None]
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    usable = table.dropna(subset=[*est.FEATURES, "external"])
+    if len(usable) >= len(est.FEATURES) + 3:
+        lopo = est.leave_one_pair_out(usable)
+        table = table.join(lopo)
+    return table
+
+
+def summary_of(table: pd.DataFrame) -> dict:
+    """Mean absolute error and coverage of each estimator, over all pairs and the real ones."""
+    out = {}
+    for scope, t in (("all", table), ("real", table[table["real"]] if len(table) else table)):
+        out[scope] = {name: est.errors(t, col, lo, hi) if col in t.columns else {"n": 0}
+                      for name, (col, lo, hi) in {"this estimate": ("estimate", "ci_low", "ci_high"),
+                                                  "PEst": ("pest", "pest_low", "pest_high"),
+                                                  "internal AUC": ("internal", "internal", "internal")}.items()}
+    return out
+
+
+def external_tables(out: str | Path, cfg: ExternalConfig) -> dict:
+    """Read every finished pair; write the tables (``external_pairs.csv``), the JSON
+    (``external.json``) and the shipped-model candidate (``external_model.json``)."""
+    out = Path(out)
+    table = pair_table(out, cfg)
+    if table.empty:
+        raise ValueError(f"{out}: no finished pair to read")
+    errors = summary_of(table)
+    usable = table.dropna(subset=[*est.FEATURES, "external"])
+    model = est.shipped_model(usable) if len(usable) >= len(est.FEATURES) + 3 else None
+    targets = []
+    mine, base = errors["all"]["this estimate"], errors["all"]["PEst"]
+    if mine.get("n"):
+        targets = [{"target": f"mean absolute error <= {TARGETS['mae']}", "measured": mine["mae"],
+                    "met": bool(mine["mae"] <= TARGETS["mae"])},
+                   {"target": "below PEst's on the same pairs", "measured": mine["mae"],
+                    "met": bool(base.get("n") and mine["mae"] < base["mae"])},
+                   {"target": f"95% intervals cover >= {TARGETS['coverage']:.0%}", "measured": mine["coverage"],
+                    "met": bool(mine["coverage"] >= TARGETS["coverage"])}]
+    write_csv(out / "external_pairs.csv", table)
+    result = {"config": cfg.model_dump(mode="json"), "pairs": table.to_dict("records"), "errors": errors,
+              "model": model, "targets": targets}
+    write_json(out / "external.json", result)
+    if model:
+        write_json(out / "external_model.json", model)
+    return result
+
+

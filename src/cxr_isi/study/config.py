@@ -2,7 +2,7 @@
 
 Every error names the offending key (``datasets.1.labels.positive: ...``). What can only be
 checked against the data (a single class after filtering, more folds than patients in a class)
-is checked by :func:`cxr_isi.experiments.plan.check_datasets` before any training starts.
+is checked by :func:`cxr_isi.study.plan.check_datasets` before any training starts.
 """
 
 from __future__ import annotations

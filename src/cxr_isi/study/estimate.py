@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from cxr_isi.experiments.plan import Job
+from cxr_isi.study.plan import Job
 
 CPU_RATES = {"small_cnn": (89.0, 128), "vgg16_gap": (2.9, 224)}  # training img/s at side (px), 2-core CPU
 FORWARD_GFLOPS_224 = {"vgg16_gap": 15.5, "resnet50": 4.1, "densenet121": 2.9}  # torchvision's figures
@@ -58,7 +58,7 @@ def estimate_jobs(jobs: list[Job], splits: dict[str, pd.DataFrame]) -> pd.DataFr
     Parameters
     ----------
     jobs : list of Job
-        From :func:`~cxr_isi.experiments.plan.plan_jobs`.
+        From :func:`~cxr_isi.study.plan.plan_jobs`.
     splits : dict
         Per dataset, its rows with ``split`` (and ``fold`` for cross-validation), as checked.
 

@@ -23,11 +23,11 @@ from cxr_isi.data.cache import cache_pairs
 from cxr_isi.data.manifest import Manifest
 from cxr_isi.data.splits import assign_folds, assign_split
 from cxr_isi.errors import ConfigError, CxrIsiError
-from cxr_isi.experiments.config import DatasetConfig, ExperimentConfig
-from cxr_isi.experiments.runfolder import CV, MANIFEST, SPLIT, RunFolder, stamp_matches, write_stamp
 from cxr_isi.logs import get_logger
+from cxr_isi.study.config import DatasetConfig, ExperimentConfig
+from cxr_isi.study.runfolder import CV, MANIFEST, SPLIT, RunFolder, stamp_matches, write_stamp
 
-log = get_logger("experiments")
+log = get_logger("study")
 
 
 def stable_hash(data: object, n: int = 10) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from cxr_isi.logs import get_logger
 
-log = get_logger("experiments")
+log = get_logger("studies")
 
 
 def one_thread() -> None:

@@ -1,0 +1,89 @@
+"""torchxrayvision's DenseNets (``--arch xrv:NAME``), their weights read from a local file: never
+downloaded. Its multi-label head names its outputs; ``--head`` says which is positive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from cxr_isi.errors import CxrIsiError
+from cxr_isi.models.formats.base import ModelFile, ModelFormat, Scorer, TorchScorer, register_format
+from cxr_isi.models.formats.state_dict import last_linear, load_state_dict, state_dict_of
+from cxr_isi.models.spec import ModelSpec, ModelSpecError
+
+
+def _xrv_state(path: Path) -> dict:
+    """The weights in a torchxrayvision file. Its published files are pickled whole models; they
+    are read with ``weights_only=True`` all the same, allowing only torch.nn's and
+    torchxrayvision's own classes (any other class in the file is refused: it would run code)."""
+    import importlib
+    import pickle
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        try:
+            names = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+        except Exception:  # noqa: BLE001 - not a zip checkpoint at all
+            raise CxrIsiError(f"{path}: not a torchxrayvision weights file") from None
+        allowed = ("torch.nn.", "torchxrayvision.", "collections.OrderedDict", "torch._utils.")
+        foreign = [n for n in names if not n.startswith(allowed)]
+        if foreign:
+            raise CxrIsiError(f"{path}: holds classes other than torch.nn's and torchxrayvision's ({foreign[0]}); "
+                              "cxr-isi runs no pickled code") from None
+        found = []
+        for n in names:
+            module, _, attr = n.rpartition(".")
+            found.append(getattr(importlib.import_module(module), attr))
+        with torch.serialization.safe_globals(found):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - zip, EOF errors of a damaged file
+        raise CxrIsiError(f"{path}: not a torchxrayvision weights file ({type(exc).__name__})") from None
+    return state_dict_of(obj.state_dict() if hasattr(obj, "state_dict") else obj, path)
+
+
+def xrv_scorer(path: Path, arch: str, spec: ModelSpec) -> Scorer:
+    """torchxrayvision's DenseNet (``xrv:densenet121-res224-all`` and the other names it
+    publishes) with its weights read from ``path``: never downloaded."""
+    try:
+        import torchxrayvision as xrv
+    except ImportError:
+        raise CxrIsiError(f"--arch {arch}: needs the torchxrayvision package (pip install torchxrayvision)") from None
+    name = arch.split(":", 1)[1]
+    known = [k for k in xrv.models.model_urls if k.startswith("densenet")]
+    if name not in known:
+        raise CxrIsiError(f"--arch {arch}: torchxrayvision has no DenseNet weights {name!r} "
+                          f"(one of {', '.join(known)})")
+    if not path.is_file():
+        file = Path(xrv.models.model_urls[name]["weights_url"]).name
+        raise CxrIsiError(f"{path}: torchxrayvision weights not found; cxr-isi never downloads them: copy {file} "
+                          f"(torchxrayvision keeps it under ~/.torchxrayvision/models_data/) to this path")
+    labels = list(xrv.models.model_urls[name]["labels"])
+    model = xrv.models.DenseNet(weights=None, num_classes=len(labels))
+    model.pathologies = model.targets = labels
+    load_state_dict(model, {k: v for k, v in _xrv_state(path).items() if k != "op_threshs"}, arch, path)
+    spec = spec.filled(size=224, channels=1, normalise="xrv", class_names=labels)
+    if spec.head is None and spec.positive_index is None:
+        raise ModelSpecError(f"{path}: a torchxrayvision model gives {len(labels)} outputs; name the positive one "
+                             f"with --head (one of {', '.join(n for n in labels if n)})")
+    _, head = last_linear(model)
+    return TorchScorer(model, spec, path.name, Xrv.name, feature_layer=head, origin=str(path))
+
+
+@register_format
+class Xrv(ModelFormat):
+    """Chosen by ``--arch xrv:NAME`` (its files are pickled whole models; only the tensors are
+    kept)."""
+
+    name = "torchxrayvision"
+    order = 100
+    features = True
+    gradients = True
+    arch_prefix = "xrv:"
+
+    def claims(self, file: ModelFile) -> bool:
+        return False  # by --arch only: its files look like any pickled model
+
+    def load(self, file: ModelFile, *, arch: str | None, spec: ModelSpec) -> Scorer:
+        return xrv_scorer(file.path, arch or "", spec)

@@ -1,0 +1,80 @@
+"""What a run's model is expected to score on data from elsewhere: the shipped line
+(:mod:`cxr_isi.evaluate.external`, fitted by ``cxr-isi external`` on pairs whose external AUC is
+known) applied to the figures the run measured at home.
+
+The line ships beside this module as ``external_model.json`` (``cxr-isi external`` writes a new
+candidate into its benchmark folder; copy it here to ship new figures).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cxr_isi.evaluate import external as est
+from cxr_isi.probes.pest import pest
+
+SHIPPED = Path(__file__).with_name("external_model.json")
+FIXED, ACQ = "lungs_boxed_out_fixed_box", "lungs_boxed_out_fixed_box_blocks"
+
+
+def split_row(results: pd.DataFrame, train: str, test: str, variant: str) -> dict | None:
+    r = results[(results["protocol"] == "split") & (results["train_dataset"] == train)
+                & (results["test_dataset"] == test) & (results["variant"] == variant)]
+    if r.empty:
+        return None
+    row = r.iloc[0]
+    return {"auc": float(row["auc"]), "se": float(row.get("auc_se", np.nan)), "ci_low": float(row["auc_ci_low"]),
+            "ci_high": float(row["auc_ci_high"]), "n": int(row["n"])}
+
+
+def home_figures(results: pd.DataFrame, dataset: str, size: int | None = None) -> dict:
+    """What a run measures at home for ``dataset``: ``internal``, ``fixed_box``, ``acquisition``,
+    ``shuffled`` (PEst's model) as ``auc_ci``-like dicts, each None where it did not run."""
+    variants = set(results["variant"]) if len(results) else set()
+    acq = next((v for v in sorted(variants) if v.startswith(ACQ)), None)
+    shuffled = f"original_blocks{size}" if size else next((v for v in sorted(variants)
+                                                            if v.startswith("original_blocks")), None)
+    return {"internal": split_row(results, dataset, dataset, "original"),
+            "fixed_box": split_row(results, dataset, dataset, FIXED),
+            "acquisition": split_row(results, dataset, dataset, acq) if acq else None,
+            "shuffled": split_row(results, dataset, dataset, shuffled) if shuffled else None}
+
+
+def shipped() -> dict | None:
+    """The line shipped with this version (None when absent or unreadable)."""
+    try:
+        return json.loads(SHIPPED.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def estimate_for(results: pd.DataFrame, dataset: str, size: int | None = None) -> dict | None:
+    """A run's "expected AUC on data from elsewhere" for ``dataset``: the shipped line on its
+    figures at home, with PEst's where its pixel-shuffled model ran; None without the line or
+    the figures (the fixed box and the acquisition probe)."""
+    model = shipped()
+    home = home_figures(results, dataset, size)
+    if model is None or not home["internal"]:
+        return None
+    auc = lambda k: None if home[k] is None else home[k]["auc"]  # noqa: E731
+    e = est.estimate(model, auc("internal"), auc("fixed_box"), auc("acquisition"))
+    if e is None:
+        return None
+    e.update(internal=auc("internal"), internal_ci=[home["internal"]["ci_low"], home["internal"]["ci_high"]],
+             formula=est.formula(model))
+    if home["shuffled"]:
+        e["pest"] = pest(home["internal"], home["shuffled"])
+    return e
+
+
+def sentence(e: dict) -> str:
+    """``expected AUC on data from elsewhere: 0.xx (95% interval a-b); measured at home 0.xx``."""
+    text = (f"expected AUC on data from elsewhere: {e['estimate']:.2f} ({e['confidence']:.0%} interval "
+            f"{e['ci_low']:.2f}-{e['ci_high']:.2f}); measured at home {e['internal']:.2f}")
+    if e.get("pest"):
+        text += f" (PEst: {e['pest']['estimate']:.2f})"
+    return text

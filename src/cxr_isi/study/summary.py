@@ -1,0 +1,148 @@
+"""``summary.json``: per dataset the evidence a run gathered and the verdict the dataset rule
+(:mod:`cxr_isi.verdict.dataset`) gives on it; the cross-dataset figures.
+
+The deciding figures are read here from the run folder: the lungs-boxed-out AUC with its 95%
+interval (the cross-validation mean with a t interval over folds when the run has it, else the
+single split's test AUC with DeLong's interval), the same with the fixed box, the audit and every
+probe's record. The rule itself, and every threshold it decides with, live in the verdict's room.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from cxr_isi.evaluate.metrics import mean_ci
+from cxr_isi.study.elsewhere import estimate_for
+from cxr_isi.study.elsewhere import sentence as external_sentence
+from cxr_isi.study.probes import read_probe_results
+from cxr_isi.study.results import checked_results
+from cxr_isi.study.runfolder import ATTENTION, CV, CV_TABLE, DELONG_TABLE, SPLIT, RunFolder
+from cxr_isi.verdict import dataset as rule
+from cxr_isi.verdict.error_rates import measured_sentence
+
+FIXED = "lungs_boxed_out_fixed_box"
+
+
+def load_run(run_dir: Path) -> dict:
+    """Every table and record of a run folder; a missing piece is an empty table or None."""
+    run = RunFolder(run_dir)
+    results = checked_results(run)  # the records and the table, checked against what they came from
+    config = run.config()
+    if results.empty:  # a run killed before its tables were written: read its finished jobs
+        from cxr_isi.study.plan import Job
+        from cxr_isi.study.results import results_table
+
+        results = results_table(run, [Job.from_dict(j) for j in run.job_list()])
+    return {"dir": run.root, "folder": run, "config": config, "run": run.run_record(),
+            "results": results, "cv": run.table(CV_TABLE), "delong": run.table(DELONG_TABLE),
+            "attention": run.table(ATTENTION),
+            "audits": {d["name"]: run.audit(d["name"]) for d in config.get("datasets", [])},
+            "probes": read_probe_results(run.root)}
+
+
+def _own(results: pd.DataFrame, dataset: str, variant: str, protocol: str, model: str | None = None) -> pd.DataFrame:
+    if results.empty:
+        return results
+    r = results[(results["train_dataset"] == dataset) & (results["test_dataset"] == dataset)
+                & (results["variant"] == variant) & (results["protocol"] == protocol)]
+    return r[r["model"] == model] if model else r
+
+
+def _auc(run: dict, dataset: str, variant: str, model: str | None) -> dict:
+    """The deciding AUC of a variant with its 95% interval and where it comes from."""
+    cv = run["cv"]
+    if not cv.empty:
+        row = cv[(cv["train_dataset"] == dataset) & (cv["test_dataset"] == dataset)
+                 & (cv["variant"] == variant) & (cv["model"] == model)]
+        if len(row):
+            r = row.iloc[0]
+            return {"auc": float(r["auc_mean"]), "ci_low": _num(r.get("auc_ci_low")),
+                    "ci_high": _num(r.get("auc_ci_high")), "from": f"{int(r['folds'])}-fold mean"}
+    row = _own(run["results"], dataset, variant, SPLIT, model)
+    if len(row):
+        r = row.iloc[0]
+        return {"auc": float(r["auc"]), "ci_low": _num(r.get("auc_ci_low")), "ci_high": _num(r.get("auc_ci_high")),
+                "from": "test split"}
+    return {"auc": float("nan"), "ci_low": None, "ci_high": None, "from": "not run"}
+
+
+def _num(v) -> float | None:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return v if v == v else None
+
+
+def summarise(run: dict) -> dict:
+    """``summary.json``: per dataset the verdict and its numbers; the cross-dataset figures."""
+    cfg = run["config"]
+    models = cfg.get("models", [])
+    model = models[0] if models else None
+    out = {"run": str(run["dir"]), "name": cfg.get("name"), "model": model, "datasets": {}, "cross": [],
+           "rule": rule.RULE, "rule_error_rates": measured_sentence()}
+    for d in cfg.get("datasets", []):
+        name = d["name"]
+        title = d.get("title") or name
+        boxed_ci = _auc(run, name, "lungs_boxed_out", model)
+        fixed_ci = _auc(run, name, FIXED, model)
+        original_ci = _auc(run, name, "original", model)
+        boxed, original = boxed_ci["auc"], original_ci["auc"]
+        audit = run["audits"].get(name) or {}
+        probes = run.get("probes", {}).get(name, {})
+        decision = rule.decide(boxed_ci, fixed_ci, audit, probes)
+        v, kind, reason = decision.strength or rule.INCOMPLETE, decision.kind, decision.reason
+        split_aucs = {}
+        for variant in cfg.get("variants", []):
+            row = _own(run["results"], name, variant, SPLIT, model)
+            split_aucs[variant] = float(row["auc"].iloc[0]) if len(row) else None
+        out["datasets"][name] = {
+            "title": title, "verdict": v, "verdict_kind": kind, "reason": reason,
+            "sentence": f"{title}: {kind}: {reason}.",
+            "strength": rule.sentence(title, v, boxed, original),
+            "note": rule.confounder_note(audit, v) if not probes else "",
+            "auc_original": original, "auc_original_ci": [original_ci["ci_low"], original_ci["ci_high"]],
+            "auc_lungs_boxed_out": boxed, "auc_lungs_boxed_out_ci": [boxed_ci["ci_low"], boxed_ci["ci_high"]],
+            "auc_lungs_boxed_out_fixed_box": fixed_ci["auc"],
+            "auc_lungs_boxed_out_fixed_box_ci": [fixed_ci["ci_low"], fixed_ci["ci_high"]],
+            "auc_from": boxed_ci["from"], "auc_original_from": original_ci["from"],
+            "test_auc_by_variant": split_aucs,
+            "evidence": decision.evidence,
+            "audit_verdict": audit.get("verdict"), "cramers_v": audit.get("cramers_v"),
+            "source_only_auc": audit.get("source_only_auc"),
+            "flagged_properties": audit.get("flagged_properties", []),
+            "external_estimate": _external(run, name),
+        }
+    res = run["results"]
+    if not res.empty:
+        cross = res[(res["train_dataset"] != res["test_dataset"]) & (res["model"] == model)]
+        for (a, b), g in cross.groupby(["train_dataset", "test_dataset"]):
+            split = g[g["protocol"] == SPLIT]
+            folds = g[g["protocol"] == CV]
+            ci = mean_ci(folds["auc"].to_numpy()) if len(folds) else {}
+            out["cross"].append({
+                "train": a, "test": b,
+                "auc": float(split["auc"].iloc[0]) if len(split) else None,
+                "auc_ci": [_num(split["auc_ci_low"].iloc[0]), _num(split["auc_ci_high"].iloc[0])]
+                if len(split) and "auc_ci_low" in split.columns else [None, None],
+                "cv_auc_ci": [ci.get("ci_low"), ci.get("ci_high")],
+                "sensitivity": float(split["sensitivity_at_05"].iloc[0]) if len(split) else None,
+                "specificity": float(split["specificity_at_05"].iloc[0]) if len(split) else None,
+                "cv_auc_mean": float(folds["auc"].mean()) if len(folds) else None,
+                "cv_auc_std": float(folds["auc"].std(ddof=1)) if len(folds) > 1 else None,
+                "cv_accuracy_mean": float(folds["accuracy"].mean()) if len(folds) else None,
+                "cv_sensitivity_mean": float(folds["sensitivity_at_05"].mean()) if len(folds) else None,
+                "cv_specificity_mean": float(folds["specificity_at_05"].mean()) if len(folds) else None})
+    return out
+
+
+def _external(run: dict, dataset: str) -> dict | None:
+    """The dataset's expected AUC on data from elsewhere (:mod:`cxr_isi.study.elsewhere`), with
+    its sentence; None where the run lacks the figures it needs."""
+    size = (run["config"].get("train") or {}).get("size")
+    e = estimate_for(run["results"], dataset, size) if not run["results"].empty else None
+    if e is not None:
+        e["sentence"] = external_sentence(e)
+    return e

@@ -1,0 +1,47 @@
+"""The verdict's words: the names of the answers both rules give, and the result they return.
+
+Pure vocabulary (no decision is taken here), so that what renders a verdict can name its kinds
+without reaching the rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# the dataset rule's strength, by the lungs-boxed-out AUC
+SHORTCUT, PARTIAL, NONE, INCOMPLETE = "shortcut", "partial shortcut", "no shortcut found", "incomplete"
+# the dataset rule's kinds: what a model of these data reads
+SOURCE, ACQUISITION, GEOMETRY, CAUSE, INCONCLUSIVE = ("source shortcut", "acquisition shortcut",
+                                                      "protocol leak: lung geometry", "named cause", "inconclusive")
+KINDS = (SOURCE, ACQUISITION, GEOMETRY, CAUSE, NONE, INCONCLUSIVE)
+# the model rule's kinds: what a judged model reads
+READS_LUNGS = "reads the lungs"
+READS_SOURCE_IN_LUNGS = "reads the source inside the lungs"
+READS_OUTSIDE = "reads outside the lungs"
+MODEL_KINDS = (READS_LUNGS, READS_SOURCE_IN_LUNGS, READS_OUTSIDE, INCONCLUSIVE)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a rule decided.
+
+    Attributes
+    ----------
+    kind : str
+        One of :data:`KINDS` (dataset rule) or :data:`MODEL_KINDS` (model rule).
+    reason : str
+        One sentence: the figures that decided, with their intervals.
+    evidence : list of dict
+        Every figure the rule read: ``probe``, ``figure``, ``ci_low``, ``ci_high``, ``sentence``
+        (and ``explains`` for a probe that can explain a residual).
+    what : str or None
+        The model rule's ``reads outside the lungs``: ``the source`` or ``the frame``.
+    strength : str or None
+        The dataset rule's strength by the boxed-out AUC (``shortcut``, ``partial shortcut``, ...).
+    """
+
+    kind: str
+    reason: str
+    evidence: list[dict] = field(default_factory=list)
+    what: str | None = None
+    strength: str | None = None
