@@ -18,8 +18,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from PIL import Image
+
+from tests.plain_model import held_out
 
 
 def _load(paths: list[str], size: int) -> np.ndarray:
@@ -40,13 +41,7 @@ def train_plain_keras(manifest: str | Path, positive: str, out: str | Path, *, s
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    frame = pd.read_csv(manifest, dtype=str, keep_default_na=False)
-    root = Path(manifest).parent
-    frame["path"] = [str(root / p) if not Path(p).is_absolute() else p for p in frame["path"]]
-    rng = np.random.default_rng(seed)
-    patients = frame["patient_id"].unique()
-    test_patients = set(rng.permutation(patients)[: int(round(test_share * len(patients)))])
-    test = frame["patient_id"].isin(test_patients)
+    frame, test = held_out(manifest, seed, test_share)
     train = frame[~test]
     x = _load(train["path"].tolist(), size)
     y = (train["label"] == positive).to_numpy(np.float32)

@@ -37,6 +37,18 @@ def _batch(x: np.ndarray):
     return (t - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
 
 
+def held_out(manifest: str | Path, seed: int, test_share: float) -> tuple[pd.DataFrame, pd.Series]:
+    """The manifest with absolute paths, and which rows a plain script holds out: a random
+    ``test_share`` of the patients (all their images)."""
+    frame = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    root = Path(manifest).parent
+    frame["path"] = [str(root / p) if not Path(p).is_absolute() else p for p in frame["path"]]
+    rng = np.random.default_rng(seed)
+    patients = frame["patient_id"].unique()
+    test_patients = set(rng.permutation(patients)[: int(round(test_share * len(patients)))])
+    return frame, frame["patient_id"].isin(test_patients)
+
+
 def train_plain(manifest: str | Path, positive: str, out: str | Path, *, size: int = 64, epochs: int = 6,
                 seed: int = 0, test_share: float = 0.3, arch: str = "resnet18") -> dict:
     """Train a torchvision ``arch`` (one logit) on a random part of ``manifest``; export it in
@@ -46,13 +58,7 @@ def train_plain(manifest: str | Path, positive: str, out: str | Path, *, size: i
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    frame = pd.read_csv(manifest, dtype=str, keep_default_na=False)
-    root = Path(manifest).parent
-    frame["path"] = [str(root / p) if not Path(p).is_absolute() else p for p in frame["path"]]
-    rng = np.random.default_rng(seed)
-    patients = frame["patient_id"].unique()
-    test_patients = set(rng.permutation(patients)[: int(round(test_share * len(patients)))])
-    test = frame["patient_id"].isin(test_patients)
+    frame, test = held_out(manifest, seed, test_share)
     train = frame[~test]
     x = _load(train["path"].tolist(), size)
     y = (train["label"] == positive).to_numpy(np.float32)

@@ -86,7 +86,7 @@ def test_smoke_benchmark_end_to_end(tmp_path):
     json.loads((tmp_path / "external.json").read_text())
 
 
-def test_a_run_s_summary_carries_the_shipped_estimate_beside_pest():
+def test_a_run_s_summary_carries_the_shipped_estimate_beside_pest(monkeypatch):
     """The line shipped with this version, on a run's figures at home (results.csv rows), gives
     the expected AUC elsewhere with its interval, PEst beside it where its model ran."""
     from cxr_isi.study.elsewhere import estimate_for, sentence, shipped
@@ -101,8 +101,17 @@ def test_a_run_s_summary_carries_the_shipped_estimate_beside_pest():
     results = pd.DataFrame([row("original", 0.99), row("lungs_boxed_out_fixed_box", 0.95),
                             row("lungs_boxed_out_fixed_box_blocks16", 0.9), row("original_blocks64", 0.8)])
     e = estimate_for(results, "d", 64)
-    assert e["ci_low"] <= e["estimate"] <= e["ci_high"] and e["internal"] == 0.99
+    line = e["line"]
+    assert line["ci_low"] <= line["estimate"] <= line["ci_high"] and e["internal"] == 0.99
     assert e["pest"]["estimate"] == pytest.approx(0.99 - 0.8 + 0.5)
+    # the shipped line's interval is about +/- 0.6: it says nothing, so no number is shown
+    assert model["half_width"] > 0.15 and e["status"] == "unknown" and e["estimate"] is None
     text = sentence(e)
-    assert text.startswith("expected AUC on data from elsewhere: ") and "measured at home 0.99" in text
+    assert text.startswith("expected AUC on data from elsewhere: unknown (") and "measured at home 0.99" in text
+    assert "carries no information" in text and f"{line['ci_low']:.2f}" in text
+    narrow = {**model, "half_width": 0.1}
+    monkeypatch.setattr("cxr_isi.study.elsewhere.shipped", lambda: narrow)
+    e = estimate_for(results, "d", 64)
+    assert e["status"] == "estimated" and e["ci_low"] <= e["estimate"] <= e["ci_high"]
+    assert sentence(e).startswith(f"expected AUC on data from elsewhere: {e['estimate']:.2f} (95% interval")
     assert estimate_for(results[results["variant"] != "lungs_boxed_out_fixed_box"], "d", 64) is None

@@ -85,10 +85,9 @@ def _state_dict(tmp: Path) -> Path:
 
 
 def _own(tmp: Path) -> Path:
+    from cxr_isi.models import create_model
     from cxr_isi.train import TrainConfig
     from cxr_isi.train.loop import save_classifier
-
-    from cxr_isi.models import create_model
 
     torch.manual_seed(0)
     save_classifier(create_model("small_cnn"), tmp / "best.pt", TrainConfig(model="small_cnn", size=SIDE),

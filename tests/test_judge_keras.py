@@ -23,7 +23,8 @@ SIZE = 64
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("preset, expected", [("isi", (READS_OUTSIDE, "the source")), ("balanced", (READS_LUNGS, None))])
+@pytest.mark.parametrize("preset, expected", [("isi", (READS_OUTSIDE, "the source")),
+                                             ("balanced", (READS_LUNGS, None))])
 def test_a_plain_keras_model_is_judged_like_its_torch_twin(tmp_path, preset, expected):
     generate(SynthConfig(preset=preset, n=160, size=SIZE, seed=3), tmp_path / preset, jobs=1)
     files = train_plain_keras(tmp_path / preset / "manifest.csv", "covid", tmp_path / "model", size=SIZE, epochs=24)

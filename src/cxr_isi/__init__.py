@@ -2,8 +2,8 @@
 
 The package follows the protocol's flow, one subpackage per stage, imports in one direction:
 ``data -> synth -> audit -> lungs -> models -> train -> evaluate -> explain -> probes -> verdict ->
-study -> studies -> report``, with ``cli`` and the API on top. The study gathers evidence, the
-verdict decides, the report renders.
+remedies -> study -> studies -> report``, with ``cli`` and the API on top. The study gathers
+evidence, the verdict decides, the report renders.
 """
 
 from cxr_isi._version import __version__
@@ -11,7 +11,7 @@ from cxr_isi._version import __version__
 # The Python API (cxr_isi.api), exported lazily so that ``import cxr_isi`` stays fast.
 _API = ("audit_dataset", "audit", "phantoms", "import_dataset", "read_manifest", "run_experiment", "load_run",
         "write_report", "sweep", "error_rates", "judge", "RunResult", "Report", "DatasetVerdict", "SweepResult",
-        "ErrorRatesResult", "external", "ExternalResult")
+        "ErrorRatesResult", "external", "ExternalResult", "remedy", "RemedyResult")
 __all__ = ["__version__", "AuditResult", *_API]
 
 

@@ -266,6 +266,98 @@ def write_report(run: RunResult | str | Path, sweep: str | Path | None = None) -
 
 
 @dataclass
+class RemedyResult:
+    """What to do about a shortcut: each remedy against plain training, measured where the model
+    never was.
+
+    Attributes
+    ----------
+    path : Path
+        The run folder (``report.html``, ``summary.json``, ``results.csv``).
+    table : DataFrame
+        One row per remedy (``plain`` first) and measure (``home``, ``boxed_out``, each external
+        set, ``loso``): ``value, ci_low, ci_high`` (AUC, 95%), ``diff, diff_low, diff_high`` (the
+        paired difference to plain training).
+    kind : str
+        ``a remedy helped``, ``no remedy helped`` or ``not measured elsewhere``.
+    best : str or None
+        The remedy that helped most.
+    sentence : str
+        The decision in one sentence, with its figures.
+    """
+
+    path: Path
+    table: pd.DataFrame
+    kind: str
+    best: str | None
+    sentence: str
+
+
+def remedy(manifest: str | Path, *, positive: list[str] | str, out: str | Path,
+           negative: list[str] | str | None = None, external: list[str | Path] | str | Path | None = None,
+           remedies: list[str] | None = None, seeds: int = 1, model: str = "small_cnn", size: int = 128,
+           epochs: int = 20, seed: int = 0, where: str | dict | list | None = None, loso_min_per_class: int = 5,
+           balance: str = "subsample", group_robust: str = "dro", jobs: int = 1,
+           progress: bool = False) -> RemedyResult:
+    """Train plain and each remedy on a dataset, measure them elsewhere, and say which helped
+    (``cxr-isi remedy``). Writes a run folder with its report ("What to do").
+
+    Parameters
+    ----------
+    manifest : path
+        The dataset (image, label, source, patient).
+    positive, negative : str or list of str
+        The labels of each class.
+    out : path
+        The run folder; a rerun resumes it.
+    external : path or list of paths, optional
+        Datasets from elsewhere with the same labels, scored whole (the measuring stick).
+    remedies : list of str, optional
+        Of ``balance``, ``lungs_only``, ``group_dro``, ``dfr`` (default: all).
+    seeds : int
+        Training seeds per remedy (the same split); several give t intervals over seeds.
+    model, size, epochs, seed : as for a run.
+    where : dict or list, optional
+        A row filter on ``manifest`` (as ``audit_dataset`` takes it).
+    loso_min_per_class : int
+        A source is left out one at a time (LOSO) where it gives this many images of each class.
+    balance : {"subsample", "weight"}
+    group_robust : {"dro", "sampling"}
+    jobs : int
+        Jobs at once (a process pool).
+
+    Returns
+    -------
+    RemedyResult
+    """
+    from cxr_isi.data.manifest import RowFilter
+    from cxr_isi.study.remedies import remedy_config
+    from cxr_isi.study.runner import run_experiment as _run
+
+    m = Manifest.read(manifest)
+    mapping = LabelMapping(positive=[positive] if isinstance(positive, str) else list(positive),
+                           negative=[negative] if isinstance(negative, str) else negative)
+    mapping.check_present(m.frame["label"], str(manifest))
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise CxrIsiError(f"seeds={seeds!r}: give a whole number of training seeds, 1 or more")
+    ext = [] if external is None else [external] if isinstance(external, (str, Path)) else list(external)
+    rows = RowFilter.from_data(where).to_data() if where else []
+    from cxr_isi.remedies import refuse
+    from cxr_isi.study.config import RemediesConfig
+
+    kept = (m.filter(RowFilter.from_data(rows)) if rows else m).with_labels(mapping)
+    refuse(kept.frame, kept.y, remedies if remedies is not None else RemediesConfig().names, str(manifest))
+    cfg = remedy_config(Path(manifest), mapping, external=[Path(p) for p in ext], remedies=remedies, seeds=seeds,
+                        model=model, size=size, epochs=epochs, seed=seed, where=rows,
+                        loso_min_per_class=loso_min_per_class, balance=balance, group_robust=group_robust)
+    _run(None, out, executor="process" if jobs > 1 else "sequential", n_jobs=jobs, progress=progress, config=cfg)
+    report = write_report(out)
+    s = __import__("json").loads(report.summary_path.read_text())["datasets"]["home"]["remedies"]
+    return RemedyResult(path=Path(out), table=pd.DataFrame(s["table"]), kind=s["kind"], best=s["best"],
+                        sentence=s["sentence"])
+
+
+@dataclass
 class SweepResult:
     """A dose-response sweep: per-fold AUCs, the audit per level, the summary with 95%
     intervals and verdicts, the figure and where the verdict turns ``shortcut``."""

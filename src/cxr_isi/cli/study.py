@@ -1,5 +1,6 @@
-"""``cxr-isi run``, ``sweep`` and ``error-rates``: the whole study of a config, its dose-response,
-and how often its verdict is wrong."""
+"""``cxr-isi run``, ``sweep``, ``error-rates``, ``external`` and ``remedy``: the whole study of a
+config, its dose-response, how often its verdict is wrong, what it scores elsewhere, and what to
+do about a shortcut."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import typer
 from rich.table import Table
 
 from cxr_isi.cli.common import (
+    NegativeOpt,
+    PositiveOpt,
     SeedOpt,
+    WhereOpt,
     _fmt,
     app,
     at_least,
@@ -222,3 +226,61 @@ def _duration(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+@app.command()
+@friendly
+@outputs(out_dir="folder")
+def remedy(
+    manifest: Annotated[Path, typer.Argument(help="The dataset: image, label, source, patient.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run folder (report.html: 'What to do'); the same command resumes it.")],
+    positive: PositiveOpt = None,
+    negative: NegativeOpt = None,
+    where: WhereOpt = None,
+    external: Annotated[list[Path] | None, typer.Option("--external", "-e", help="A dataset from elsewhere with the same labels, scored whole (repeat).")] = None,
+    remedies: Annotated[str | None, typer.Option("--remedies", help="Comma-separated: balance, lungs_only, group_dro, dfr (default: all).")] = None,
+    seeds: Annotated[int, typer.Option(help="Training seeds per remedy, on the same split.", callback=at_least("--seeds", 1))] = 1,
+    model: Annotated[str, typer.Option(help="The classifier trained (small_cnn on a CPU, vgg16_gap as the paper).")] = "small_cnn",
+    size: Annotated[int, typer.Option(help="Training side in pixels.", callback=at_least("--size", 32))] = 128,
+    epochs: Annotated[int, typer.Option(help="Epochs per model.", callback=at_least("--epochs", 1))] = 20,
+    loso_min: Annotated[int, typer.Option("--loso-min", help="Images of each class a source needs to be left out (LOSO).", callback=at_least("--loso-min", 2))] = 5,
+    balance: Annotated[str, typer.Option(help="subsample | weight: how the balance remedy evens each source's classes.")] = "subsample",
+    group_robust: Annotated[str, typer.Option("--group-robust", help="dro | sampling: GroupDRO's loss, or every group drawn equally.")] = "dro",
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Jobs at once (a process pool).", callback=at_least("--jobs", 1))] = 1,
+    seed: SeedOpt = 0,
+) -> None:
+    """What to do about a shortcut: remedies measured elsewhere.
+
+    Train plain and each remedy (intra-source balance, lungs only, group-robust training, last-layer
+    retraining) on the same split; measure each at home, without the lungs, on --external sets and
+    leaving out one source at a time; say which helped, with paired intervals."""
+    import cxr_isi as ci
+
+    names = [n.strip() for n in remedies.split(",") if n.strip()] if remedies is not None else None
+    if names is not None:
+        from cxr_isi.remedies import get_remedy
+
+        for n in names:
+            get_remedy(n)  # an unknown name is one line, before anything is written
+    if not positive:
+        raise CxrIsiError("say which labels are positive: --positive LABEL")
+    if balance not in ("subsample", "weight") or group_robust not in ("dro", "sampling"):
+        raise CxrIsiError(f"--balance {balance} / --group-robust {group_robust}: use subsample or weight / dro or sampling")
+    result = ci.remedy(manifest, positive=positive, negative=negative, out=out_dir, external=external or None,
+                       remedies=names, seeds=seeds, model=model, size=size, epochs=epochs, seed=seed,
+                       where=where or None, loso_min_per_class=loso_min, balance=balance,
+                       group_robust=group_robust, jobs=jobs, progress=sys.stderr.isatty())
+    t = Table(title="What to do: each remedy against plain training (AUC, 95% CI; paired difference)")
+    for c in ("remedy", "measured on", "AUC (95% CI)", "vs plain (95% CI)"):
+        t.add_column(c)
+    for r in result.table.itertuples():
+        auc = "not computed" if r.value is None or r.value != r.value else (
+            f"{r.value:.3f}" + ("" if r.ci_low is None or r.ci_low != r.ci_low else f" ({r.ci_low:.2f}-{r.ci_high:.2f})"))
+        diff = "-" if r.diff is None or r.diff != r.diff else (
+            f"{r.diff:+.3f}" + ("" if r.diff_low is None or r.diff_low != r.diff_low else
+                                f" ({r.diff_low:+.2f} to {r.diff_high:+.2f})"))
+        t.add_row(r.remedy, {"home": "home", "boxed_out": "home, lungs boxed out", "loso": "left-out sources"}.get(
+            r.measure, r.measure), auc, diff)
+    out.print(t)
+    out.print(f"[bold]{result.kind}:[/] {result.sentence}.", soft_wrap=True)
+    out.print(f"the report: {out_dir / 'report.html'}")

@@ -128,7 +128,8 @@ def delong_test(y: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> dict:
     Returns
     -------
     dict
-        ``auc_1``, ``auc_2``, ``difference``, ``z``, ``p_value``.
+        ``auc_1``, ``auc_2``, ``difference``, ``z``, ``p_value``, and the difference's 95%
+        interval ``ci_low``, ``ci_high`` (its DeLong standard error ``se``).
     """
     aucs, cov = _delong(y, np.vstack([np.asarray(s1, float), np.asarray(s2, float)]))
     var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
@@ -138,7 +139,10 @@ def delong_test(y: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> dict:
     else:
         z = diff / float(np.sqrt(var))
         p = float(2 * stats.norm.sf(abs(z)))
-    return {"auc_1": float(aucs[0]), "auc_2": float(aucs[1]), "difference": diff, "z": z, "p_value": p}
+    se = float(np.sqrt(max(var, 0.0)))
+    half = float(stats.norm.ppf(0.975)) * se
+    return {"auc_1": float(aucs[0]), "auc_2": float(aucs[1]), "difference": diff, "z": z, "p_value": p,
+            "se": se, "ci_low": diff - half, "ci_high": diff + half}
 
 
 def cv_summary(folds: list[tuple[np.ndarray, np.ndarray]], grid_points: int = 101,

@@ -148,3 +148,35 @@ def attention_bars(table: pd.DataFrame, out: Path) -> Path:
     ax.legend(fontsize=7)
     fig.tight_layout()
     return save(fig, out)
+
+
+def remedy_figure(table: pd.DataFrame, out: Path, title: str) -> Path:
+    """AUC elsewhere by remedy (each external set, and the sources left out one at a time), each
+    with its 95% interval; plain training's as a dashed line per measure."""
+    plt = _plt()
+    elsewhere = [m for m in dict.fromkeys(table["measure"]) if m not in ("home", "boxed_out")]
+    remedies = list(dict.fromkeys(table["remedy"]))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(remedies) + 2), 3.6))
+    for j, measure in enumerate(elsewhere):
+        rows = table[table["measure"] == measure].set_index("remedy")
+        colour = _MORE[j % len(_MORE)] if j else "#1f77b4"
+        label = "left-out sources (mean)" if measure == "loso" else measure
+        xs = [i + (j - (len(elsewhere) - 1) / 2) * 0.18 for i, r in enumerate(remedies) if r in rows.index]
+        got = [rows.loc[r] for r in remedies if r in rows.index]
+        ys = [float(g["value"]) if g["value"] is not None and g["value"] == g["value"] else np.nan for g in got]
+        low = [y - float(g["ci_low"]) if g["ci_low"] is not None and g["ci_low"] == g["ci_low"] else 0
+               for y, g in zip(ys, got, strict=True)]
+        high = [float(g["ci_high"]) - y if g["ci_high"] is not None and g["ci_high"] == g["ci_high"] else 0
+                for y, g in zip(ys, got, strict=True)]
+        ax.errorbar(xs, ys, yerr=[low, high], fmt="o", color=colour, capsize=3, label=label)
+        if "plain" in rows.index and rows.loc["plain"]["value"] is not None:
+            ax.axhline(float(rows.loc["plain"]["value"]), color=colour, ls="--", lw=0.8)
+    ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+    ax.set_xticks(range(len(remedies)), [r.replace("_", " ") for r in remedies])
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("AUC elsewhere (95% CI)")
+    ax.set_title(title, fontsize=10)
+    if elsewhere:
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return save(fig, out)

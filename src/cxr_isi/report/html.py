@@ -42,6 +42,7 @@ log = get_logger("report")
 SECTIONS = ("Verdict", "What the model reads", "Audit: sources and labels", "The image sets", "ROC per dataset and image set",
             "Cross-dataset test", "Cross-validation", "Explanations", "How this run was made")
 
+WHAT_TO_DO = "What to do"  # a section of its own where remedies ran (cxr-isi remedy)
 _ENV = None
 def _g(v) -> str:
     return "–" if v is None or v != v else f"{v:.3g}"
@@ -209,11 +210,45 @@ class _Report:
         shortcut = [n for n, d in self.summary["datasets"].items()
                     if d.get("verdict_kind") in (SOURCE, ACQUISITION, CAUSE) or d["verdict"] == SHORTCUT]
         if shortcut:
+            todo = any(d.get("remedies") for d in self.summary["datasets"].values())
             parts.append(_parts().para("A dataset with a shortcut rewards a classifier for what it can read outside "
-                                       "the lungs; its test AUC says nothing about the disease. Balance the sources "
-                                       "(cxr-isi balance) where the audit finds them split by class, match the "
-                                       "acquisition where it differs by class, and test on data from other "
-                                       "sources."))
+                                       "the lungs; its test AUC says nothing about the disease. " + (
+                                           "What each remedy did, measured on data the models never saw, is in "
+                                           "'What to do' below." if todo else
+                                           "Which remedy helps (intra-source balance, lungs only, group-robust "
+                                           "training, last-layer retraining), measured on sources the model never "
+                                           "saw: cxr-isi remedy MANIFEST -p LABEL --external OTHER.csv.")))
+        return _join(parts)
+
+    # after 1, where remedies ran
+    def remedies(self) -> str:
+        """Per dataset the remedy table (home, without the lungs, elsewhere; paired differences to
+        plain training), the figure of the AUC elsewhere by remedy, and the decision's sentence."""
+        parts = []
+        for name, d in self.summary["datasets"].items():
+            r = d.get("remedies")
+            if not r:
+                continue
+            table = pd.DataFrame(r["table"])
+            parts.append(_parts().heading(f"{self.titles.get(name, name)}: {r['kind']}"))
+            parts.append(_parts().para(r["sentence"][0].upper() + r["sentence"][1:] + "."))
+            words = {"home": "home (its test split)", "boxed_out": "home, lungs boxed out (test time)",
+                     "loso": "left-out sources (mean over sources)"}
+            shown = pd.DataFrame([{
+                "remedy": x["remedy"], "measured on": words.get(x["measure"], f"external: {x['measure']}"),
+                "images": x["images"], "AUC (95% CI)": fmt_ci(x["value"], x["ci_low"], x["ci_high"])
+                if x["value"] is not None and x["value"] == x["value"] else "not computed",
+                "vs plain (95% CI)": "–" if x["diff"] is None or x["diff"] != x["diff"] else (
+                    f"{x['diff']:+.2f}" + ("" if x["diff_low"] is None or x["diff_low"] != x["diff_low"]
+                                           else f" ({x['diff_low']:+.2f} to {x['diff_high']:+.2f})"))}
+                for x in r["table"]])
+            parts.append(_table(shown, 2, wrap=True))
+            if any(m not in ("home", "boxed_out") for m in table["measure"]):
+                fig = figures.remedy_figure(table, self.fig_dir / f"remedies_{name}",
+                                            f"{self.titles.get(name, name)}: AUC elsewhere by remedy")
+                parts.append(_img(fig, f"AUC elsewhere by remedy, {name}", "Each remedy's AUC on data it never "
+                                  "saw, with its 95% interval; dashed: plain training's."))
+            parts.append(_parts().para(r["rule"], True))
         return _join(parts)
 
     # 2
@@ -496,9 +531,13 @@ class _Report:
         bodies = [_join([Markup(self.verdicts()), self.sweep()]), self.probes(), self.audit(), self.image_sets(), self.roc_split(), self.cross(),
                   self.cv(), self.explanations(), self.how()]
         css = (files("cxr_isi.report") / "templates" / "report.css").read_text(encoding="utf-8")
+        sections = list(zip(SECTIONS, [Markup(b) for b in bodies], strict=True))
+        todo = self.remedies()
+        if todo:
+            sections.insert(1, (WHAT_TO_DO, Markup(todo)))
         return _env().get_template("page.html.j2").render(
             name=self.cfg.get("name", "run"), description=self.cfg.get("description", ""), model=str(self.model),
-            css=Markup(css), sections=list(zip(SECTIONS, [Markup(b) for b in bodies], strict=True)))
+            css=Markup(css), sections=sections)
 
 
 def write_report(run_dir: str | Path, sweep_dir: str | Path | None = None) -> dict:

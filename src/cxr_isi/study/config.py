@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -181,6 +182,35 @@ class ResourcesConfig(StrictModel):
     threads_per_job: int = Field(1, ge=1)
 
 
+class RemediesConfig(StrictModel):
+    """What to do about a shortcut (:mod:`cxr_isi.remedies`): each of ``names`` trained on the
+    original images of every dataset beside plain training, on the same split, ``seeds`` times
+    (training seeds from the run's seed on), each model scored at home, at test time without the
+    lungs (lungs-boxed-out), on every test-only dataset (``train: false``: the external sets) and,
+    with ``loso``, leave-one-source-out on each source that gives ``loso_min_per_class`` images of
+    each class. ``balance``, ``group_robust`` and ``dro_step`` choose how the remedies that take
+    them work."""
+
+    enabled: bool = False
+    names: list[str] = Field(default_factory=lambda: ["balance", "lungs_only", "group_dro", "dfr"])
+    seeds: int = Field(1, ge=1, le=20)
+    loso: bool = True
+    loso_min_per_class: int = Field(5, ge=2)
+    balance: Literal["subsample", "weight"] = "subsample"
+    group_robust: Literal["dro", "sampling"] = "dro"
+    dro_step: float = Field(0.01, gt=0)
+
+    @field_validator("names")
+    @classmethod
+    def _names(cls, v: list[str]) -> list[str]:
+        from cxr_isi.remedies import (
+            REMEDIES,
+            catalogue,  # noqa: F401  (registers them)
+        )
+
+        return _one_of(_no_repeats(v), tuple(REMEDIES), "remedy")
+
+
 def _train_defaults() -> TrainConfig:
     return TrainConfig()
 
@@ -204,10 +234,23 @@ class ExperimentConfig(StrictModel):
     fixed_box: FixedBoxConfig = Field(default_factory=FixedBoxConfig)
     probes: ProbesConfig = Field(default_factory=ProbesConfig)
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    remedies: RemediesConfig = Field(default_factory=RemediesConfig)
 
     def to_json(self) -> str:
-        """The config as JSON that validates again (``train`` without the per-job fields)."""
-        return self.model_dump_json(exclude={"train": {"model", "variant"}})
+        """The config as JSON that validates again (``train`` without the per-job fields); the
+        remedies' settings only where set away from their defaults, so that a run made before
+        they existed reads as the same config."""
+        import json
+
+        from cxr_isi.train.config import REMEDY_FIELDS
+
+        data = json.loads(self.model_dump_json(exclude={"train": {"model", "variant"}}))
+        for key, default in REMEDY_FIELDS.items():
+            if data["train"].get(key) == default:
+                data["train"].pop(key)
+        if self.remedies == RemediesConfig():
+            data.pop("remedies")
+        return json.dumps(data)
 
     @field_validator("variants")
     @classmethod

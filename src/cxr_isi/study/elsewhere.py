@@ -19,6 +19,8 @@ from cxr_isi.probes.pest import pest
 
 SHIPPED = Path(__file__).with_name("external_model.json")
 FIXED, ACQ = "lungs_boxed_out_fixed_box", "lungs_boxed_out_fixed_box_blocks"
+INFORMATIVE_WIDTH = 0.3  # an interval this wide or wider (of the AUC's [0, 1]) is shown as "unknown"
+UNKNOWN = "unknown"
 
 
 def split_row(results: pd.DataFrame, train: str, test: str, variant: str) -> dict | None:
@@ -55,24 +57,41 @@ def shipped() -> dict | None:
 def estimate_for(results: pd.DataFrame, dataset: str, size: int | None = None) -> dict | None:
     """A run's "expected AUC on data from elsewhere" for ``dataset``: the shipped line on its
     figures at home, with PEst's where its pixel-shuffled model ran; None without the line or
-    the figures (the fixed box and the acquisition probe)."""
+    the figures (the fixed box and the acquisition probe).
+
+    A figure whose interval is as wide as the range says nothing: where the line's 95% interval
+    is :data:`INFORMATIVE_WIDTH` wide or wider, ``status`` is ``unknown``, ``estimate``,
+    ``ci_low`` and ``ci_high`` are None and ``reason`` says why; the line's own numbers stay
+    under ``line`` for whoever audits them. Otherwise ``status`` is ``estimated``.
+    """
     model = shipped()
     home = home_figures(results, dataset, size)
     if model is None or not home["internal"]:
         return None
     auc = lambda k: None if home[k] is None else home[k]["auc"]  # noqa: E731
-    e = est.estimate(model, auc("internal"), auc("fixed_box"), auc("acquisition"))
-    if e is None:
+    line = est.estimate(model, auc("internal"), auc("fixed_box"), auc("acquisition"))
+    if line is None:
         return None
-    e.update(internal=auc("internal"), internal_ci=[home["internal"]["ci_low"], home["internal"]["ci_high"]],
-             formula=est.formula(model))
+    width = line["ci_high"] - line["ci_low"]
+    e = {**line, "status": "estimated", "line": dict(line), "interval_width": width, "reason": "",
+         "internal": auc("internal"), "internal_ci": [home["internal"]["ci_low"], home["internal"]["ci_high"]],
+         "formula": est.formula(model)}
+    if width >= INFORMATIVE_WIDTH:
+        e.update(status=UNKNOWN, estimate=None, ci_low=None, ci_high=None,
+                 reason=(f"the shipped estimate's {line['confidence']:.0%} interval ({line['ci_low']:.2f}-"
+                         f"{line['ci_high']:.2f}) is {width:.2f} wide, not narrower than {INFORMATIVE_WIDTH}: it "
+                         "carries no information; measure instead (leave-one-source-out where sources hold both "
+                         "classes, or an external manifest)"))
     if home["shuffled"]:
         e["pest"] = pest(home["internal"], home["shuffled"])
     return e
 
 
 def sentence(e: dict) -> str:
-    """``expected AUC on data from elsewhere: 0.xx (95% interval a-b); measured at home 0.xx``."""
+    """``expected AUC on data from elsewhere: 0.xx (95% interval a-b); measured at home 0.xx``, or
+    ``unknown`` with the reason where the interval says nothing."""
+    if e.get("status") == UNKNOWN:
+        return f"expected AUC on data from elsewhere: unknown ({e['reason']}); measured at home {e['internal']:.2f}"
     text = (f"expected AUC on data from elsewhere: {e['estimate']:.2f} ({e['confidence']:.0%} interval "
             f"{e['ci_low']:.2f}-{e['ci_high']:.2f}); measured at home {e['internal']:.2f}")
     if e.get("pest"):

@@ -79,7 +79,8 @@ def _run_job(run_dir: Path, job_data: dict, config_json: str) -> dict:
     run = RunFolder(run_dir)
     train_dir = run.train_dir(job.id)
     t0 = time.perf_counter()
-    train_part = job_manifest(run.prepared_manifest(job.dataset), datasets[job.dataset], job.fold, "train")
+    train_part = job_manifest(run.prepared_manifest(job.dataset), datasets[job.dataset], job.fold, "train",
+                              holdout=job.holdout)
     record = run.job_record(job.id)
     where = where_am_i()
     if record is not None:
@@ -93,7 +94,11 @@ def _run_job(run_dir: Path, job_data: dict, config_json: str) -> dict:
     for e in job.evaluations:
         if run.evaluated(job.id, e.id):
             continue
-        test = job_manifest(run.prepared_manifest(e.dataset), datasets[e.dataset], e.fold, "test")
+        # a remedy's model is measured on the whole of a test-only (external) set: more images, a
+        # narrower interval; the study's cross test keeps that set's test split, as before
+        part = "all" if job.remedy and not datasets[e.dataset].train else "test"
+        test = job_manifest(run.prepared_manifest(e.dataset), datasets[e.dataset], e.fold, part,
+                            holdout=job.holdout if e.dataset == job.dataset else None)
         seen = 0
         if e.dataset != job.dataset:  # datasets share images (compiled from the same collections):
             # never test on one the model saw, nor on its near-duplicate (found before any job)
@@ -102,7 +107,7 @@ def _run_job(run_dir: Path, job_data: dict, config_json: str) -> dict:
             unseen = ~test.frame["path"].isin(shared)
             seen = int((~unseen).sum())
             test = test.with_frame(test.frame[unseen])
-        pred = predict(run.checkpoint(job.id), test, variant=job.variant)
+        pred = predict(run.checkpoint(job.id), test, variant=e.variant or job.variant)
         ids = test.frame.set_index("path")
         frame = pd.DataFrame({"id": ids.loc[pred["path"], "image_id"].to_numpy(),
                               "label": pred["label"].to_numpy(), "score": pred["score"].to_numpy(),
@@ -111,7 +116,8 @@ def _run_job(run_dir: Path, job_data: dict, config_json: str) -> dict:
         metrics = score_metrics(frame["label"].to_numpy(), frame["score"].to_numpy())
         metrics["left_out"] = len(test) - len(frame)  # e.g. an empty lung mask on a masked set
         metrics["left_out_seen_in_training"] = seen
-        run.write_evaluation(job.id, e.id, frame, {"evaluation": e.id, "test_dataset": e.dataset, **metrics})
+        run.write_evaluation(job.id, e.id, frame, {"evaluation": e.id, "test_dataset": e.dataset,
+                                                   **({"test_variant": e.variant} if e.variant else {}), **metrics})
     run.clear_job_error(job.id)
     if record is None:
         run.write_job_record(job.id, {"job": job.as_dict(), "train_metrics": trained,

@@ -67,11 +67,13 @@ def dataset_identity(d: DatasetConfig) -> dict:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """One test set scored by one trained model."""
+    """One test set scored by one trained model (in ``variant``, where it is not the image set
+    the model trained on: a remedy's model tested without the lungs)."""
 
     id: str
     dataset: str
     fold: int | None
+    variant: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class Job:
     fold: int | None
     train: dict  # the TrainConfig as data, model and variant filled in
     evaluations: tuple[Evaluation, ...] = field(default_factory=tuple)
+    remedy: str | None = None  # protocols "remedy" and "loso": plain or the remedy trained
+    holdout: str | None = None  # protocol "loso": the source left out of training and tested on
 
     @property
     def image_set(self) -> str:
@@ -128,8 +132,11 @@ def _grid(cfg: ExperimentConfig) -> list[tuple[int | None, str, dict]]:
     return grid
 
 
-def plan_jobs(cfg: ExperimentConfig, identities: dict[str, dict]) -> list[Job]:
-    """Every job of the grid in a fixed order: experiment 1 first, then cross-validation."""
+def plan_jobs(cfg: ExperimentConfig, identities: dict[str, dict],
+              loso: dict[str, list[str]] | None = None) -> list[Job]:
+    """Every job of the grid in a fixed order: experiment 1 first, then cross-validation, then
+    (``remedies.enabled``) plain training and the remedies, ``loso`` naming per dataset the
+    sources to leave out one at a time (:func:`loso_sources`)."""
     from cxr_isi.lungs.hideseek import image_set_name
 
     cross_tests: dict[str, list[str]] = {}
@@ -142,7 +149,7 @@ def plan_jobs(cfg: ExperimentConfig, identities: dict[str, dict]) -> list[Job]:
         for d in (d for d in cfg.datasets if d.train):
             for model in cfg.models:
                 train = json.loads(cfg.train.model_copy(update={"model": model, "variant": variant,
-                                                                "seed": cfg.seed, **extra}).model_dump_json())
+                                                                "seed": cfg.seed, **extra}).settings_json())
                 settings = {**common, "dataset": identities[d.name], "train": train, "fold": fold}
                 if train["box_mode"] == "dataset":
                     settings["fixed_box_quantile"] = cfg.fixed_box.quantile
@@ -155,7 +162,60 @@ def plan_jobs(cfg: ExperimentConfig, identities: dict[str, dict]) -> list[Job]:
                                          fold=fold) for t in tests)
                 jobs.append(Job(id=jid, protocol=SPLIT if fold is None else CV, dataset=d.name,
                                 variant=variant, model=model, fold=fold, train=train, evaluations=evals))
+    if cfg.remedies.enabled:
+        jobs += _remedy_jobs(cfg, identities, common, loso or {})
     return jobs
+
+
+def remedy_names(cfg: ExperimentConfig) -> list[str]:
+    """Plain training, then every remedy of the config."""
+    from cxr_isi.remedies import PLAIN
+
+    return [PLAIN, *cfg.remedies.names]
+
+
+def _remedy_jobs(cfg: ExperimentConfig, identities: dict[str, dict], common: dict,
+                 loso: dict[str, list[str]]) -> list[Job]:
+    """Plain training and each remedy on the original images of every trained dataset (the same
+    split, ``remedies.seeds`` training seeds): scored at home, at home without the lungs, on every
+    test-only dataset; then each again leaving out each source that gives both classes (LOSO)."""
+    from cxr_isi.remedies import PLAIN, get_remedy
+
+    options = cfg.remedies.model_dump()
+    external = [d.name for d in cfg.datasets if not d.train]
+    jobs: list[Job] = []
+    for name in remedy_names(cfg):
+        remedy = None if name == PLAIN else get_remedy(name)
+        variant = remedy.variant("original") if remedy else "original"
+        overrides = remedy.train_overrides(options) if remedy else {}
+        for k in range(cfg.remedies.seeds):
+            for d in (d for d in cfg.datasets if d.train):
+                for model in cfg.models:
+                    train = json.loads(cfg.train.model_copy(update={
+                        "model": model, "variant": variant, "seed": cfg.seed + k, **overrides}).settings_json())
+                    for holdout in [None, *(loso.get(d.name, []) if cfg.remedies.loso else [])]:
+                        protocol = "remedy" if holdout is None else "loso"
+                        settings = {**common, "dataset": identities[d.name], "train": train, "fold": None,
+                                    "protocol": protocol, "remedy": name, "holdout": holdout}
+                        part = f"{name}_seed{k}" + (f"_without_{stable_hash(holdout, 6)}" if holdout else "")
+                        jid = f"{d.name}__{protocol}__{part}__{model}__{stable_hash(settings, 8)}"
+                        tests: list[tuple[str, str | None]] = [(d.name, None)]
+                        if holdout is None:
+                            tests += [(d.name, "lungs_boxed_out")] + [(t, None) for t in external]
+                        evals = tuple(Evaluation(id=f"{t}{'_' + v if v else ''}__"
+                                                    f"{stable_hash([jid, identities[t], v], 8)}",
+                                                 dataset=t, fold=None, variant=v) for t, v in tests)
+                        jobs.append(Job(id=jid, protocol=protocol, dataset=d.name, variant=variant, model=model,
+                                        fold=None, train=train, evaluations=evals, remedy=name, holdout=holdout))
+    return jobs
+
+
+def loso_sources(manifest: Manifest, min_per_class: int) -> list[str]:
+    """The sources a leave-one-source-out test can use: each gives ``min_per_class`` images of
+    each class."""
+    from cxr_isi.train.remedies import sources_with_both
+
+    return sources_with_both(manifest.frame, manifest.y, min_per_class)
 
 
 # -- datasets --------------------------------------------------------------------------
@@ -315,10 +375,23 @@ def _exclude_unusable(given: Manifest, seg: Manifest, run: RunFolder, dataset: s
     return seg.with_frame(frame[~unusable])
 
 
-def job_manifest(prepared: Path, d: DatasetConfig, fold: int | None, part: str) -> Manifest:
-    """The rows a job trains on (``part="train"``: train and val) or tests on (``"test"``)."""
+def job_manifest(prepared: Path, d: DatasetConfig, fold: int | None, part: str,
+                 holdout: str | None = None) -> Manifest:
+    """The rows a job trains on (``part="train"``: train and val) or tests on (``"test"``; ``"all"``:
+    every row, for a test-only dataset). With
+    ``holdout`` (leave-one-source-out): every row of the other sources to train on (their test
+    rows too; validation stays validation), every row of that source to test on."""
     m = Manifest.read(prepared).with_labels(d.label_mapping)
     frame = m.frame.copy()
+    if holdout is not None:
+        there = frame["source"].astype(str) == holdout
+        if part == "test":
+            return m.with_frame(frame[there])
+        frame = frame[~there].copy()
+        frame["split"] = frame["split"].replace({"test": "train"})
+        return m.with_frame(frame)
+    if part == "all":
+        return m
     if fold is not None:
         frame["split"] = np.where(frame["fold"].to_numpy() == fold, "test", "train")
     keep = frame["split"] == "test" if part == "test" else frame["split"] != "test"

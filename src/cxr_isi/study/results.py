@@ -33,8 +33,11 @@ def results_table(run: RunFolder, jobs: list[Job]) -> pd.DataFrame:
                 continue
             m.pop("evaluation", None)
             m.pop("test_dataset", None)
+            test_variant = m.pop("test_variant", None) or job.variant
+            extra = ({"remedy": job.remedy, "seed": job.train.get("seed"), "holdout": job.holdout,
+                      "test_variant": test_variant} if job.remedy else {})
             rows.append({"protocol": job.protocol, "train_dataset": job.dataset, "test_dataset": e.dataset,
-                         "variant": job.image_set, "model": job.model, "fold": job.fold, **m,
+                         "variant": job.image_set, "model": job.model, "fold": job.fold, **extra, **m,
                          "val_auc": train.get("val_auc"), "epochs": train.get("epochs"),
                          "best_epoch": train.get("best_epoch"), "train_seconds": train.get("seconds"),
                          "images_per_second": train.get("images_per_second"),
@@ -185,7 +188,7 @@ def checked_results(run: RunFolder) -> pd.DataFrame:
 
 
 def _same_results(path: Path, results: pd.DataFrame, parquet: Path, other: pd.DataFrame, redo: str) -> None:
-    keys = [c for c in ("job_id", "test_dataset") if c in results.columns and c in other.columns]
+    keys = [c for c in ("job_id", "test_dataset", "predictions") if c in results.columns and c in other.columns]
     if len(results) != len(other) or sorted(results.columns) != sorted(other.columns):
         raise CxrIsiError(f"{path}: disagrees with {parquet.name} ({len(results)} rows against {len(other)}); {redo}")
     a = results.sort_values(keys).reset_index(drop=True) if keys else results
@@ -195,7 +198,7 @@ def _same_results(path: Path, results: pd.DataFrame, parquet: Path, other: pd.Da
         if pd.api.types.is_numeric_dtype(x) and pd.api.types.is_numeric_dtype(y):
             same = np.isclose(x.astype(float), y.astype(float), rtol=1e-9, atol=1e-9, equal_nan=True)
         else:
-            same = (x.astype(str) == y.astype(str)).to_numpy()
+            same = ((x.astype(str) == y.astype(str)).fillna(False) | (x.isna() & y.isna())).to_numpy(dtype=bool)
         if not same.all():
             i = int(np.flatnonzero(~same)[0])
             raise CxrIsiError(f"{path}: disagrees with {parquet.name} in column {c} ({x.iloc[i]} against "

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from cxr_isi._io import atomic_write, file_lock
+from cxr_isi.data.manifest import Manifest
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.logs import get_logger
 from cxr_isi.progress import progress_bar
@@ -197,7 +198,7 @@ def _run(cfg: ExperimentConfig, config_path, run: RunFolder, executor: str, n_jo
     identities = {d.name: dataset_identity(d) for d in cfg.datasets}  # once: it reads every file's key
     paths = prepare_datasets(cfg, run.root, progress=progress, identities=identities)
     times["prepare"] = time.perf_counter() - t
-    jobs = plan_jobs(cfg, identities)
+    jobs = plan_jobs(cfg, identities, remedy_loso(cfg, {n: Manifest.read(p) for n, p in paths.items()}))
     todo = [j for j in jobs if not run.is_done(j)]
     log.info("%d jobs, %d finished already, %d to run (%s)", len(jobs), len(jobs) - len(todo),
              len(todo), executor)
@@ -250,9 +251,27 @@ def _checked(config_path: str | Path, run_dir: str | Path) -> tuple[list[Job], d
 
     cfg = load_experiment(config_path)
     with tempfile.TemporaryDirectory() as scratch:  # phantoms to check, never written into the run
-        splits = {d.name: check_dataset(load_dataset(d, Path(run_dir), Path(scratch)), d, i, cfg).frame
-                  for i, d in enumerate(cfg.datasets)}
-    return plan_jobs(cfg, {d.name: dataset_identity(d) for d in cfg.datasets}), splits
+        checked = {d.name: check_dataset(load_dataset(d, Path(run_dir), Path(scratch)), d, i, cfg)
+                   for i, d in enumerate(cfg.datasets)}
+    loso = remedy_loso(cfg, checked)
+    return plan_jobs(cfg, {d.name: dataset_identity(d) for d in cfg.datasets}, loso), \
+        {n: m.frame for n, m in checked.items()}
+
+
+def remedy_loso(cfg: ExperimentConfig, manifests: dict[str, Manifest]) -> dict[str, list[str]]:
+    """Per trained dataset, the sources a leave-one-source-out test leaves out one at a time; where
+    remedies run, those that need a source with both classes are refused first, in one line."""
+    from cxr_isi.remedies import refuse
+    from cxr_isi.study.plan import loso_sources
+
+    if not cfg.remedies.enabled:
+        return {}
+    out = {}
+    for d in (d for d in cfg.datasets if d.train):
+        m = manifests[d.name].with_labels(d.label_mapping)
+        refuse(m.frame, m.y, cfg.remedies.names, f"dataset {d.name}")
+        out[d.name] = loso_sources(m, cfg.remedies.loso_min_per_class) if cfg.remedies.loso else []
+    return out
 
 
 def plan_experiment(config_path: str | Path, run_dir: str | Path) -> pd.DataFrame:

@@ -114,10 +114,12 @@ def summarise(run: dict) -> dict:
             "source_only_auc": audit.get("source_only_auc"),
             "flagged_properties": audit.get("flagged_properties", []),
             "external_estimate": _external(run, name),
+            "remedies": _remedies(run, name),
         }
     res = run["results"]
     if not res.empty:
-        cross = res[(res["train_dataset"] != res["test_dataset"]) & (res["model"] == model)]
+        cross = res[(res["train_dataset"] != res["test_dataset"]) & (res["model"] == model)
+                    & res["protocol"].isin([SPLIT, CV])]
         for (a, b), g in cross.groupby(["train_dataset", "test_dataset"]):
             split = g[g["protocol"] == SPLIT]
             folds = g[g["protocol"] == CV]
@@ -136,6 +138,19 @@ def summarise(run: dict) -> dict:
                 "cv_sensitivity_mean": float(folds["sensitivity_at_05"].mean()) if len(folds) else None,
                 "cv_specificity_mean": float(folds["specificity_at_05"].mean()) if len(folds) else None})
     return out
+
+
+def _remedies(run: dict, dataset: str) -> dict | None:
+    """The dataset's "What to do" (:mod:`cxr_isi.study.remedies`); None where no remedy ran."""
+    from cxr_isi.study.remedies import remedy_summary
+
+    res = run["results"]
+    if res.empty or "remedy" not in res.columns:
+        return None
+    external = [d["name"] for d in run["config"].get("datasets", []) if not d.get("train", True)]
+    mine = res[(res["train_dataset"] == dataset) & (res["protocol"] == "loso")]
+    left_out = sorted(mine["holdout"].dropna().astype(str).unique()) if len(mine) else []
+    return remedy_summary(run["folder"], res, dataset, external, left_out)
 
 
 def _external(run: dict, dataset: str) -> dict | None:

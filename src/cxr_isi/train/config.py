@@ -61,3 +61,21 @@ class TrainConfig(StrictModel):
     workers: int | None = Field(None, ge=0)  # default: 0 on CPU, 8 on GPU
     max_minutes: float | None = Field(None, gt=0)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    # remedies for a source shortcut (cxr_isi.remedies; the mechanics in cxr_isi.train.remedies):
+    # within each source the classes to equal shares, by keeping the rarer class's count of each
+    # ("subsample") or by sampling weights ("weight")
+    source_balance: Literal["none", "subsample", "weight"] = "none"
+    # group-robust training over source x label groups: GroupDRO's loss ("dro"), or every group
+    # drawn equally often ("sampling")
+    group_robust: Literal["none", "dro", "sampling"] = "none"
+    dro_step: float = Field(0.01, gt=0)
+    # the last layer refitted on group-balanced features of the held-out validation part (DFR)
+    last_layer: Literal["none", "dfr"] = "none"
+
+    def settings_json(self) -> str:
+        """The settings as JSON, the remedies' fields only where set away from their defaults:
+        a run made before they existed keeps its identity (job ids, the resume check)."""
+        return self.model_dump_json(exclude={k for k in REMEDY_FIELDS if getattr(self, k) == REMEDY_FIELDS[k]})
+
+
+REMEDY_FIELDS = {"source_balance": "none", "group_robust": "none", "dro_step": 0.01, "last_layer": "none"}

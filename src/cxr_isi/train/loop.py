@@ -38,6 +38,16 @@ from cxr_isi.models import create_model
 from cxr_isi.models.registry import read_classifier
 from cxr_isi.models.weights import CHECKPOINT_FORMAT
 from cxr_isi.train.config import TrainConfig
+from cxr_isi.train.remedies import (
+    GroupDRO,
+    WeightedSampler,
+    WithGroups,
+    balance_weights,
+    balance_within_sources,
+    group_ids,
+    pooled_features,
+    refit_head,
+)
 
 log = get_logger("train")
 
@@ -133,7 +143,7 @@ def run_settings(cfg: TrainConfig, world: int) -> str:
     """What decides a run, as the resume check compares it: the settings with the *global*
     batch (``batch_size`` per process times the processes), so a run started under ``torchrun``
     on N processes continues in one process with N times the batch, and the other way round."""
-    return cfg.model_copy(update={"batch_size": cfg.batch_size * world}).model_dump_json()
+    return cfg.model_copy(update={"batch_size": cfg.batch_size * world}).settings_json()
 
 
 def save_classifier(model, path: Path, cfg: TrainConfig, mapping: dict, extra: dict) -> None:
@@ -228,6 +238,8 @@ def _fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: bo
             raise CxrIsiError(f"{manifest.origin}: the {s} split has a single class "
                               f"({_class_word(y)} only, {len(y)} images); a classifier cannot be "
                               "trained or scored on it")
+    if cfg.source_balance == "subsample":  # the paper's remedy: each source's classes to equal shares
+        parts["train"] = balance_within_sources(parts["train"], cfg.seed)
     stamp = data_stamp(parts)
     check_same_data(out, stamp)  # before the folder's split.csv is written: nothing of the old run is lost
     if rank == 0:
@@ -258,13 +270,21 @@ def _fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: bo
 
     sampler: Any = DistributedSampler(data["train"], num_replicas=world, rank=rank,  # type: ignore[arg-type]  # a Dataset by duck typing
                                  shuffle=True, seed=cfg.seed, drop_last=True)
+    by = "source" if cfg.source_balance == "weight" else "group" if cfg.group_robust == "sampling" else None
+    if by:
+        sampler = WeightedSampler(balance_weights(parts["train"], by), cfg.seed, num_replicas=world, rank=rank)
+    dro = None
+    if cfg.group_robust == "dro":
+        groups, names = group_ids(parts["train"])
+        data["train"] = WithGroups(data["train"], groups)  # type: ignore[assignment]
+        dro = GroupDRO(len(names), cfg.dro_step, device)
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
         train_model = DistributedDataParallel(train_model, device_ids=[device.index] if device.type == "cuda" else None)
     y_train = data["train"].labels
     pos_weight = torch.tensor(float((y_train == 0).sum() / max((y_train == 1).sum(), 1))
-                              if cfg.class_weighting else 1.0, device=device)
+                              if cfg.class_weighting and not by and dro is None else 1.0, device=device)
     train_loader = _loader(data["train"], cfg, device, shuffle=True, gen=gen, sampler=sampler)
     val_loader = _loader(data["val"], cfg, device, shuffle=False)
     writer = _tensorboard(out) if rank == 0 else None
@@ -275,15 +295,19 @@ def _fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: bo
         train_model.train()
         seen, losses = 0, []
         t0 = time.perf_counter()
-        for x, y in train_loader:
-            x = x.to(device, non_blocking=True)
-            y = y.to(device, non_blocking=True).float()
+        for batch in train_loader:
+            x = batch[0].to(device, non_blocking=True)
+            y = batch[1].to(device, non_blocking=True).float()
             x = _augment(x, gen, cfg, share=(world, rank))
             if device.type == "cuda" and cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 logits = train_model(x)
-            loss = F.binary_cross_entropy_with_logits(logits.float(), y, pos_weight=pos_weight)
+            if dro is not None:
+                per_image = F.binary_cross_entropy_with_logits(logits.float(), y, reduction="none")
+                loss = dro.loss(per_image, batch[2].to(device))
+            else:
+                loss = F.binary_cross_entropy_with_logits(logits.float(), y, pos_weight=pos_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -320,6 +344,12 @@ def _fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: bo
         return {"paused_at_epoch": state["epoch"], "epochs": cfg.epochs}
     best = read_checkpoint(out / "best.pt")
     _unwrap(model).load_state_dict(best["state_dict"])
+    refit = None
+    if cfg.last_layer == "dfr":  # the head refitted on group-balanced features of the held-out val part
+        refit = _refit_last_layer(_unwrap(model), data, parts, cfg, device)
+        save_classifier(model, out / "best.pt", cfg, mapping, {**json.loads(best.get("extra") or "{}"),
+                                                               "dfr": {k: v for k, v in refit.items()
+                                                                       if k not in ("weight", "bias")}})
     metrics = {"model": cfg.model, "variant": cfg.variant, "size": cfg.size, "weights": cfg.weights,
                "label_mapping": mapping, "device": str(device), "world_size": world,
                "epochs": state["epoch"], "best_epoch": state["best_epoch"],
@@ -334,8 +364,31 @@ def _fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: bo
             pd.DataFrame({"path": data[s].paths, "label": data[s].labels, "score": scores}).to_csv(
                 out / f"predictions_{s}.csv", index=False)
     metrics["config"] = json.loads(cfg.model_dump_json())
+    if refit is not None:
+        metrics["dfr"] = {k: v for k, v in refit.items() if k not in ("weight", "bias")}
     write_json(out / "metrics.json", metrics)
     return metrics
+
+
+DFR_MIN_GROUP = 5  # the smallest group (source x label) of the held-out part DFR refits on
+
+
+def _refit_last_layer(model, data: dict, parts: dict, cfg: TrainConfig, device) -> dict:
+    """DFR: features of the validation part (never trained on), a logistic head fitted on them
+    group-balanced (:func:`~cxr_isi.train.remedies.refit_head`), written into the model's head.
+    Where the validation part's smallest group has fewer than :data:`DFR_MIN_GROUP` images, the
+    training part's features join it (the paper's DFR on training data, said in the record)."""
+    groups, _ = group_ids(parts["val"])
+    use = ["val"] if np.bincount(groups).min() >= DFR_MIN_GROUP else ["train", "val"]
+    feats = np.concatenate([pooled_features(model, _loader(data[s], cfg, device, shuffle=False), device) for s in use])
+    part = parts[use[0]] if len(use) == 1 else parts["train"].with_frame(
+        pd.concat([parts["train"].frame, parts["val"].frame], ignore_index=True))
+    refit = refit_head(feats, part.y, group_ids(part)[0], cfg.seed)
+    refit["fitted_on"] = " and ".join({"train": "training", "val": "validation"}[s] for s in use)
+    with torch.no_grad():
+        model.head.weight.copy_(torch.from_numpy(refit["weight"]).view_as(model.head.weight))
+        model.head.bias.fill_(refit["bias"])
+    return refit
 
 
 def _tensorboard(out: Path):

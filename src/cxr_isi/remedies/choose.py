@@ -1,0 +1,32 @@
+"""A remedy by name, and which remedies some data allow."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cxr_isi.errors import CxrIsiError
+from cxr_isi.remedies import catalogue  # noqa: F401  (registers them)
+from cxr_isi.remedies.base import REMEDIES, Remedy
+from cxr_isi.train.remedies import sources_with_both
+
+
+def get_remedy(name: str) -> Remedy:
+    """The remedy named ``name``; an unknown name is one line naming those there are."""
+    if name not in REMEDIES:
+        raise CxrIsiError(f"unknown remedy {name!r}; one of {', '.join(REMEDIES)}")
+    return REMEDIES[name]
+
+
+def refuse(frame: pd.DataFrame, y: np.ndarray, names: list[str], where: str) -> list[str]:
+    """The remedies of ``names`` these data allow; where no source gives both classes, the ones
+    that need one are refused in one line (the data cannot tell the source from the label, and no
+    remedy can: what would is a source that gives both classes)."""
+    wanted = [get_remedy(n) for n in names]
+    if not sources_with_both(frame, y) and any(r.needs_both_classes for r in wanted):
+        blocked = [r.name for r in wanted if r.needs_both_classes]
+        raise CxrIsiError(f"{where}: no source gives both classes, so these data cannot tell the source from the "
+                          f"label and no remedy can: {', '.join(blocked)} refused (balancing keeps nothing; "
+                          "source x label groups are the labels), and no source could be left out to measure one; "
+                          "what would: images of both classes from at least one source")
+    return [r.name for r in wanted]

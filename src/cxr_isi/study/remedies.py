@@ -1,0 +1,168 @@
+"""The remedy table of a run: for plain training and each remedy, what it scores at home, at home
+without the lungs, on each external set and leave-one-source-out, each with its 95% interval, and
+its paired difference to plain training on the same images (:func:`remedy_table`); then the
+decision of :mod:`cxr_isi.verdict.remedy` on it (:func:`remedy_summary`).
+
+Intervals: one training seed gives DeLong's interval (paired DeLong for a difference); several
+give the mean over seeds with a t interval (a seed is the unit: its split is the same, its model
+another draw). Leave-one-source-out gives one AUC per left-out source: the mean over those
+sources (and seeds) with a t interval over sources, the sources being the units of "elsewhere".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cxr_isi.config import parse_model
+from cxr_isi.data.labels import LabelMapping
+from cxr_isi.data.manifest import Manifest
+from cxr_isi.errors import ManifestError
+from cxr_isi.evaluate.metrics import delong_test, mean_ci
+from cxr_isi.study.config import ExperimentConfig
+from cxr_isi.study.runfolder import RunFolder
+from cxr_isi.verdict import remedy as rule
+
+PLAIN = "plain"
+HOME, BOXED_OUT, LOSO = "home", "boxed_out", "loso"
+
+
+def _predictions(run: RunFolder, rel: str) -> pd.DataFrame:
+    return pd.read_csv(run.root / rel)
+
+
+def _figure(values: list[float], single: dict | None, clip: bool = True) -> dict:
+    """An AUC (or a difference) with its interval: DeLong's for one value, a t interval over
+    several."""
+    values = [v for v in values if v == v]
+    if not values:
+        return {"value": None, "ci_low": None, "ci_high": None, "n": 0}
+    if len(values) == 1 and single is not None:
+        return {"value": float(values[0]), "ci_low": single.get("ci_low"), "ci_high": single.get("ci_high"), "n": 1}
+    ci = mean_ci(np.array(values), clip=clip)
+    return {"value": float(np.mean(values)), "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "n": len(values)}
+
+
+def _paired(run: RunFolder, mine: pd.DataFrame, plain: pd.DataFrame) -> dict:
+    """The AUC difference to plain training on the same images, seed by seed."""
+    diffs, single = [], None
+    for seed, row in mine.groupby("seed"):
+        base = plain[plain["seed"] == seed]
+        if base.empty:
+            continue
+        a, b = _predictions(run, row["predictions"].iloc[0]), _predictions(run, base["predictions"].iloc[0])
+        both = a.merge(b, on="id", suffixes=("", "_plain"))
+        if len(np.unique(both["label"])) < 2:
+            continue
+        d = delong_test(both["label"].to_numpy(), both["score"].to_numpy(), both["score_plain"].to_numpy())
+        diffs.append(d["difference"])
+        single = d
+    return _figure(diffs, single, clip=False)
+
+
+def remedy_table(run: RunFolder, results: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """One row per (remedy, measure): ``remedy, measure, test, value, ci_low, ci_high, n,
+    diff, diff_low, diff_high`` (the measure: ``home``, ``boxed_out``, ``loso``, or an external
+    set's name); empty where the run trained no remedy."""
+    if results.empty or "remedy" not in results.columns:
+        return pd.DataFrame()
+    r = results[(results["train_dataset"] == dataset) & results["protocol"].isin(["remedy", "loso"])]
+    rows = []
+    for name in dict.fromkeys(r["remedy"].dropna()):
+        mine = r[r["remedy"] == name]
+        plain = r[r["remedy"] == PLAIN]
+        home = mine[(mine["protocol"] == "remedy") & (mine["test_dataset"] == dataset)]
+        measures = [(HOME, dataset, home[home["test_variant"] == home["variant"]]),
+                    (BOXED_OUT, dataset, home[home["test_variant"] == "lungs_boxed_out"])]
+        for test in sorted(set(mine["test_dataset"]) - {dataset}):
+            measures.append((test, test, mine[(mine["protocol"] == "remedy") & (mine["test_dataset"] == test)]))
+        for measure, test, rows_of in measures:
+            if rows_of.empty:
+                continue
+            base = plain[(plain["protocol"] == "remedy") & (plain["test_dataset"] == test)]
+            base = base[base["test_variant"] == ("lungs_boxed_out" if measure == BOXED_OUT else base["variant"])]
+            one = rows_of.iloc[0]
+            fig = _figure(rows_of["auc"].tolist(), {"ci_low": one.get("auc_ci_low"), "ci_high": one.get("auc_ci_high")})
+            diff = _paired(run, rows_of, base) if name != PLAIN else {"value": None, "ci_low": None, "ci_high": None}
+            rows.append({"remedy": name, "measure": measure, "test": test, **fig, "images": int(one["n"]),
+                         "diff": diff["value"], "diff_low": diff["ci_low"], "diff_high": diff["ci_high"]})
+        loso = mine[mine["protocol"] == "loso"]
+        if len(loso):
+            per_source = loso.groupby("holdout")["auc"].mean()
+            fig = _figure(per_source.tolist(), None if len(per_source) > 1 else
+                          {"ci_low": loso["auc_ci_low"].iloc[0], "ci_high": loso["auc_ci_high"].iloc[0]})
+            diff = {"value": None, "ci_low": None, "ci_high": None}
+            if name != PLAIN:
+                base = plain[plain["protocol"] == "loso"].groupby("holdout")["auc"].mean()
+                common = per_source.index.intersection(base.index)
+                d = (per_source[common] - base[common]).tolist()
+                diff = _figure(d, None, clip=False) if len(d) > 1 else {"value": d[0] if d else None, "ci_low": None,
+                                                            "ci_high": None}
+            rows.append({"remedy": name, "measure": LOSO, "test": ", ".join(per_source.index.astype(str)), **fig,
+                         "images": int(loso["n"].sum() / max(loso["seed"].nunique(), 1)),
+                         "diff": diff["value"], "diff_low": diff["ci_low"], "diff_high": diff["ci_high"]})
+    return pd.DataFrame(rows)
+
+
+def remedy_summary(run: RunFolder, results: pd.DataFrame, dataset: str, external: list[str],
+                   sources_left_out: list[str], refused: str = "") -> dict | None:
+    """The dataset's "What to do": the table as records, and the remedy rule's decision (which
+    remedy helped most, by how much, or that none did and why); None where no remedy ran."""
+    table = remedy_table(run, results, dataset)
+    if table.empty:
+        return None
+    decision = rule.decide(table.to_dict("records"), external, sources_left_out)
+    return {"table": table.to_dict("records"), "best": decision.what, "sentence": decision.reason,
+            "kind": decision.kind, "rule": rule.RULE, "external": external, "sources_left_out": sources_left_out,
+            "refused": refused}
+
+
+def check_external(path: Path, mapping: LabelMapping, what: str = "--external") -> Manifest:
+    """An external (or balance-on) manifest that can measure a model trained with ``mapping``:
+    the same labels, both classes present; anything else is one line naming the file."""
+    m = Manifest.read(path)
+    labels = set(m.frame["label"].astype(str))
+    known = set(mapping.positive) | set(mapping.negative or [])
+    if not labels & set(mapping.positive):
+        raise ManifestError(f"{path}: {what} has no image of the positive label(s) {mapping.positive} (its labels: "
+                            f"{sorted(labels)[:8]}); it cannot measure this model")
+    if mapping.negative and not labels & set(mapping.negative):
+        raise ManifestError(f"{path}: {what} has no image of the negative label(s) {mapping.negative} (its labels: "
+                            f"{sorted(labels)[:8]}); an AUC needs both classes")
+    if mapping.negative and labels - known:
+        raise ManifestError(f"{path}: {what} has labels the model was not trained on ({sorted(labels - known)[:5]}); "
+                            "give a manifest with the same labels, or filter it first")
+    y = m.with_labels(mapping).y
+    if len(np.unique(y)) < 2:
+        raise ManifestError(f"{path}: {what} holds one class only ({len(y)} images); an AUC needs both")
+    return m
+
+
+def remedy_config(manifest: Path, mapping: LabelMapping, *, external: list[Path] | None = None,
+                  remedies: list[str] | None = None, seeds: int = 1, model: str = "small_cnn", size: int = 128,
+                  epochs: int = 20, seed: int = 0, where: list[dict] | None = None, loso_min_per_class: int = 5,
+                  balance: str = "subsample", group_robust: str = "dro") -> ExperimentConfig:
+    """The study ``cxr-isi remedy`` runs: plain training and each remedy on ``manifest``'s original
+    images (the same split and seeds), each scored at home, without the lungs, on every external
+    manifest (whole) and leave-one-source-out. The external sets are checked first (one line)."""
+    ext = [Path(p) for p in (external or [])]
+    for p in ext:
+        check_external(p, mapping)
+    names = [f"external{i + 1}" if len(ext) > 1 else "external" for i in range(len(ext))]
+    labels = mapping.model_dump()
+    data = {
+        "name": "remedies", "description": f"remedies for a shortcut on {Path(manifest).name}", "seed": seed,
+        "datasets": [{"name": "home", "title": Path(manifest).stem, "manifest": str(Path(manifest).absolute()),
+                      "labels": labels, "filter": where or []},
+                     *({"name": n, "title": p.stem, "manifest": str(p.absolute()), "labels": labels, "train": False}
+                       for n, p in zip(names, ext, strict=True))],
+        "models": [model], "variants": ["original"], "cv": {"folds": 0},
+        "cross": [{"train": "home", "test": n} for n in names],
+        "train": {"size": size, "epochs": epochs},
+        "remedies": {"enabled": True, "seeds": seeds, "loso_min_per_class": loso_min_per_class,
+                     "balance": balance, "group_robust": group_robust,
+                     **({"names": remedies} if remedies is not None else {})},
+    }
+    return parse_model(ExperimentConfig, data, "cxr-isi remedy")
