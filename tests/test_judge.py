@@ -355,3 +355,41 @@ def test_a_covid_model_trained_on_the_real_isi_subset_is_judged_to_read_outside_
                     map_images=4)
     assert v.kind == READS_OUTSIDE and v.what == "the source", v.reason
     assert v.auc["original"]["ci_low"] > 0.9 and v.auc["lungs_boxed_out"]["ci_low"] > 0.75, v.reason
+
+
+def test_judge_remedy_dfr_refits_the_last_layer_writes_the_model_and_judges_it(plain, tmp_path):
+    """``judge --remedy dfr --balance-on``: the head is refitted on group-balanced features of a
+    manifest whose sources give both classes (the ``balanced`` phantoms' held-out images), the
+    model is written again as TorchScript (read back to the same scores), judged on the same test
+    images, and compared image set by image set; a format without features, a balance-on set of
+    one class, and a remedy judge does not run are each one line, nothing written."""
+    import cxr_isi as ci
+
+    _, found = plain
+    files, balance_on = found["isi"], found["balanced"]["test"]
+    out = tmp_path / "dfr"
+    v = ci.judge(files["state_dict"], files["test"], positive="covid", out=out, arch="torchvision:resnet18",
+                 size=SIZE, map_images=0, swap_pairs=24, remedy="dfr", balance_on=balance_on)
+    r = json.loads((out / "remedy.json").read_text())
+    assert v.remedy is not None and r["before"]["verdict_kind"] == v.kind and r["after"]["verdict_kind"]
+    assert r["refit"]["n_groups"] >= 4 and r["refit"]["per_group"] >= 2
+    assert set(r["auc"]) >= {"original", "lungs_boxed_out"} and r["auc"]["original"]["ci_low"] is not None
+    before = pd.read_csv(out / "scores.csv")["score_original"].to_numpy()
+    after = pd.read_csv(out / "dfr" / "scores.csv")["score_original"].to_numpy()
+    assert not np.allclose(before, after)  # the head changed
+    again = load_scorer(r["written"]["model"], spec=ModelSpec(size=SIZE))  # the model written again, whole
+    images = np.stack([read_image(p)[0] for p in _test_manifest(files).paths[:4]])
+    refitted = load_scorer(files["state_dict"], arch="torchvision:resnet18", spec=ModelSpec(size=SIZE))
+    from cxr_isi.remedies.last_layer import refit_last_layer
+
+    twin, _ = refit_last_layer(refitted, Manifest.read(balance_on).with_labels(LabelMapping(positive=["covid"])))
+    np.testing.assert_allclose(again.score(images), twin.score(images), atol=1e-5)
+    assert (out / "dfr" / "report.html").is_file() and "after DFR" in r["sentence"]
+    for args, said in (([files["onnx"], "--remedy", "dfr", "--balance-on", balance_on], "keeps none"),
+                       ([files["torchscript"], "--remedy", "balance", "--balance-on", balance_on], "dfr"),
+                       ([files["state_dict"], "--arch", "torchvision:resnet18", "--remedy", "dfr"], "--balance-on")):
+        o = tmp_path / "bad"
+        res = runner.invoke(app, ["judge", *args, "-m", files["test"], "-p", "covid", "--out", str(o), "--size",
+                                  str(SIZE)])
+        assert res.exit_code == 2 and said in res.output and len(res.output.strip().splitlines()) == 1, res.output
+        assert not o.exists()

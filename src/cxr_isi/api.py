@@ -297,7 +297,7 @@ def remedy(manifest: str | Path, *, positive: list[str] | str, out: str | Path,
            negative: list[str] | str | None = None, external: list[str | Path] | str | Path | None = None,
            remedies: list[str] | None = None, seeds: int = 1, model: str = "small_cnn", size: int = 128,
            epochs: int = 20, seed: int = 0, where: str | dict | list | None = None, loso_min_per_class: int = 5,
-           balance: str = "subsample", group_robust: str = "dro", jobs: int = 1,
+           balance: str = "subsample", group_robust: str = "dro", loso: bool = True, jobs: int = 1,
            progress: bool = False) -> RemedyResult:
     """Train plain and each remedy on a dataset, measure them elsewhere, and say which helped
     (``cxr-isi remedy``). Writes a run folder with its report ("What to do").
@@ -323,6 +323,8 @@ def remedy(manifest: str | Path, *, positive: list[str] | str, out: str | Path,
         A source is left out one at a time (LOSO) where it gives this many images of each class.
     balance : {"subsample", "weight"}
     group_robust : {"dro", "sampling"}
+    loso : bool
+        Leave each qualifying source out once (False: the external sets alone measure).
     jobs : int
         Jobs at once (a process pool).
 
@@ -349,7 +351,8 @@ def remedy(manifest: str | Path, *, positive: list[str] | str, out: str | Path,
     refuse(kept.frame, kept.y, remedies if remedies is not None else RemediesConfig().names, str(manifest))
     cfg = remedy_config(Path(manifest), mapping, external=[Path(p) for p in ext], remedies=remedies, seeds=seeds,
                         model=model, size=size, epochs=epochs, seed=seed, where=rows,
-                        loso_min_per_class=loso_min_per_class, balance=balance, group_robust=group_robust)
+                        loso_min_per_class=loso_min_per_class, balance=balance, group_robust=group_robust,
+                        loso=loso)
     _run(None, out, executor="process" if jobs > 1 else "sequential", n_jobs=jobs, progress=progress, config=cfg)
     report = write_report(out)
     s = __import__("json").loads(report.summary_path.read_text())["datasets"]["home"]["remedies"]
@@ -540,7 +543,8 @@ def external(*, out: str | Path, smoke: bool = False, seeds: int | None = None, 
 def judge(model: str | Path, manifest: str | Path | Manifest, *, out: str | Path,
           positive: list[str] | str | None = None, negative: list[str] | None = None, arch: str | None = None,
           spec: str | Path | dict | None = None, seed: int = 0, swap_pairs: int = 48, map_images: int = 16,
-          progress: bool = False, inputs: list[str | Path] | None = None, **spec_options):
+          progress: bool = False, inputs: list[str | Path] | None = None, remedy: str | None = None,
+          balance_on: str | Path | None = None, **spec_options):
     """Judge a model trained anywhere on labelled test images: does it read the lungs?
 
     Nothing is retrained: the shipped U-Net segments the lungs, the model scores the five image
@@ -570,11 +574,18 @@ def judge(model: str | Path, manifest: str | Path | Manifest, *, out: str | Path
     seed : int
     swap_pairs, map_images : int
         Lung-swap pairs; images for the maps.
+    remedy : {"dfr"}, optional
+        Refit the model's last layer on group-balanced features of ``balance_on`` (deep feature
+        reweighting; no backbone retraining), write it again under ``out/dfr/`` and judge it too;
+        ``out/remedy.json`` compares the two (the verdict's ``remedy``).
+    balance_on : path, optional
+        The manifest DFR refits on: the same labels, both classes, sources named.
 
     Returns
     -------
     ModelVerdict
-        ``kind``, ``reason``, ``what``, ``auc`` per image set, ``evidence``, ``out_dir``.
+        ``kind``, ``reason``, ``what``, ``auc`` per image set, ``evidence``, ``out_dir``; with a
+        remedy, ``remedy`` holds the comparison.
     """
     from cxr_isi.config import load_yaml, parse_model
     from cxr_isi.models.scorer import ModelSpec, load_scorer
@@ -598,8 +609,34 @@ def judge(model: str | Path, manifest: str | Path | Manifest, *, out: str | Path
     given = [Path(model)] + [Path(p) for p in (inputs or [])]
     if not isinstance(manifest, Manifest):
         given.append(Path(manifest))
+    if remedy not in (None, "dfr"):
+        raise CxrIsiError(f"--remedy {remedy}: judge refits the last layer only (dfr); the other remedies retrain "
+                          "and run with cxr-isi remedy")
+    balance = None
+    if remedy:
+        from cxr_isi.remedies import check_external
+
+        if balance_on is None or m.label_mapping is None:
+            raise CxrIsiError("--remedy dfr needs --balance-on MANIFEST (images of both classes from several sources, "
+                              "with the same labels) and the labels (-p)")
+        balance = check_external(Path(balance_on), m.label_mapping, "--balance-on").with_labels(m.label_mapping)
+        balance.check_files()
+        given.append(Path(balance_on))
     scorer = load_scorer(model, arch=arch, spec=model_spec)
+    if remedy and not scorer.supports_features:
+        from cxr_isi.remedies.last_layer import NO_FEATURES
+
+        raise CxrIsiError(f"{model}: " + NO_FEATURES.format(fmt=scorer.format))
     verdict = judge_model(scorer, m, out, seed=seed, swap_pairs=swap_pairs, map_images=map_images, progress=progress,
                           inputs=given)
     write_judge_report(out)
+    if balance is not None:
+        import dataclasses
+
+        from cxr_isi.study.judge import judge_dfr
+
+        found = judge_dfr(scorer, m, balance, out, verdict, seed=seed, swap_pairs=swap_pairs, map_images=map_images,
+                          progress=progress)
+        write_judge_report(Path(out) / "dfr")
+        verdict = dataclasses.replace(verdict, remedy=found)
     return verdict

@@ -45,6 +45,8 @@ def judge(
     positive_index: Annotated[int | None, typer.Option(help="The positive output column where there are several.")] = None,
     head: Annotated[str | None, typer.Option(help="The positive output by name (a multi-label head).")] = None,
     onnx_output: Annotated[str | None, typer.Option(help="Which ONNX output to read where there are several.")] = None,
+    remedy: Annotated[str | None, typer.Option(help="dfr: refit the last layer on --balance-on (no backbone retraining), write the model again and judge it too.")] = None,
+    balance_on: Annotated[Path | None, typer.Option("--balance-on", help="With --remedy dfr: images of both classes from several sources, the same labels.")] = None,
     swap_pairs: Annotated[int, typer.Option(callback=at_least("--swap-pairs", 1), help="Opposite-label pairs for the lung swap.")] = 48,
     map_images: Annotated[int, typer.Option(callback=at_least("--map-images", 0), help="Positive images for the occlusion and gradient maps (0: none).")] = 16,
     seed: SeedOpt = 0,
@@ -58,7 +60,8 @@ def judge(
     options: dict = {"size": size, "channels": channels, "normalise": normalise, "layout": layout, "output": output,
                "positive_index": positive_index, "head": head, "onnx_output": onnx_output}
     verdict = run_judge(model, m, out=out_dir, arch=arch, spec=spec, seed=seed, swap_pairs=swap_pairs,
-                        map_images=map_images, progress=sys.stderr.isatty(), inputs=[manifest],
+                        map_images=map_images, progress=sys.stderr.isatty(), inputs=[manifest], remedy=remedy,
+                        balance_on=balance_on,
                         **{k: v for k, v in options.items() if v is not None})
     t = Table(title=f"{verdict.model}: what does it read?")
     for c in ("image set", "AUC (95% CI)", "DeLong p vs original"):
@@ -70,3 +73,7 @@ def judge(
     what = f" ({verdict.what})" if verdict.what else ""
     out.print(f"[bold]verdict:[/] {verdict.kind}{what}: {escape(verdict.reason)}", soft_wrap=True)
     out.print(f"report: {verdict.out_dir / 'report.html'}")
+    if verdict.remedy:
+        r = verdict.remedy
+        out.print(f"[bold]remedy (DFR):[/] {escape(r['sentence'])}", soft_wrap=True)
+        out.print(f"the refitted model: {r['written']['model']}; its report: {verdict.out_dir / 'dfr' / 'report.html'}")

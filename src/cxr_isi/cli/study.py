@@ -243,6 +243,7 @@ def remedy(
     model: Annotated[str, typer.Option(help="The classifier trained (small_cnn on a CPU, vgg16_gap as the paper).")] = "small_cnn",
     size: Annotated[int, typer.Option(help="Training side in pixels.", callback=at_least("--size", 32))] = 128,
     epochs: Annotated[int, typer.Option(help="Epochs per model.", callback=at_least("--epochs", 1))] = 20,
+    loso: Annotated[bool, typer.Option("--loso/--no-loso", help="Leave out each source with both classes once, as a measure elsewhere.")] = True,
     loso_min: Annotated[int, typer.Option("--loso-min", help="Images of each class a source needs to be left out (LOSO).", callback=at_least("--loso-min", 2))] = 5,
     balance: Annotated[str, typer.Option(help="subsample | weight: how the balance remedy evens each source's classes.")] = "subsample",
     group_robust: Annotated[str, typer.Option("--group-robust", help="dro | sampling: GroupDRO's loss, or every group drawn equally.")] = "dro",
@@ -269,7 +270,7 @@ def remedy(
     result = ci.remedy(manifest, positive=positive, negative=negative, out=out_dir, external=external or None,
                        remedies=names, seeds=seeds, model=model, size=size, epochs=epochs, seed=seed,
                        where=where or None, loso_min_per_class=loso_min, balance=balance,
-                       group_robust=group_robust, jobs=jobs, progress=sys.stderr.isatty())
+                       group_robust=group_robust, loso=loso, jobs=jobs, progress=sys.stderr.isatty())
     t = Table(title="What to do: each remedy against plain training (AUC, 95% CI; paired difference)")
     for c in ("remedy", "measured on", "AUC (95% CI)", "vs plain (95% CI)"):
         t.add_column(c)

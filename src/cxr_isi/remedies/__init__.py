@@ -8,6 +8,6 @@ asks of training; the mechanics live in :mod:`cxr_isi.train.remedies`.
 """
 
 from cxr_isi.remedies.base import PLAIN, REMEDIES, Remedy
-from cxr_isi.remedies.choose import get_remedy, refuse
+from cxr_isi.remedies.choose import check_external, get_remedy, refuse
 
-__all__ = ["PLAIN", "REMEDIES", "Remedy", "get_remedy", "refuse"]
+__all__ = ["PLAIN", "REMEDIES", "Remedy", "check_external", "get_remedy", "refuse"]

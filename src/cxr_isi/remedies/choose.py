@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
-from cxr_isi.errors import CxrIsiError
+from cxr_isi.data.labels import LabelMapping
+from cxr_isi.data.manifest import Manifest
+from cxr_isi.errors import CxrIsiError, ManifestError
 from cxr_isi.remedies import catalogue  # noqa: F401  (registers them)
 from cxr_isi.remedies.base import REMEDIES, Remedy
 from cxr_isi.train.remedies import sources_with_both
@@ -30,3 +34,24 @@ def refuse(frame: pd.DataFrame, y: np.ndarray, names: list[str], where: str) -> 
                           "source x label groups are the labels), and no source could be left out to measure one; "
                           "what would: images of both classes from at least one source")
     return [r.name for r in wanted]
+
+
+def check_external(path: Path, mapping: LabelMapping, what: str = "--external") -> Manifest:
+    """An external (or balance-on) manifest that can measure a model trained with ``mapping``:
+    the same labels, both classes present; anything else is one line naming the file."""
+    m = Manifest.read(path)
+    labels = set(m.frame["label"].astype(str))
+    known = set(mapping.positive) | set(mapping.negative or [])
+    if not labels & set(mapping.positive):
+        raise ManifestError(f"{path}: {what} has no image of the positive label(s) {mapping.positive} (its labels: "
+                            f"{sorted(labels)[:8]}); it cannot measure this model")
+    if mapping.negative and not labels & set(mapping.negative):
+        raise ManifestError(f"{path}: {what} has no image of the negative label(s) {mapping.negative} (its labels: "
+                            f"{sorted(labels)[:8]}); an AUC needs both classes")
+    if mapping.negative and labels - known:
+        raise ManifestError(f"{path}: {what} has labels the model was not trained on ({sorted(labels - known)[:5]}); "
+                            "give a manifest with the same labels, or filter it first")
+    y = m.with_labels(mapping).y
+    if len(np.unique(y)) < 2:
+        raise ManifestError(f"{path}: {what} holds one class only ({len(y)} images); an AUC needs both")
+    return m

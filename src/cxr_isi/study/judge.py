@@ -81,6 +81,9 @@ class ModelVerdict:
         Every figure behind the verdict with its interval and one sentence.
     out_dir : Path
         Where ``summary.json``, ``judge.json``, ``scores.csv`` and ``report.html`` are.
+    remedy : dict, optional
+        ``judge --remedy dfr``: the refitted model's verdict and AUCs beside these
+        (``remedy.json``).
     """
 
     model: str
@@ -90,6 +93,7 @@ class ModelVerdict:
     auc: dict
     evidence: list[dict] = field(default_factory=list)
     out_dir: Path = Path(".")
+    remedy: dict | None = None
 
 
 def _refuse_overwrite(out: Path, inputs: list[Path]) -> None:
@@ -318,3 +322,38 @@ def _plain(value):
     if isinstance(value, np.ndarray):
         return value.tolist()
     return str(value)
+
+
+def judge_dfr(scorer: Scorer, manifest: Manifest, balance_on: Manifest, out_dir: str | Path, before: ModelVerdict, *,
+              seed: int = 0, swap_pairs: int = 48, map_images: int = 16, progress: bool = False) -> dict:
+    """``judge --remedy dfr``: the model's last layer refitted on group-balanced features of
+    ``balance_on`` (:mod:`cxr_isi.remedies.last_layer`), written again (``OUT/dfr/``), and judged
+    on the same test images as the model as given; ``OUT/remedy.json`` holds both verdicts and
+    each image set's AUC before and after, with the paired difference on the same images."""
+    from cxr_isi.remedies.last_layer import refit_last_layer, save_refitted
+
+    out = Path(out_dir)
+    refitted, record = refit_last_layer(scorer, balance_on, seed=seed)
+    written = save_refitted(refitted, record, out / "dfr")
+    after = judge_model(refitted, manifest, out / "dfr", seed=seed, swap_pairs=swap_pairs, map_images=map_images,
+                        progress=progress)
+    a = pd.read_csv(out / "scores.csv")
+    b = pd.read_csv(out / "dfr" / "scores.csv")
+    both = a.merge(b, on="path", suffixes=("", "_dfr"))
+    y = both["y"].to_numpy()
+    compared = {}
+    for name in IMAGE_SETS:
+        d = delong_test(y, both[f"score_{name}_dfr"].to_numpy(), both[f"score_{name}"].to_numpy())
+        compared[name] = {"before": before.auc[name]["auc"], "after": after.auc[name]["auc"],
+                          "difference": d["difference"], "ci_low": d["ci_low"], "ci_high": d["ci_high"]}
+    o = compared["original"]
+    result = {"remedy": "dfr", "balance_on": str(balance_on.origin), "refit": record, "written": written,
+              "before": {"verdict_kind": before.kind, "what": before.what, "reason": before.reason},
+              "after": {"verdict_kind": after.kind, "what": after.what, "reason": after.reason}, "auc": compared,
+              "sentence": (f"after DFR on {Path(str(balance_on.origin)).name} ({record['n_images']} images, "
+                           f"{record['per_group']} per source x label group): {after.kind}"
+                           + (f" ({after.what})" if after.what else "") + f", was {before.kind}; AUC on these images "
+                           f"{o['before']:.2f} -> {o['after']:.2f} (paired difference {o['difference']:+.2f}, 95% CI "
+                           f"{o['ci_low']:+.2f} to {o['ci_high']:+.2f})")}
+    write_json(out / "remedy.json", json.loads(json.dumps(result, default=_plain)))
+    return result

@@ -18,9 +18,8 @@ import pandas as pd
 
 from cxr_isi.config import parse_model
 from cxr_isi.data.labels import LabelMapping
-from cxr_isi.data.manifest import Manifest
-from cxr_isi.errors import ManifestError
 from cxr_isi.evaluate.metrics import delong_test, mean_ci
+from cxr_isi.remedies import check_external
 from cxr_isi.study.config import ExperimentConfig
 from cxr_isi.study.runfolder import RunFolder
 from cxr_isi.verdict import remedy as rule
@@ -119,49 +118,41 @@ def remedy_summary(run: RunFolder, results: pd.DataFrame, dataset: str, external
             "refused": refused}
 
 
-def check_external(path: Path, mapping: LabelMapping, what: str = "--external") -> Manifest:
-    """An external (or balance-on) manifest that can measure a model trained with ``mapping``:
-    the same labels, both classes present; anything else is one line naming the file."""
-    m = Manifest.read(path)
-    labels = set(m.frame["label"].astype(str))
-    known = set(mapping.positive) | set(mapping.negative or [])
-    if not labels & set(mapping.positive):
-        raise ManifestError(f"{path}: {what} has no image of the positive label(s) {mapping.positive} (its labels: "
-                            f"{sorted(labels)[:8]}); it cannot measure this model")
-    if mapping.negative and not labels & set(mapping.negative):
-        raise ManifestError(f"{path}: {what} has no image of the negative label(s) {mapping.negative} (its labels: "
-                            f"{sorted(labels)[:8]}); an AUC needs both classes")
-    if mapping.negative and labels - known:
-        raise ManifestError(f"{path}: {what} has labels the model was not trained on ({sorted(labels - known)[:5]}); "
-                            "give a manifest with the same labels, or filter it first")
-    y = m.with_labels(mapping).y
-    if len(np.unique(y)) < 2:
-        raise ManifestError(f"{path}: {what} holds one class only ({len(y)} images); an AUC needs both")
-    return m
-
-
 def remedy_config(manifest: Path, mapping: LabelMapping, *, external: list[Path] | None = None,
                   remedies: list[str] | None = None, seeds: int = 1, model: str = "small_cnn", size: int = 128,
                   epochs: int = 20, seed: int = 0, where: list[dict] | None = None, loso_min_per_class: int = 5,
-                  balance: str = "subsample", group_robust: str = "dro") -> ExperimentConfig:
+                  balance: str = "subsample", group_robust: str = "dro", loso: bool = True) -> ExperimentConfig:
     """The study ``cxr-isi remedy`` runs: plain training and each remedy on ``manifest``'s original
     images (the same split and seeds), each scored at home, without the lungs, on every external
-    manifest (whole) and leave-one-source-out. The external sets are checked first (one line)."""
+    manifest (whole) and leave-one-source-out; beside them the study's own verdict (a model on the
+    lungs-boxed-out images, with the fixed-box control, on the single split). The external sets
+    are checked first (one line).
+
+    Returns
+    -------
+    ExperimentConfig
+    """
     ext = [Path(p) for p in (external or [])]
     for p in ext:
         check_external(p, mapping)
     names = [f"external{i + 1}" if len(ext) > 1 else "external" for i in range(len(ext))]
+
+    def title(p: Path) -> str:  # "manifest.csv" says nothing: its folder's name does
+        return p.parent.name if p.stem == "manifest" and p.parent.name else p.stem
+
     labels = mapping.model_dump()
     data = {
         "name": "remedies", "description": f"remedies for a shortcut on {Path(manifest).name}", "seed": seed,
-        "datasets": [{"name": "home", "title": Path(manifest).stem, "manifest": str(Path(manifest).absolute()),
+        "datasets": [{"name": "home", "title": title(Path(manifest)), "manifest": str(Path(manifest).absolute()),
                       "labels": labels, "filter": where or []},
-                     *({"name": n, "title": p.stem, "manifest": str(p.absolute()), "labels": labels, "train": False}
+                     *({"name": n, "title": title(p), "manifest": str(p.absolute()), "labels": labels, "train": False}
                        for n, p in zip(names, ext, strict=True))],
-        "models": [model], "variants": ["original"], "cv": {"folds": 0},
+        # the study's own verdict beside the remedies: the boxed-out model and its fixed-box control
+        "models": [model], "variants": ["original", "lungs_boxed_out"], "cv": {"folds": 0},
+        "fixed_box": {"enabled": True, "variants": ["lungs_boxed_out"], "cv": False},
         "cross": [{"train": "home", "test": n} for n in names],
         "train": {"size": size, "epochs": epochs},
-        "remedies": {"enabled": True, "seeds": seeds, "loso_min_per_class": loso_min_per_class,
+        "remedies": {"enabled": True, "seeds": seeds, "loso": loso, "loso_min_per_class": loso_min_per_class,
                      "balance": balance, "group_robust": group_robust,
                      **({"names": remedies} if remedies is not None else {})},
     }

@@ -260,7 +260,19 @@ def _checked(config_path: str | Path, run_dir: str | Path) -> tuple[list[Job], d
 
 def remedy_loso(cfg: ExperimentConfig, manifests: dict[str, Manifest]) -> dict[str, list[str]]:
     """Per trained dataset, the sources a leave-one-source-out test leaves out one at a time; where
-    remedies run, those that need a source with both classes are refused first, in one line."""
+    remedies run, those that need a source with both classes are refused first, in one line.
+
+    Parameters
+    ----------
+    cfg : ExperimentConfig
+    manifests : dict
+        Dataset name -> its rows (labels attached here).
+
+    Returns
+    -------
+    dict
+        Dataset name -> the sources to leave out (empty where remedies do not run).
+    """
     from cxr_isi.remedies import refuse
     from cxr_isi.study.plan import loso_sources
 

@@ -37,22 +37,12 @@ def sources_with_both(frame: pd.DataFrame, y: np.ndarray, min_per_class: int = 1
 
 
 def balance_within_sources(manifest: Manifest, seed: int) -> Manifest:
-    """Within each source, as many images of each class as the rarer class has (a seeded
-    draw); a source that gives one class keeps nothing (it cannot tell the source from the
-    label). The paper's remedy: the classes' shares equal inside every source."""
-    frame = manifest.frame.reset_index(drop=True)
-    y = manifest.y
-    rng = np.random.default_rng(seed)
-    keep: list[int] = []
-    for source in sorted(frame["source"].astype(str).unique()):
-        rows = np.flatnonzero(frame["source"].astype(str).to_numpy() == source)
-        pos, neg = rows[y[rows] == 1], rows[y[rows] == 0]
-        n = min(len(pos), len(neg))
-        keep += sorted([*rng.permutation(pos)[:n], *rng.permutation(neg)[:n]])
-    if not keep:
-        raise CxrIsiError(f"{manifest.origin}: no source gives both classes; within-source balance keeps nothing "
-                          "(these data cannot tell the source from the label)")
-    return manifest.with_frame(frame.iloc[sorted(keep)])
+    """Within each source, as many images of each class as the rarer class has (a seeded draw); a
+    source that gives one class keeps nothing. The paper's remedy, the audit's balanced subset
+    (:func:`cxr_isi.audit.balance.balance_sources`) used as training data."""
+    from cxr_isi.audit.balance import balance_sources
+
+    return balance_sources(manifest, seed=seed)
 
 
 def balance_weights(manifest: Manifest, by: str) -> np.ndarray:

@@ -54,10 +54,12 @@ def decide(table: list[dict], external: list[str], sources_left_out: list[str]) 
     base = f"plain training scores {_text(plain['value'], plain['ci_low'], plain['ci_high'])} on {words}"
     if helped:
         best = max(helped, key=lambda r: r["diff"])
+        one_seed = (" (one training seed: its interval counts the test images, not another training draw; "
+                    "--seeds 3 or more measures that too)" if best.get("n") == 1 and measure != "loso" else "")
         return Decision(HELPED, (f"{best['remedy']} helped most: on {words} it scores "
                                  f"{_text(best['value'], best['ci_low'], best['ci_high'])} against plain training's "
                                  f"{plain['value']:.2f}, a paired difference of "
-                                 f"{_text(best['diff'], best['diff_low'], best['diff_high'], True)}{harm}"),
+                                 f"{_text(best['diff'], best['diff_low'], best['diff_high'], True)}{one_seed}{harm}"),
                         rows, what=best["remedy"])
     if not others:
         return Decision(NONE_HELPED, f"{base}; no remedy was measured beside it", rows)
