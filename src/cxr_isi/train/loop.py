@@ -271,12 +271,14 @@ def _fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: bo
     sampler: Any = DistributedSampler(data["train"], num_replicas=world, rank=rank,  # type: ignore[arg-type]  # a Dataset by duck typing
                                  shuffle=True, seed=cfg.seed, drop_last=True)
     by = "source" if cfg.source_balance == "weight" else "group" if cfg.group_robust == "sampling" else None
-    if by:
-        sampler = WeightedSampler(balance_weights(parts["train"], by), cfg.seed, num_replicas=world, rank=rank)
+    kept = pd.Index(parts["train"].frame["path"]).get_indexer(data["train"].paths)  # the dataset may leave out
+    if by:  # an image it could not cache: the weights and groups follow its rows, by path
+        w = balance_weights(parts["train"], by)[kept]
+        sampler = WeightedSampler(w / w.sum(), cfg.seed, num_replicas=world, rank=rank)
     dro = None
     if cfg.group_robust == "dro":
         groups, names = group_ids(parts["train"])
-        data["train"] = WithGroups(data["train"], groups)  # type: ignore[assignment]
+        data["train"] = WithGroups(data["train"], groups[kept])  # type: ignore[assignment]
         dro = GroupDRO(len(names), cfg.dro_step, device)
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -381,8 +383,9 @@ def _refit_last_layer(model, data: dict, parts: dict, cfg: TrainConfig, device) 
     groups, _ = group_ids(parts["val"])
     use = ["val"] if np.bincount(groups).min() >= DFR_MIN_GROUP else ["train", "val"]
     feats = np.concatenate([pooled_features(model, _loader(data[s], cfg, device, shuffle=False), device) for s in use])
-    part = parts[use[0]] if len(use) == 1 else parts["train"].with_frame(
-        pd.concat([parts["train"].frame, parts["val"].frame], ignore_index=True))
+    paths = [p for s in use for p in data[s].paths]  # the rows the datasets kept, in their order
+    frame = pd.concat([parts[s].frame for s in use], ignore_index=True).set_index("path").loc[paths].reset_index()
+    part = parts["val"].with_frame(frame)
     refit = refit_head(feats, part.y, group_ids(part)[0], cfg.seed)
     refit["fitted_on"] = " and ".join({"train": "training", "val": "validation"}[s] for s in use)
     with torch.no_grad():
