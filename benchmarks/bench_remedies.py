@@ -12,8 +12,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 N, SIZE = 1000, 224
 
 
@@ -22,8 +20,7 @@ def run() -> tuple[str, list[dict]]:
     import torchvision
 
     from cxr_isi.data import LabelMapping, Manifest
-    from cxr_isi.data.readers import read_image
-    from cxr_isi.data.resize import resize_square
+    from cxr_isi.data.resize import read_squares
     from cxr_isi.models.scorer import ModelSpec, load_scorer
     from cxr_isi.remedies.last_layer import refit_last_layer
     from cxr_isi.synth import SynthConfig, generate
@@ -37,7 +34,7 @@ def run() -> tuple[str, list[dict]]:
         torch.save(torchvision.models.resnet50(weights=None, num_classes=1).state_dict(), root / "r50.pt")
         scorer = load_scorer(root / "r50.pt", arch="torchvision:resnet50", spec=ModelSpec(size=SIZE))
         t0 = time.perf_counter()
-        images = np.stack([resize_square(read_image(p)[0], SIZE, "pad") for p in m.paths])
+        images = read_squares(m.paths, SIZE, "pad")
         scorer.score(images)
         base = time.perf_counter() - t0
         t0 = time.perf_counter()

@@ -204,7 +204,8 @@ def test_keras_layouts_conventions_and_legacy_h5(tmp_path):
         ("nhwc", 3, SIDE, "probability")  # read off the model: its input shape and sigmoid output
     h5 = load_scorer(_keras(tmp_path, ".h5"))
     np.testing.assert_allclose(h5.score(IMAGES), scorer.score(IMAGES), atol=1e-6)
-    first = _keras(tmp_path / "cf" if (tmp_path / "cf").mkdir() is None else tmp_path, channels_first=True)
+    (tmp_path / "cf").mkdir()
+    first = _keras(tmp_path / "cf", channels_first=True)
     cf = load_scorer(first)
     assert cf.spec.layout == "nchw"
     np.testing.assert_allclose(cf.score(IMAGES), _keras_reference(first, IMAGES, channels_first=True), atol=1e-5)

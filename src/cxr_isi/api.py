@@ -355,7 +355,9 @@ def remedy(manifest: str | Path, *, positive: list[str] | str, out: str | Path,
                         loso=loso)
     _run(None, out, executor="process" if jobs > 1 else "sequential", n_jobs=jobs, progress=progress, config=cfg)
     report = write_report(out)
-    s = __import__("json").loads(report.summary_path.read_text())["datasets"]["home"]["remedies"]
+    import json
+
+    s = json.loads(report.summary_path.read_text())["datasets"]["home"]["remedies"]
     return RemedyResult(path=Path(out), table=pd.DataFrame(s["table"]), kind=s["kind"], best=s["best"],
                         sentence=s["sentence"])
 

@@ -71,3 +71,11 @@ def restore_mask(square: np.ndarray, height: int, width: int, mode: str = "pad")
     out = np.zeros((height, width), dtype=bool)
     out[t:b, left:r] = region >= 0.5
     return out
+
+
+def read_squares(paths, size: int, mode: str = "pad") -> np.ndarray:
+    """Gray images ``(N, size, size)`` in [0, 1], each read and made square (``mode``) in turn: what
+    a model from elsewhere is fed (the study's own models read the image cache instead)."""
+    from cxr_isi.data.readers import read_image
+
+    return np.stack([resize_square(read_image(p)[0], size, mode) for p in paths])

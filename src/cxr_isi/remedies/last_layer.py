@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from cxr_isi.data.manifest import Manifest
+from cxr_isi.data.resize import read_squares
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.models.scorer import Scorer, TorchScorer
 from cxr_isi.train.remedies import group_ids, refit_head
@@ -26,13 +27,6 @@ from cxr_isi.train.remedies import group_ids, refit_head
 NO_FEATURES = ("DFR refits the last layer on the model's features, and a {fmt} model keeps none: give its weights as "
                "a state dict with --arch (torch.save(model.state_dict(), ...)), a Keras .keras file, or a cxr-isi "
                "best.pt")
-
-
-def _images(manifest: Manifest, size: int, resize: str) -> np.ndarray:
-    from cxr_isi.data.readers import read_image
-    from cxr_isi.data.resize import resize_square
-
-    return np.stack([resize_square(read_image(p)[0], size, resize) for p in manifest.paths])
 
 
 def _rows(weight: np.ndarray, bias: float, width: int, col: int, output: str) -> tuple[np.ndarray, np.ndarray]:
@@ -58,7 +52,7 @@ def refit_last_layer(scorer: Scorer, manifest: Manifest, *, seed: int = 0) -> tu
     if not scorer.supports_features:
         raise CxrIsiError(f"{scorer.origin}: " + NO_FEATURES.format(fmt=scorer.format))
     size = int(scorer.spec.size or 224)
-    images = _images(manifest, size, scorer.spec.resize)
+    images = read_squares(manifest.paths, size, scorer.spec.resize)
     _, feats = scorer.score_and_features(images)
     groups, names = group_ids(manifest)
     head = refit_head(np.asarray(feats, dtype=np.float64), manifest.y, groups, seed)

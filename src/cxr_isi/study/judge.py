@@ -188,11 +188,10 @@ def _not_constant(scorer: Scorer, scores: np.ndarray) -> None:
 def _first_batch(scorer: Scorer, manifest: Manifest, y: np.ndarray, size: int, resize: str, n: int = 4) -> None:
     """A few images of each class scored before any work is done or written: a wrong spec
     (channels, size, output width), NaN or constant outputs are one line now."""
-    from cxr_isi.data.readers import read_image
-    from cxr_isi.data.resize import resize_square
+    from cxr_isi.data.resize import read_squares
 
     pick = [*np.flatnonzero(y == 1)[:n], *np.flatnonzero(y == 0)[:n]]
-    images = np.stack([resize_square(read_image(manifest.paths[i])[0], size, resize) for i in pick])
+    images = read_squares([manifest.paths[i] for i in pick], size, resize)
     _not_constant(scorer, scorer.score(images))
 
 

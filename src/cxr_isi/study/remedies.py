@@ -28,10 +28,6 @@ PLAIN = "plain"
 HOME, BOXED_OUT, LOSO = "home", "boxed_out", "loso"
 
 
-def _predictions(run: RunFolder, rel: str) -> pd.DataFrame:
-    return pd.read_csv(run.root / rel)
-
-
 def _figure(values: list[float], single: dict | None, clip: bool = True) -> dict:
     """An AUC (or a difference) with its interval: DeLong's for one value, a t interval over
     several."""
@@ -51,7 +47,7 @@ def _paired(run: RunFolder, mine: pd.DataFrame, plain: pd.DataFrame) -> dict:
         base = plain[plain["seed"] == seed]
         if base.empty:
             continue
-        a, b = _predictions(run, row["predictions"].iloc[0]), _predictions(run, base["predictions"].iloc[0])
+        a, b = run.predictions(row["predictions"].iloc[0]), run.predictions(base["predictions"].iloc[0])
         both = a.merge(b, on="id", suffixes=("", "_plain"))
         if len(np.unique(both["label"])) < 2:
             continue
