@@ -132,6 +132,45 @@ def test_a_manifest_with_one_source_skips_the_per_source_parts_and_says_why(plai
     assert v.kind == READS_LUNGS and (tmp_path / "out" / "report.html").is_file()
 
 
+def test_a_split_column_judges_the_test_rows_alone_and_says_so(plain, tmp_path):
+    """A manifest with a ``split`` column: its train rows are not judged (the model may have seen
+    them), the summary and the printed output say how many were left out; a split column with no
+    test row is one line, nothing written."""
+    _, found = plain
+    files = found["isi"]
+    frame = pd.read_csv(files["test"], dtype=str)
+    frame["split"] = np.where(np.arange(len(frame)) % 2 == 0, "test", "train")
+    frame.to_csv(tmp_path / "split.csv", index=False)
+    r = runner.invoke(app, ["judge", files["torchscript"], "-m", str(tmp_path / "split.csv"), "-p", "covid",
+                            "--out", str(tmp_path / "out"), "--size", str(SIZE), "--map-images", "0"],
+                      terminal_width=200)
+    assert r.exit_code == 0, r.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    tests = int((frame["split"] == "test").sum())
+    assert summary["n_images"] + summary["n_left_out"] == tests
+    assert f"{len(frame) - tests} train/validation rows left out" in summary["split_note"]
+    assert "rows left out" in r.output
+    frame["split"] = "train"
+    frame.to_csv(tmp_path / "no_test.csv", index=False)
+    r = runner.invoke(app, ["judge", files["torchscript"], "-m", str(tmp_path / "no_test.csv"), "-p", "covid",
+                            "--out", str(tmp_path / "none"), "--size", str(SIZE)])
+    assert r.exit_code == 2 and "no 'test' row" in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert not (tmp_path / "none").exists()
+
+
+def test_the_positive_label_given_the_wrong_way_round_is_named_as_such(plain, tmp_path):
+    """``-p normal`` by mistake: an AUC far below 0.5 is a reversed label, and the verdict says so
+    (not "does not separate the classes")."""
+    import cxr_isi as ci
+
+    _, found = plain
+    files = found["isi"]
+    v = ci.judge(files["torchscript"], files["test"], positive="normal", out=tmp_path / "out", size=SIZE,
+                 map_images=0)
+    assert v.auc["original"]["ci_high"] < 0.5
+    assert "wrong way round" in v.reason and "reversed" in v.reason, v.reason
+
+
 @pytest.mark.parametrize("preset, expected", [("isi", READS_OUTSIDE), ("balanced", READS_LUNGS)])
 def test_a_cxr_isi_checkpoint_goes_through_the_same_interface(plain, tmp_path, preset, expected):
     """The study's own models (small_cnn on the original images, as the demo trains them) judged
@@ -328,6 +367,38 @@ def test_a_torchxrayvision_model_is_read_from_its_file_never_downloaded(tmp_path
     torch.save(torchvision.models.resnet18(), tmp_path / "foreign.pt")
     with pytest.raises(CxrIsiError, match="classes other than torch.nn's and torchxrayvision's"):
         load_scorer(tmp_path / "foreign.pt", arch=arch, spec=ModelSpec(head="Pneumonia"))
+
+
+class _CallsXrv:
+    """Pickles as a call of torchxrayvision's DenseNet with weights and a cache folder: loading
+    it with that class allowed would create the folder and start the weights' download."""
+
+    def __init__(self, cache: str):
+        self.cache = cache
+
+    def __reduce__(self):
+        import torchxrayvision as xrv
+
+        return xrv.models.DenseNet, (32, (6, 12, 24, 16), 64, 4, 0, 18, 1, "densenet121-res224-all", self.cache)
+
+
+def test_a_crafted_torchxrayvision_file_writes_nothing_and_downloads_nothing(tmp_path, monkeypatch):
+    """A file naming an allowed class (torchxrayvision's DenseNet) with arguments that make it
+    download: reading it calls no class the file names, so no folder appears and no download
+    starts; the file is refused in one line (it holds no weights)."""
+    xrv = pytest.importorskip("torchxrayvision")
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a download was started while reading a model file")
+
+    monkeypatch.setattr(xrv.models, "get_weights", no_network)
+    monkeypatch.setattr(xrv.utils, "download", no_network, raising=False)
+    cache = tmp_path / "made_by_the_file"
+    torch.save({"model": _CallsXrv(str(cache))}, tmp_path / "crafted.pt")
+    with pytest.raises(CxrIsiError) as err:
+        load_scorer(tmp_path / "crafted.pt", arch="xrv:densenet121-res224-all", spec=ModelSpec(head="Pneumonia"))
+    assert len(str(err.value).splitlines()) == 1 and "crafted.pt" in str(err.value)
+    assert not cache.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["crafted.pt"]
 
 
 def test_a_malicious_model_file_does_not_run(tmp_path):

@@ -24,6 +24,28 @@ from cxr_isi.data.manifest import Manifest
 from cxr_isi.errors import CxrIsiError
 
 
+def _checked(fn):
+    """Check a call's arguments against its annotations before any work starts (strict: a string
+    where a number or a list is meant is refused, not coerced), as the CLI checks its options; a
+    wrong argument is one line naming it. For the calls that start long work (processes, grids)."""
+    import functools
+
+    from pydantic import ConfigDict, ValidationError, validate_call
+
+    validated = validate_call(fn, config=ConfigDict(strict=True, arbitrary_types_allowed=True))
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return validated(*args, **kwargs)
+        except ValidationError as err:
+            first = err.errors()[0]
+            key = ".".join(str(p) for p in first["loc"])
+            raise CxrIsiError(f"cxr_isi.{fn.__name__}: {key}={first.get('input')!r}: {first['msg']}") from None
+
+    return call
+
+
 @dataclass(frozen=True)
 class RunResult:
     """A run folder and the tables its study wrote.
@@ -207,6 +229,7 @@ def load_run(path: str | Path) -> RunResult:
                      delong=run.table(DELONG_TABLE), probes=run.table(PROBES), record=run.run_record())
 
 
+@_checked
 def run_experiment(config: str | Path, *, out: str | Path, executor: str = "sequential", jobs: int = 1,
                    address: str | None = None, progress: bool = False) -> RunResult:
     """Run (or resume) the whole study of an experiment YAML into a run folder.
@@ -284,6 +307,9 @@ class RemedyResult:
         The remedy that helped most.
     sentence : str
         The decision in one sentence, with its figures.
+    verdicts : dict
+        Remedy (``plain`` too) -> what its model reads by the judge's rule on the home test
+        split (``verdict_kind``, ``what``, ``reason``, ``measured``).
     """
 
     path: Path
@@ -291,8 +317,10 @@ class RemedyResult:
     kind: str
     best: str | None
     sentence: str
+    verdicts: dict = field(default_factory=dict)
 
 
+@_checked
 def remedy(manifest: str | Path, *, positive: list[str] | str, out: str | Path,
            negative: list[str] | str | None = None, external: list[str | Path] | str | Path | None = None,
            remedies: list[str] | None = None, seeds: int = 1, model: str = "small_cnn", size: int = 128,
@@ -359,7 +387,7 @@ def remedy(manifest: str | Path, *, positive: list[str] | str, out: str | Path,
 
     s = json.loads(report.summary_path.read_text())["datasets"]["home"]["remedies"]
     return RemedyResult(path=Path(out), table=pd.DataFrame(s["table"]), kind=s["kind"], best=s["best"],
-                        sentence=s["sentence"])
+                        sentence=s["sentence"], verdicts=s.get("verdicts") or {})
 
 
 @dataclass
@@ -375,6 +403,7 @@ class SweepResult:
     sentences: list[str]
 
 
+@_checked
 def sweep(*, out: str | Path, majority_share: list[float] | None = None,
           fingerprint_strength: list[float] | None = None, folds: int = 5, n: int | None = None,
           base: str | Path | None = None, seed: int = 0, executor: str = "sequential", jobs: int = 1,
@@ -446,6 +475,7 @@ class ErrorRatesResult:
     figure: Path | None
 
 
+@_checked
 def error_rates(*, out: str | Path, smoke: bool = False, seeds: int | None = None, power_seeds: int | None = None,
                 first_seed: int | None = None, jobs: int = 2, progress: bool = False) -> ErrorRatesResult:
     """Measure the verdict's false alarms and power over seeds (as ``cxr-isi error-rates``).
@@ -507,6 +537,7 @@ class ExternalResult:
     targets: list[dict]
 
 
+@_checked
 def external(*, out: str | Path, smoke: bool = False, seeds: int | None = None, real: bool = True, jobs: int = 2,
              progress: bool = False) -> ExternalResult:
     """What will a model score elsewhere? Run the pairs with a known external AUC and check the

@@ -44,13 +44,34 @@ def format_validation_error(err: ValidationError, where: str) -> str:
     return f"{where}: " + "; ".join(parts)
 
 
+def read_text(path: str | Path) -> str:
+    """A text file's content: UTF-8 (with or without a byte-order mark), or UTF-16 where a BOM says
+    so (as Windows editors save it); anything else (binary bytes, another encoding) is one line
+    naming the file."""
+    path = Path(path)
+    raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r}); save it "
+                          "as UTF-8") from None
+    if "\x00" in text:
+        raise ConfigError(f"{path}: holds NUL bytes: a binary file, not a YAML text file")
+    return text
+
+
 def load_yaml(path: str | Path) -> dict:
     """Read a YAML mapping safely (``yaml.safe_load``: no Python objects, no code)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(read_text(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""

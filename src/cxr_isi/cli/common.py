@@ -230,8 +230,9 @@ def load_dataset(manifest: Path | None, config: Path | None, positive: list[str]
     return m.with_labels(mapping), row_filter.to_data()
 
 
-def _fmt(x: float, nd: int = 3) -> str:
-    return "n/a" if x != x else f"{x:.{nd}f}"
+def _fmt(x: float | None, nd: int = 3) -> str:
+    """A figure, or "n/a" where it was not computed (None or NaN)."""
+    return "n/a" if x is None or x != x else f"{x:.{nd}f}"
 
 
 # -- the tables every study command prints (run, report, demo) -------------------------------

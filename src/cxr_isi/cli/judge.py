@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -67,11 +68,15 @@ def judge(
     for c in ("image set", "AUC (95% CI)", "DeLong p vs original"):
         t.add_column(c)
     for name, a in verdict.auc.items():
-        t.add_row(name, f"{a['auc']:.3f} ({a['ci_low']:.2f}-{a['ci_high']:.2f})",
+        t.add_row(name, "not computed" if a["auc"] is None or a["auc"] != a["auc"] else
+                  f"{a['auc']:.3f} ({_fmt(a['ci_low'], 2)}-{_fmt(a['ci_high'], 2)})",
                   "-" if a["delong_p"] is None else _fmt(a["delong_p"], 3))
     out.print(t)
     what = f" ({verdict.what})" if verdict.what else ""
     out.print(f"[bold]verdict:[/] {verdict.kind}{what}: {escape(verdict.reason)}", soft_wrap=True)
+    summary = json.loads((verdict.out_dir / "summary.json").read_text())
+    if summary.get("split_note"):
+        out.print(summary["split_note"], soft_wrap=True)
     out.print(f"report: {verdict.out_dir / 'report.html'}")
     if verdict.remedy:
         r = verdict.remedy

@@ -84,15 +84,13 @@ def sweep(
     Dose-response: the protocol's core at each level of intra-source imbalance (or
     fingerprint strength) on phantoms; sweep.csv, the curves with 95% bands, and where the
     verdict turns shortcut."""
-    import yaml
-
-    from cxr_isi.config import parse_model
+    from cxr_isi.config import load_yaml, parse_model
     from cxr_isi.report.sweep import write_sweep
     from cxr_isi.studies.sweep import SweepConfig, run_sweep
 
     data: dict = {}
     if config is not None:
-        loaded = yaml.safe_load(config.read_text()) or {}
+        loaded = load_yaml(config)
         if not isinstance(loaded, dict) or not isinstance(loaded.get("sweep"), dict):
             raise CxrIsiError(f"{config}: no sweep: block (a mapping) in this YAML")
         data = dict(loaded["sweep"])
@@ -140,15 +138,14 @@ def error_rates(
     data, power over levels of intra-source imbalance and fingerprint strength, the geometry leak;
     every rate with a Wilson interval, the probes' own false-positive rates, the targets met or
     missed (error_rates.md, error_rates.png)."""
-    import yaml
-
+    from cxr_isi.config import load_yaml
     from cxr_isi.report.error_rates import write_error_rates
     from cxr_isi.studies.error_rates import error_rates_config, run_error_rates
     from cxr_isi.verdict.error_rates import rate_text
 
     block = None
     if config is not None:
-        loaded = yaml.safe_load(config.read_text()) or {}
+        loaded = load_yaml(config)
         if not isinstance(loaded, dict) or not isinstance(loaded.get("error_rates"), dict):
             raise CxrIsiError(f"{config}: no error_rates: block (a mapping) in this YAML")
         block = loaded["error_rates"]
@@ -284,4 +281,6 @@ def remedy(
             r.measure, r.measure), auc, diff)
     out.print(t)
     out.print(f"[bold]{result.kind}:[/] {result.sentence}.", soft_wrap=True)
+    for name, v in result.verdicts.items():
+        out.print(f"{name} reads: {v['verdict_kind']}" + (f" ({v['what']})" if v.get("what") else ""), soft_wrap=True)
     out.print(f"the report: {out_dir / 'report.html'}")

@@ -20,20 +20,17 @@ import errno
 import json
 import os
 import shutil
-import signal
-import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from cxr_isi._io import atomic_write, file_lock, write_json
+from cxr_isi._pool import ProcessPool
 from cxr_isi.data.readers import read_image
 from cxr_isi.data.resize import RESIZE_MODES, resize_square
 from cxr_isi.errors import CxrIsiError, ImageReadError
@@ -83,26 +80,6 @@ def load_for_cache(path: str, size: int, resize: str, kind: str) -> tuple[np.nda
     else:
         square = resize_square(image, size, resize)
     return np.rint(square * 255.0).astype(np.uint8), info.as_dict()
-
-
-def _worker_start() -> None:
-    """Workers leave Ctrl-C to the parent, which stops the pool and keeps what is finished (a
-    worker interrupted mid-write would print its own traceback and could leave the pool hanging)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-@contextmanager
-def _signals_held():
-    """SIGINT and SIGTERM ignored inside (main thread only: elsewhere they cannot be set)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    before = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
 
 
 def _build_chunk(data_file: str, capacity: int, size: int, resize: str, kind: str,
@@ -341,31 +318,27 @@ class ImageCache:
             for c in chunks:
                 yield _build_chunk(*args, c)
             return
-        # spawn, not fork: the parent holds threads (progress bar) that fork would copy mid-state
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_worker_start)
-        try:
-            with _signals_held():  # workers start (fork + exec) with Ctrl-C ignored from their first line
-                futures = [pool.submit(_build_chunk, *args, c) for c in chunks]
-            for fut in as_completed(futures):
+        # spawn, not fork: the parent holds threads (progress bar) that fork would copy mid-state;
+        # on a stop the running chunks (seconds) finish and are kept
+        with ProcessPool(jobs, stop="wait") as pool:
+            for fut in as_completed(pool.submit_all(_build_chunk, [(*args, c) for c in chunks])):
                 yield fut.result()
-        finally:
-            # On Ctrl-C, SIGTERM or an error: drop the queued chunks and wait only for the running
-            # ones (seconds), so no worker is orphaned and no semaphore is leaked. A second Ctrl-C
-            # meanwhile would break the pool's own shutdown and hang the exit: held until done.
-            with _signals_held():
-                pool.shutdown(wait=True, cancel_futures=True)
 
     # -- read -------------------------------------------------------------------------
     def open(self) -> CachedImages:
         """Read-only view of the cache (a damaged one is refused in one line: :meth:`update`
-        rebuilds it)."""
-        problem = self.damage()
-        if problem:
-            raise CxrIsiError(f"{self.dir}: damaged cache ({problem}); rebuild it with cxr-isi cache MANIFEST")
-        meta = self._meta()
-        if meta["capacity"] == 0 or not self.index_file.exists():
+        rebuilds it). Read under the cache's lock: another process's :meth:`update` may be
+        growing or rebuilding it (a half-replaced index read as "damaged" was seen under load)."""
+        if not self.dir.is_dir():
             raise CxrIsiError(f"{self.dir}: cache is empty; build it first (cxr-isi cache MANIFEST)")
-        return CachedImages(self.data_file, self.index(), meta["capacity"], self.size)
+        with file_lock(self.dir / ".lock"):
+            problem = self.damage()
+            if problem:
+                raise CxrIsiError(f"{self.dir}: damaged cache ({problem}); rebuild it with cxr-isi cache MANIFEST")
+            meta = self._meta()
+            if meta["capacity"] == 0 or not self.index_file.exists():
+                raise CxrIsiError(f"{self.dir}: cache is empty; build it first (cxr-isi cache MANIFEST)")
+            return CachedImages(self.data_file, self.index(), meta["capacity"], self.size)
 
 
 class CachedImages:

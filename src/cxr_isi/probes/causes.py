@@ -36,13 +36,12 @@ from __future__ import annotations
 
 import re
 import shutil
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from cxr_isi._pool import ProcessPool
 from cxr_isi.evaluate.metrics import auc_ci, mean_ci
 from cxr_isi.logs import get_logger
 from cxr_isi.probes.base import ProbeInput, ProbeResult, boxed_images, fmt_ci
@@ -57,6 +56,7 @@ VERSION = 2
 SIZE = 256
 OCR_SIDE = 512  # Tesseract reads letters of 20-30 px best: images are upscaled to this side
 OCR_CONFIDENCE = 60
+OCR_TIMEOUT_S = 30  # per Tesseract call (about 0.3 s each here): a stuck or wrong binary must not hang the run
 TEXT_LEVEL = 0.85
 WORDS = ("PORTABLE", "SUPINE", "ERECT", "UPRIGHT", "SEMI", "SITTING", "AP", "PA", "LAT", "L", "R")
 TOPHAT, TOPHAT_RISE = 9, 0.25
@@ -76,7 +76,17 @@ def tesseract_missing() -> str | None:
         import pytesseract  # noqa: F401
     except ImportError:
         return INSTALL
-    return None if shutil.which("tesseract") else INSTALL
+    found = shutil.which("tesseract")
+    if not found:
+        return INSTALL
+    import subprocess
+
+    try:  # pytesseract asks the binary its version with no time limit: asked here first, with one
+        subprocess.run([found, "--version"], capture_output=True, timeout=OCR_TIMEOUT_S, check=False)
+    except (subprocess.TimeoutExpired, OSError) as exc:
+        return (f"{found} gives no answer to --version ({type(exc).__name__}): a stuck or wrong tesseract binary; "
+                "burned-in text is not read")
+    return None
 
 
 def _word(text: str) -> str:
@@ -101,7 +111,13 @@ def read_text(image: np.ndarray, hidden: np.ndarray) -> list[dict]:
     binary = Image.fromarray(np.where(np.asarray(grey) >= TEXT_LEVEL * 255, 0, 255).astype(np.uint8))
     found: dict[str, dict] = {}
     for pil in (grey, binary):
-        d = pytesseract.image_to_data(pil, config="--psm 11", output_type=pytesseract.Output.DICT)
+        try:
+            d = pytesseract.image_to_data(pil, config="--psm 11", output_type=pytesseract.Output.DICT,
+                                          timeout=OCR_TIMEOUT_S)
+        except RuntimeError as exc:  # pytesseract's timeout: it has killed the process
+            if "timeout" in str(exc).lower():
+                raise OcrTimeout(str(exc)) from None
+            raise
         for text, conf, top, left, h, w in zip(d["text"], d["conf"], d["top"], d["left"], d["height"], d["width"],
                                                strict=True):
             word = _word(str(text))
@@ -119,8 +135,20 @@ def _is(token: str, word: str) -> bool:
     return token == word or (len(word) >= 5 and SequenceMatcher(None, token, word).ratio() >= 0.85)
 
 
-def _text_rows(images: np.ndarray, hidden: np.ndarray) -> list[list[dict]]:
-    return [read_text(im, h) for im, h in zip(images, hidden, strict=True)]
+class OcrTimeout(RuntimeError):
+    """Tesseract gave no answer within :data:`OCR_TIMEOUT_S`."""
+
+
+def _read_or_skip(image: np.ndarray, hidden: np.ndarray) -> list[dict] | None:
+    try:
+        return read_text(image, hidden)
+    except OcrTimeout:
+        return None
+
+
+def _text_rows(images: np.ndarray, hidden: np.ndarray) -> list[list[dict] | None]:
+    """Each image's words; None where Tesseract timed out (the image is skipped and counted)."""
+    return [_read_or_skip(im, h) for im, h in zip(images, hidden, strict=True)]
 
 
 def text_table(images: np.ndarray, hidden: np.ndarray, jobs: int = 1) -> pd.DataFrame:
@@ -130,12 +158,13 @@ def text_table(images: np.ndarray, hidden: np.ndarray, jobs: int = 1) -> pd.Data
     hidden = np.broadcast_to(hidden, images.shape)
     chunks = [(images[i:i + 32], hidden[i:i + 32]) for i in range(0, len(images), 32)]
     if jobs > 1 and len(chunks) > 1:
-        with ProcessPoolExecutor(min(jobs, len(chunks)), mp_context=get_context("spawn")) as pool:
-            found = [w for part in pool.map(_text_rows, *zip(*chunks, strict=True)) for w in part]
+        with ProcessPool(min(jobs, len(chunks)), stop="terminate") as pool:
+            found = [w for f in pool.submit_all(_text_rows, chunks) for w in f.result()]
     else:
         found = [w for im, h in chunks for w in _text_rows(im, h)]
     rows = []
-    for words in found:
+    skipped = sum(words is None for words in found)
+    for words in (w or [] for w in found):
         long = sorted((w for w in words if len(w["word"]) >= 3), key=lambda w: -w["confidence"])
         place = "none"
         if long:
@@ -147,7 +176,9 @@ def text_table(images: np.ndarray, hidden: np.ndarray, jobs: int = 1) -> pd.Data
         for k in WORDS:
             row[f"word_{k}"] = int(any(_is(t, k) for t in tokens))
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.attrs["ocr_skipped"] = skipped
+    return table
 
 
 def bright_objects(images: np.ndarray, hidden: np.ndarray) -> np.ndarray:
@@ -226,7 +257,12 @@ def cause_table(images: np.ndarray, masks: np.ndarray, box: tuple[float, float, 
     parts = [pd.DataFrame({"bright_objects": bright_objects(images, hidden)}), soft_tissue(images, masks)]
     missing = tesseract_missing() if text else None
     if text and missing is None:
-        parts.insert(0, text_table(images, hidden, jobs))
+        words = text_table(images, hidden, jobs)
+        parts.insert(0, words)
+        if words.attrs.get("ocr_skipped"):
+            warnings.append(f"Tesseract gave no answer within {OCR_TIMEOUT_S} s on {words.attrs['ocr_skipped']} of "
+                            f"{len(images)} images (a stuck or wrong tesseract binary?): they were skipped and count "
+                            "as showing no text")
     elif text:
         warnings.append(missing or INSTALL)
     return pd.concat(parts, axis=1), warnings

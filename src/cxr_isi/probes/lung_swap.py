@@ -4,8 +4,9 @@ For pairs of test images of opposite labels, the lungs of one (its union box con
 the other image's box, pasted under the lungs of both with feathered edges) go into the frame of
 the other, and the model trained on original images scores the result. A swapped image "follows
 the frame" when its score is closer to the frame donor's own score than to the lung donor's.
-Only pairs the model tells apart (their scores at least ``MARGIN`` apart) count. Rates carry
-Wilson intervals.
+Only pairs the model tells apart (their scores at least ``MARGIN`` apart) count, and no pair is
+drawn twice. Rates carry Wilson intervals that count distinct images, not swaps (an image serves
+in several swaps): a handful of test images cannot give a confident reading.
 
 Control: swaps between two images of the same label must leave the score near where it was
 (the mean shift is reported): a model disturbed by the pasting itself would fail it.
@@ -37,7 +38,8 @@ MARGIN = 0.2
 CONTROL_SHIFT = 0.05  # same-label swaps may move the mean score this much
 SOURCE_SHIFT = 0.05  # the mean signed shift toward the lung donor's source that counts
 SOURCE_GAP = 0.2  # two sources' shares of positives must differ this much to give the shift a direction
-VERSION = 4
+VERSION = 5
+MIN_IMAGES = 10  # distinct images the swaps must draw on before their reading may decide anything
 FEATHER = 1.5  # pixels of Gaussian blur on the pasted region's edge
 
 
@@ -81,19 +83,38 @@ def swap_lungs(frame_image: np.ndarray, frame_mask: np.ndarray, lung_image: np.n
 
 
 def _pairs(a: np.ndarray, b: np.ndarray, n: int, rng: np.random.Generator, distinct: bool = False):
-    """Up to ``n`` index pairs (i from ``a``, j from ``b``), each image used about equally."""
+    """Up to ``n`` distinct index pairs (i from ``a``, j from ``b``), each image used about
+    equally; never a pair twice (a repeated pair is not new evidence), so few images give few
+    pairs."""
     if not len(a) or not len(b):
         return []
     out: list[tuple[int, int]] = []
+    seen: set[tuple[int, int]] = set()
     ia, ib = rng.permutation(a), rng.permutation(b)
-    k = 0
-    while len(out) < n and k < 4 * n:
-        i, j = ia[k % len(ia)], ib[(k + k // max(len(ia), 1)) % len(ib)]
-        k += 1
-        if distinct and i == j:
+    for k in range(len(ia) * len(ib)):
+        if len(out) >= n:
+            break
+        pair = (int(ia[k % len(ia)]), int(ib[(k + k // len(ia)) % len(ib)]))
+        if pair in seen or (distinct and pair[0] == pair[1]):
             continue
-        out.append((int(i), int(j)))
+        seen.add(pair)
+        out.append(pair)
+    if len(out) < n:  # the walk above can revisit a pair; the rest of the product, in a seeded order
+        rest = [(int(i), int(j)) for i in ia for j in ib if (int(i), int(j)) not in seen and not (distinct and i == j)]
+        out += [rest[i] for i in rng.permutation(len(rest))[: n - len(out)]]
     return out
+
+
+def _clustered_rate(hits: np.ndarray, swaps: list[tuple[int, int]]) -> dict:
+    """The share of ``hits`` among the swaps, its Wilson interval counting distinct images, not
+    swaps: every image serves in several swaps (as frame and as lungs), so the swaps are not
+    independent and counting them would make the interval too narrow (4 images gave 96 swaps).
+    ``n`` stays the number of swaps; ``n_images`` is what the interval counts."""
+    k, n = int(hits.sum()), len(hits)
+    images = len({i for pair in swaps for i in pair})
+    n_eff = min(n, images)
+    ci = proportion_ci(int(round(k / n * n_eff)), n_eff)
+    return {**ci, "rate": k / n, "k": k, "n": n, "n_images": images}
 
 
 def swap_test(score, images: np.ndarray, masks: np.ndarray, y: np.ndarray, *, seed: int = 0,
@@ -127,9 +148,10 @@ def swap_test(score, images: np.ndarray, masks: np.ndarray, y: np.ndarray, *, se
     follows_frame = np.array([abs(s - base[f]) < abs(s - base[lu]) for s, (f, lu) in zip(s_swap, swaps, strict=True)])
     shift = mean_ci([float(s - base[f]) for s, (f, _) in zip(s_same, same, strict=True)], clip=False) if same else None
     abs_same = float(np.mean(np.abs(s_same - base[[f for f, _ in same]]))) if same else None
-    return {"frame_following": proportion_ci(int(follows_frame.sum()), len(swaps)),
-            "lung_following": proportion_ci(int((~follows_frame).sum()), len(swaps)),
+    return {"frame_following": _clustered_rate(follows_frame, swaps),
+            "lung_following": _clustered_rate(~follows_frame, swaps),
             "pairs": len(told_apart), "n_swaps": len(swaps), "same_label_shift": shift,
+            "enough_images": len({i for pair in swaps for i in pair}) >= MIN_IMAGES,
             "same_label_abs_shift": abs_same,
             "control_passed": not (shift and abs(shift["mean"]) > CONTROL_SHIFT),
             "source_in_lungs": _source_effect(base, cross, signs, s_cross),

@@ -249,6 +249,14 @@ class _Report:
                 parts.append(_img(fig, f"AUC elsewhere by remedy, {name}", "Each remedy's AUC on data it never "
                                   "saw, with its 95% interval; dashed: plain training's."))
             parts.append(_parts().para(r["rule"], True))
+            verdicts = r.get("verdicts") or {}
+            if verdicts:
+                parts.append(_parts().para("What each model reads (the judge's rule on the home test split, the "
+                                           "first training seed's model):"))
+                parts.append(_table(pd.DataFrame([{
+                    "remedy": k, "reads": v["verdict_kind"] + (f" ({v['what']})" if v.get("what") else ""),
+                    "why": v["reason"]} for k, v in verdicts.items()]), 1, wrap=True))
+                parts.append(_parts().para(r.get("verdict_rule", ""), True))
         return _join(parts)
 
     # 2

@@ -44,7 +44,8 @@ def write_judge_report(out_dir: str | Path) -> Path:
     verdict = [p.verdict(CLASS.get(d["verdict_kind"], "partial"), f"{d['model']}: {d['verdict_kind']}{what}",
                          [d["format"]], d["reason"], f"{d['n_images']} images ({d['n_positive']} positive, "
                          f"{d['n_negative']} negative, {d['n_sources']} source(s)); {d['n_left_out']} left out "
-                         "(no usable lung mask)", d.get("source_note", "")),
+                         "(no usable lung mask)", " ".join(x for x in (d.get("split_note", ""),
+                                                                    d.get("source_note", "")) if x)),
                p.para("Rule: " + d["rule"], small=True)]
     aucs = pd.DataFrame([{"image set": k, "AUC (95% CI)": _ci(v), "DeLong p vs original": _p(v["delong_p"])}
                          for k, v in d["auc"].items()])

@@ -27,9 +27,9 @@ def run_studies(todo: Sequence[Any], worker: Callable[[dict, str, Any], str], da
     """Run ``worker(data, str(out), item)`` for every item, ``n_jobs`` at once (spawned
     processes, one thread each; one after another in this process when ``n_jobs`` is 1), with a
     progress bar called ``what``."""
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from multiprocessing import get_context
+    from concurrent.futures import as_completed
 
+    from cxr_isi._pool import ProcessPool
     from cxr_isi.progress import progress_bar
 
     with progress_bar(progress) as bar:
@@ -39,11 +39,8 @@ def run_studies(todo: Sequence[Any], worker: Callable[[dict, str, Any], str], da
                 worker(data, str(out), item)
                 bar.advance(task)
             return
-        pool = ProcessPoolExecutor(n_jobs, mp_context=get_context("spawn"), initializer=one_thread)
-        try:
-            futures = [pool.submit(worker, data, str(out), item) for item in todo]
-            for f in as_completed(futures):
+        # a stop ends the running studies (minutes each): they resume from their run folders
+        with ProcessPool(n_jobs, initializer=one_thread, stop="terminate") as pool:
+            for f in as_completed(pool.submit_all(worker, [(data, str(out), item) for item in todo])):
                 log.info("%s: done %s", what, f.result())
                 bar.advance(task)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)

@@ -102,7 +102,8 @@ def _refuse_overwrite(out: Path, inputs: list[Path]) -> None:
         check_not_input(out / name, inputs)
 
 
-def _aucs(y: np.ndarray, scores: dict[str, np.ndarray]) -> dict:
+def image_set_aucs(y: np.ndarray, scores: dict[str, np.ndarray]) -> dict:
+    """Each image set's AUC with its DeLong interval and, against the original, its paired p."""
     out = {}
     for name, s in scores.items():
         a = auc_ci(y, s)
@@ -195,6 +196,23 @@ def _first_batch(scorer: Scorer, manifest: Manifest, y: np.ndarray, size: int, r
     _not_constant(scorer, scorer.score(images))
 
 
+def test_rows(manifest: Manifest) -> tuple[Manifest, str]:
+    """The rows to judge on: where the manifest has a ``split`` column, its test rows alone (a
+    model is not judged on images it may have trained on), with a note saying how many were left
+    out; a split column without a test row is one line."""
+    frame = manifest.frame
+    if "split" not in frame.columns or not (frame["split"].astype(str).str.strip() != "").any():
+        return manifest, ""
+    split = frame["split"].astype(str).str.strip().str.lower()
+    if not (split == "test").any():
+        raise CxrIsiError(f"{manifest.origin}: its split column has no 'test' row (values: "
+                          f"{sorted(split.unique())[:5]}); a model is judged on its test rows only: mark them "
+                          "split=test, or drop the column to judge every row")
+    kept = manifest.with_frame(frame[(split == "test").to_numpy()])
+    return kept, (f"judged on the {len(kept)} rows the manifest's split column marks test; "
+                  f"{len(frame) - len(kept)} train/validation rows left out")
+
+
 def judge_model(scorer: Scorer, manifest: Manifest, out_dir: str | Path, *, seed: int = 0, swap_pairs: int = 48,
                 map_images: int = 16, progress: bool = False, inputs: list[Path] | None = None) -> ModelVerdict:
     """Judge ``scorer`` on a labelled test manifest (label mapping attached); write the results.
@@ -225,6 +243,7 @@ def judge_model(scorer: Scorer, manifest: Manifest, out_dir: str | Path, *, seed
 
     out = Path(out_dir)
     _refuse_overwrite(out, [Path(p) for p in (inputs or [])])
+    manifest, split_note = test_rows(manifest)
     y_all = manifest.y
     for cls, word in ((1, "positive"), (0, "negative")):
         if (y_all == cls).sum() < 2:
@@ -248,7 +267,7 @@ def judge_model(scorer: Scorer, manifest: Manifest, out_dir: str | Path, *, seed
     base, feats = scorer.score_and_features(images)
     _not_constant(scorer, base)
     scores = {"original": base, **{name: scorer.score(image_set(name, images, masks, box)) for name in IMAGE_SETS[1:]}}
-    auc = _aucs(y, scores)
+    auc = image_set_aucs(y, scores)
     table = pd.DataFrame({"path": paths, "label": rows["label"].to_numpy(), "y": y, "source": sources,
                           "patient_id": patients, **{f"score_{k}": v for k, v in scores.items()}})
     atomic_write(out / "scores.csv", lambda p: table.to_csv(p, index=False))
@@ -300,7 +319,7 @@ def judge_model(scorer: Scorer, manifest: Manifest, out_dir: str | Path, *, seed
         "sentence": f"{scorer.name}: {kind}" + (f" ({what})" if what else "") + f": {reason}.",
         "rule": RULE, "evidence": evidence, "auc": auc, "n_images": len(paths), "n_left_out": left_out,
         "n_positive": int((y == 1).sum()), "n_negative": int((y == 0).sum()), "n_sources": n_sources,
-        "source_note": source_note, "fixed_box": list(box), "youden": cut,
+        "source_note": source_note, "split_note": split_note, "fixed_box": list(box), "youden": cut,
         "note": ("The hidden-lung AUCs are measured at test time on a model trained on whole images: a drop "
                  "can be the shifted input as much as the missing lungs; the lung swap and its controls decide."),
         "external_estimate": None, "external_note": EXTERNAL_NOTE,

@@ -21,11 +21,12 @@ from cxr_isi.data.labels import LabelMapping
 from cxr_isi.evaluate.metrics import delong_test, mean_ci
 from cxr_isi.remedies import check_external
 from cxr_isi.study.config import ExperimentConfig
-from cxr_isi.study.runfolder import RunFolder
+from cxr_isi.study.runfolder import RunFolder, read_json
 from cxr_isi.verdict import remedy as rule
 
 PLAIN = "plain"
 HOME, BOXED_OUT, LOSO = "home", "boxed_out", "loso"
+VERDICT = "verdict.json"  # remedies/<dataset>/<remedy>/: what the remedied model reads (study.remedy_judge)
 
 
 def _figure(values: list[float], single: dict | None, clip: bool = True) -> dict:
@@ -101,17 +102,41 @@ def remedy_table(run: RunFolder, results: pd.DataFrame, dataset: str) -> pd.Data
     return pd.DataFrame(rows)
 
 
+def read_remedy_verdicts(run: RunFolder, dataset: str) -> dict[str, dict]:
+    """``{remedy: verdict record}`` written by :func:`cxr_isi.study.remedy_judge.remedy_verdicts`
+    (empty where none ran)."""
+    root = run.root / "remedies" / dataset
+    out = {}
+    for path in sorted(root.glob(f"*/{VERDICT}")) if root.is_dir() else []:
+        record = read_json(path)
+        if isinstance(record, dict):
+            out[path.parent.name] = record
+    return out
+
+
 def remedy_summary(run: RunFolder, results: pd.DataFrame, dataset: str, external: list[str],
                    sources_left_out: list[str], refused: str = "") -> dict | None:
-    """The dataset's "What to do": the table as records, and the remedy rule's decision (which
+    """The dataset's "What to do": the table as records, each remedy's verdict (what its model
+    reads, by the judge's rule:
+    :func:`cxr_isi.study.remedy_judge.remedy_verdicts`), and the remedy rule's decision (which
     remedy helped most, by how much, or that none did and why); None where no remedy ran."""
     table = remedy_table(run, results, dataset)
     if table.empty:
         return None
     decision = rule.decide(table.to_dict("records"), external, sources_left_out)
+    found = read_remedy_verdicts(run, dataset)
+    verdicts = {name: {k: found[name].get(k) for k in ("verdict_kind", "what", "reason", "measured")}
+                for name in dict.fromkeys(table["remedy"]) if name in found}
     return {"table": table.to_dict("records"), "best": decision.what, "sentence": decision.reason,
-            "kind": decision.kind, "rule": rule.RULE, "external": external, "sources_left_out": sources_left_out,
-            "refused": refused}
+            "kind": decision.kind, "rule": rule.RULE, "verdicts": verdicts, "verdict_rule": model_rule_text(),
+            "external": external, "sources_left_out": sources_left_out, "refused": refused}
+
+
+def model_rule_text() -> str:
+    """The rule each remedied model's verdict follows (the judge's)."""
+    from cxr_isi.verdict.model import RULE as MODEL_RULE
+
+    return MODEL_RULE
 
 
 def remedy_config(manifest: Path, mapping: LabelMapping, *, external: list[Path] | None = None,

@@ -47,12 +47,13 @@ def _sequential(run_dir: Path, jobs: list[Job], config_json: str, n_jobs: int, *
 
 
 def _process_pool(run_dir: Path, jobs: list[Job], config_json: str, n_jobs: int, **_) -> Iterable[dict]:
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from multiprocessing import get_context
+    from concurrent.futures import as_completed
 
-    with ProcessPoolExecutor(n_jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_job, str(run_dir), j.as_dict(), config_json) for j in jobs]
-        for f in as_completed(futures):
+    from cxr_isi._pool import ProcessPool
+
+    # a stop ends the running jobs: they resume from their last saved epoch
+    with ProcessPool(n_jobs, stop="terminate") as pool:
+        for f in as_completed(pool.submit_all(run_job, [(str(run_dir), j.as_dict(), config_json) for j in jobs])):
             yield f.result()
 
 
@@ -228,6 +229,10 @@ def _run(cfg: ExperimentConfig, config_path, run: RunFolder, executor: str, n_jo
         from cxr_isi.study.probes import run_probes
 
         run_probes(cfg, run.root, jobs)
+    if cfg.remedies.enabled and not failed:
+        from cxr_isi.study.remedy_judge import remedy_verdicts
+
+        remedy_verdicts(cfg, run.root, jobs)
     times["probes"] = time.perf_counter() - t
     results = collect_results(cfg, run.root, jobs)
     run.write_table(EXCLUDED, run.excluded())

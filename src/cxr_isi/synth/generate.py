@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Literal
 
@@ -28,6 +26,7 @@ from PIL import Image
 from pydantic import Field, field_validator
 
 from cxr_isi._io import write_json
+from cxr_isi._pool import ProcessPool
 from cxr_isi.config import Seed, StrictModel
 from cxr_isi.data.manifest import Manifest
 from cxr_isi.errors import CxrIsiError
@@ -151,11 +150,10 @@ def generate(config: SynthConfig, out_dir: str | Path, jobs: int | None = None,
                 rows += _render_chunk(c, cfg, str(out_dir))
                 bar.advance(task, len(c))
         else:
-            with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-                for result in pool.map(_render_chunk, chunks, [cfg] * len(chunks),
-                                       [str(out_dir)] * len(chunks)):
-                    rows += result
-                    bar.advance(task, len(result))
+            with ProcessPool(jobs, stop="wait") as pool:
+                for future in pool.submit_all(_render_chunk, [(c, cfg, str(out_dir)) for c in chunks]):
+                    rows += future.result()
+                    bar.advance(task, len(future.result()))
     frame = pd.DataFrame(rows)
     manifest = Manifest.from_frame(frame, root=out_dir, origin=str(out_dir / "manifest.csv"))
     manifest.write(out_dir / "manifest.csv")

@@ -14,6 +14,7 @@ from cxr_isi.verdict.kinds import INCONCLUSIVE, MODEL_KINDS, READS_LUNGS, READS_
 from cxr_isi.verdict.thresholds import (
     BOXED_OUT_CHANCE,
     BOXED_OUT_LOW,
+    MIN_SWAP_IMAGES,
     SEPARATES_LOW,
     SPLIT_BY_CLASS_V,
     SWAP_SOURCE_GAP,
@@ -25,7 +26,9 @@ __all__ = ["MODEL_KINDS", "RULE", "decide", "thresholds", "verdict_of"]
 
 RULE = (
     f"1. The original AUC's 95% interval must lie above {SEPARATES_LOW:g}, else inconclusive (nothing to "
-    "attribute). 2. Lung swap, its same-label control passed: the share of swaps that follow the frame has an "
+    "attribute; an interval below 0.5 says the positive label is reversed). 2. Lung swap, its same-label "
+    f"control passed and its swaps drawn from {MIN_SWAP_IMAGES} images or more: the share of swaps that follow the "
+    "frame has an "
     "interval above 0.5 -> reads outside the lungs; below 0.5 -> reads the lungs, unless same-label swaps between "
     f"sources that differ in their share of positives (by {SWAP_SOURCE_GAP:g} or more) move the score toward the "
     f"lung donor's source (mean signed shift at least {SWAP_SOURCE_SHIFT:g}, interval above 0) -> reads the source "
@@ -40,6 +43,11 @@ def verdict_of(auc: dict, swap: dict | None, split_by_class: bool, maps: dict) -
     """The model's verdict by :data:`RULE`: kind, reason, and what outside the lungs."""
     o = auc["original"]
     what = "the source" if split_by_class else "the frame"
+    if o["ci_high"] < 0.5:
+        return INCONCLUSIVE, (f"the model ranks these images the wrong way round (AUC "
+                              f"{fmt_ci(o['auc'], o['ci_low'], o['ci_high'])}, its interval below 0.5): the "
+                              "positive label is most likely reversed; give the labels the model calls positive "
+                              "(-p), or the output column that scores them (--positive-index or --head)"), None
     if o["ci_low"] <= SEPARATES_LOW:
         return INCONCLUSIVE, (f"the model does not separate the classes on these images (AUC "
                               f"{fmt_ci(o['auc'], o['ci_low'], o['ci_high'])}): nothing to attribute"), None
@@ -49,7 +57,7 @@ def verdict_of(auc: dict, swap: dict | None, split_by_class: bool, maps: dict) -
     occ = maps.get("occlusion")
     occ_text = (f"; occlusion puts {occ['inside_share']:.2f} of the relevance inside the lungs (area "
                 f"{occ['lung_area_share']:.2f})" if occ and occ.get("n") else "")
-    if swap is not None and swap["control_passed"]:
+    if swap is not None and swap["control_passed"] and swap.get("enough_images", True):
         frame = swap["frame_following"]
         rate = (f"{frame['rate']:.0%} of {swap['n_swaps']} lung swaps follow the frame (95% CI "
                 f"{frame['ci_low']:.2f}-{frame['ci_high']:.2f})")
@@ -68,6 +76,8 @@ def verdict_of(auc: dict, swap: dict | None, split_by_class: bool, maps: dict) -
             return READS_LUNGS, f"{rate}; {boxed_text}{occ_text}{caveat}", None
     why = ("the lung swap's same-label control failed (the pasting itself moves the model)"
            if swap is not None and not swap["control_passed"] else
+           f"the lung swap drew on {swap['frame_following'].get('n_images')} images, too few to decide"
+           if swap is not None and not swap.get("enough_images", True) else
            "the model tells no pair of opposite labels apart by 0.2 for the lung swap" if swap is None else
            "the lung swap is undecided (its interval contains 0.5)")
     if boxed["ci_low"] > BOXED_OUT_LOW:

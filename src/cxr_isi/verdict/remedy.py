@@ -16,10 +16,12 @@ from cxr_isi.verdict.kinds import Decision
 HELPED, NONE_HELPED, NOT_MEASURED = "a remedy helped", "no remedy helped", "not measured elsewhere"
 KINDS = (HELPED, NONE_HELPED, NOT_MEASURED)
 HARM = 0.05  # a fall of the AUC elsewhere larger than this is named
+CHANCE = 0.5  # a remedy whose AUC elsewhere stays below this (its interval) fixed nothing there
 TRANSFERS = 0.80  # plain training's AUC elsewhere from which "it already transfers" is said
 RULE = ("A remedy helped where its AUC elsewhere (the first external set, else leave-one-source-out) beats plain "
         "training's on the same images with the paired difference's 95% interval above 0; the largest such "
-        f"difference is named. One that lowers the AUC elsewhere by more than {HARM} is named as harmful.")
+        f"difference is named, unless its AUC elsewhere stays below chance ({CHANCE}, its interval): then none "
+        f"helped. One that lowers the AUC elsewhere by more than {HARM} is named as harmful.")
 
 
 def _text(v: float | None, low: float | None, high: float | None, signed: bool = False) -> str:
@@ -40,7 +42,8 @@ def decide(table: list[dict], external: list[str], sources_left_out: list[str]) 
         in one sentence; the rows of the deciding measure as evidence.
     """
     where = next((e for e in external if any(r["measure"] == e for r in table)), None)
-    measure, words = (where, f"the external set {where}") if where else ("loso", "sources left out one at a time")
+    measure, words = ((where, "the external set" if where == "external" else f"the external set {where}") if where
+                      else ("loso", "sources left out one at a time"))
     rows = [r for r in table if r["measure"] == measure]
     plain = next((r for r in rows if r["remedy"] == "plain"), None)
     if plain is None or plain.get("value") is None:
@@ -52,6 +55,15 @@ def decide(table: list[dict], external: list[str], sources_left_out: list[str]) 
     harmful = [r["remedy"] for r in others if r["diff"] < -HARM]
     harm = f"; lowered it by more than {HARM}: {', '.join(harmful)}" if harmful else ""
     base = f"plain training scores {_text(plain['value'], plain['ci_low'], plain['ci_high'])} on {words}"
+    below = [r for r in helped if r.get("ci_high") is not None and r["ci_high"] < CHANCE]
+    if helped and len(below) == len(helped):
+        best = max(helped, key=lambda r: r["diff"])
+        return Decision(NONE_HELPED, (
+            f"{base}: below chance, the model ranks that data's classes the wrong way round; {best['remedy']} raised "
+            f"it by {_text(best['diff'], best['diff_low'], best['diff_high'], True)} to "
+            f"{_text(best['value'], best['ci_low'], best['ci_high'])}, still below chance: no remedy made a model "
+            "that works there (its labels or patients differ from home's in a way no remedy for a source shortcut "
+            f"can fix){harm}"), rows)
     if helped:
         best = max(helped, key=lambda r: r["diff"])
         one_seed = (" (one training seed: its interval counts the test images, not another training draw; "
@@ -64,7 +76,9 @@ def decide(table: list[dict], external: list[str], sources_left_out: list[str]) 
     if not others:
         return Decision(NONE_HELPED, f"{base}; no remedy was measured beside it", rows)
     top = max(others, key=lambda r: r["diff"])
-    why = (f"plain training already transfers ({plain['value']:.2f})" if plain["value"] >= TRANSFERS else
+    lowered = top.get("diff_high") is not None and top["diff_high"] < 0
+    why = ("every remedy measured lowered it, each with its interval below 0" if lowered else
+           f"plain training already transfers ({plain['value']:.2f})" if plain["value"] >= TRANSFERS else
            "their paired intervals reach 0: too few images or seeds elsewhere to tell a gain from chance")
     return Decision(NONE_HELPED, (f"no remedy raised the AUC on {words} with an interval above 0 ({base}; the "
                                   f"largest difference, {top['remedy']}: "

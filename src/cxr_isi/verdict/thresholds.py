@@ -28,6 +28,7 @@ BOXED_OUT_CHANCE = 0.65  # below this lower bound, the boxed-out AUC does not sa
 SPLIT_BY_CLASS_V = 0.5  # Cramér's V of source by label from which "the source" is named
 SWAP_MARGIN, SWAP_CONTROL_SHIFT = lung_swap.MARGIN, lung_swap.CONTROL_SHIFT
 SWAP_SOURCE_SHIFT, SWAP_SOURCE_GAP = lung_swap.SOURCE_SHIFT, lung_swap.SOURCE_GAP
+MIN_SWAP_IMAGES = lung_swap.MIN_IMAGES
 
 
 def dataset_thresholds() -> dict[str, float]:
@@ -43,4 +44,5 @@ def model_thresholds() -> dict[str, float]:
     """Every threshold the model rule (``judge``) decides with."""
     return {"separates_low": SEPARATES_LOW, "boxed_out_low": BOXED_OUT_LOW, "boxed_out_chance": BOXED_OUT_CHANCE,
             "split_by_class_v": SPLIT_BY_CLASS_V, "swap_margin": SWAP_MARGIN, "swap_control_shift": SWAP_CONTROL_SHIFT,
-            "swap_source_shift": SWAP_SOURCE_SHIFT, "swap_source_gap": SWAP_SOURCE_GAP}
+            "swap_source_shift": SWAP_SOURCE_SHIFT, "swap_source_gap": SWAP_SOURCE_GAP,
+            "min_swap_images": MIN_SWAP_IMAGES}

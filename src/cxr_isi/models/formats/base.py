@@ -170,15 +170,17 @@ def positive_probability(out, spec: ModelSpec, where: str):
         raise ModelSpecError(f"{where}: the model's output has shape {tuple(out.shape)}; a classifier gives "
                              "(images, classes)")
     col = spec.column(out.shape[1], where)
+    # float64: in float32 a sigmoid of logits beyond about +/-17 is exactly 0 or 1, and images the
+    # model ranks apart tie (an AUC of 0.50 for a perfect ranker, empty occlusion maps)
     if spec.output == "softmax":
-        return torch.softmax(out.float(), dim=1)[:, col]
+        return torch.softmax(out.double(), dim=1)[:, col]
     if spec.output == "probability":
-        p = out[:, col].float()
+        p = out[:, col].double()
         if p.numel() and (p.min() < -1e-6 or p.max() > 1 + 1e-6):
             raise ModelSpecError(f"{where}: outputs from {float(p.min()):.3g} to {float(p.max()):.3g} are not "
                                  "probabilities; use --output logit")
         return p
-    return torch.sigmoid(out[:, col].float())
+    return torch.sigmoid(out[:, col].double())
 
 
 _CHANNELS = re.compile(r"expected input\[[^\]]*\] to have (\d+) channels, but got (\d+)")

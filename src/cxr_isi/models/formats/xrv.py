@@ -3,7 +3,9 @@ downloaded. Its multi-label head names its outputs; ``--head`` says which is pos
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -13,11 +15,44 @@ from cxr_isi.models.formats.state_dict import last_linear, load_state_dict, stat
 from cxr_isi.models.spec import ModelSpec, ModelSpecError
 
 
+class _Stand(dict):
+    """What a pickled module class is read as: nothing of the named class is imported or called
+    (its ``__init__`` could create folders or download weights); the object's saved state is
+    kept as data, from which only tensors are taken."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def __setstate__(self, state):
+        self["state"] = state
+
+
+STAND_IN = ("torchxrayvision.", "torch.nn.modules.")  # classes read as data (their state), never imported
+
+
+def _tensors(obj, prefix: str = "", out: dict | None = None) -> dict:
+    """The persistent parameters and buffers of a module tree read as :class:`_Stand` objects,
+    by their dotted names (as ``state_dict()`` names them)."""
+    out = {} if out is None else out
+    state = obj.get("state") if isinstance(obj, _Stand) else None
+    if not isinstance(state, dict):
+        return out
+    skip = state.get("_non_persistent_buffers_set") or set()
+    for key in ("_parameters", "_buffers"):
+        for name, value in (state.get(key) or {}).items():
+            if isinstance(value, torch.Tensor) and name not in skip:
+                out[prefix + name] = value
+    for name, child in (state.get("_modules") or {}).items():
+        _tensors(child, f"{prefix}{name}.", out)
+    return out
+
+
 def _xrv_state(path: Path) -> dict:
     """The weights in a torchxrayvision file. Its published files are pickled whole models; they
-    are read with ``weights_only=True`` all the same, allowing only torch.nn's and
-    torchxrayvision's own classes (any other class in the file is refused: it would run code)."""
-    import importlib
+    are read with ``weights_only=True`` and every module class the file names (torch.nn's and
+    torchxrayvision's) read as a stand-in that keeps its state as data: no class named by the file
+    is imported or called, so reading it cannot write, download or run anything. Any other class
+    in the file is refused."""
     import pickle
 
     try:
@@ -27,17 +62,21 @@ def _xrv_state(path: Path) -> dict:
             names = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
         except Exception:  # noqa: BLE001 - not a zip checkpoint at all
             raise CxrIsiError(f"{path}: not a torchxrayvision weights file") from None
-        allowed = ("torch.nn.", "torchxrayvision.", "collections.OrderedDict", "torch._utils.")
-        foreign = [n for n in names if not n.startswith(allowed)]
+        foreign = [n for n in names if not n.startswith(STAND_IN)]
         if foreign:
-            raise CxrIsiError(f"{path}: holds classes other than torch.nn's and torchxrayvision's ({foreign[0]}); "
-                              "cxr-isi runs no pickled code") from None
-        found = []
-        for n in names:
-            module, _, attr = n.rpartition(".")
-            found.append(getattr(importlib.import_module(module), attr))
-        with torch.serialization.safe_globals(found):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            raise CxrIsiError(f"{path}: holds classes other than torch.nn's and torchxrayvision's modules "
+                              f"({foreign[0]}); cxr-isi runs no pickled code") from None
+        stand_ins: list[Callable[..., Any] | tuple[Callable[..., Any], str]] = [
+            (type(n.rpartition(".")[2], (_Stand,), {}), n) for n in names]
+        try:
+            with torch.serialization.safe_globals(stand_ins):
+                obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - a damaged file or a state no module has
+            raise CxrIsiError(f"{path}: not a torchxrayvision weights file ({type(exc).__name__})") from None
+        found = _tensors(obj)
+        if not found:
+            raise CxrIsiError(f"{path}: no module weights in this file") from None
+        return state_dict_of(found, path)
     except Exception as exc:  # noqa: BLE001 - zip, EOF errors of a damaged file
         raise CxrIsiError(f"{path}: not a torchxrayvision weights file ({type(exc).__name__})") from None
     return state_dict_of(obj.state_dict() if hasattr(obj, "state_dict") else obj, path)
