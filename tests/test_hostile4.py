@@ -144,3 +144,31 @@ def test_a_stuck_tesseract_never_hangs_the_causes_probe(tmp_path, monkeypatch, h
         assert any("on 2 of 2 images" in w and "skipped" in w for w in warnings), warnings
     else:
         assert "text_found" not in table.columns and any("gives no answer" in w for w in warnings), warnings
+
+
+def test_a_damaged_exported_program_is_one_line_without_torchs_traceback(tmp_path):
+    """A corrupt ``.pt2``: torch.export logs the whole traceback as a warning before it raises;
+    the command prints one line and nothing of torch's."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "bad.pt2").write_bytes(b"PK\x03\x04garbage")
+    (tmp_path / "m.csv").write_text("path,label,source,patient_id\na.png,covid,s,p\nb.png,normal,s,q\n")
+    done = subprocess.run([str(Path(sys.executable).parent / "cxr-isi"), "judge", str(tmp_path / "bad.pt2"), "-m",
+                           str(tmp_path / "m.csv"), "-p", "covid", "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300, env={**__import__("os").environ,
+                                                                            "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 2, done.stderr
+    lines = [x for x in done.stderr.strip().splitlines() if x.strip()]
+    assert len(lines) == 1 and "bad.pt2" in lines[0] and "Traceback" not in done.stderr, done.stderr
+
+
+def test_outputs_get_the_mode_new_files_get_here(tmp_path):
+    """Written through a temporary file (0600), an output still gets 0666 less the umask."""
+    import os
+
+    from cxr_isi._io import UMASK, write_json
+
+    path = write_json(tmp_path / "x.json", {"a": 1})
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~UMASK

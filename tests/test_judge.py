@@ -158,6 +158,61 @@ def test_a_split_column_judges_the_test_rows_alone_and_says_so(plain, tmp_path):
     assert not (tmp_path / "none").exists()
 
 
+def test_a_model_saved_in_training_mode_is_refused_before_any_work(plain, tmp_path):
+    """A TorchScript model traced in training mode (dropout draws anew each pass) gives other
+    scores each time: no verdict on it would repeat, so it is one line naming the fix, and
+    nothing is written; the same model traced after ``eval()`` passes that check."""
+    _, found = plain
+    files = found["isi"]
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                torch.nn.Dropout(0.5), torch.nn.Linear(4, 1))
+    example = torch.rand(2, 3, SIZE, SIZE)
+    torch.jit.save(torch.jit.trace(model.train(), example, check_trace=False), tmp_path / "train.pt")
+    torch.jit.save(torch.jit.trace(model.eval(), example), tmp_path / "eval.pt")
+    r = runner.invoke(app, ["judge", str(tmp_path / "train.pt"), "-m", files["test"], "-p", "covid", "--out",
+                            str(tmp_path / "out"), "--size", str(SIZE)])
+    assert r.exit_code == 2 and "training mode" in r.output and "model.eval()" in r.output, r.output
+    assert len(r.output.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+    from cxr_isi.study.judge import _first_batch
+
+    m = _test_manifest(files)
+    _first_batch(load_scorer(tmp_path / "eval.pt", spec=ModelSpec(size=SIZE)), m, m.y, SIZE, "pad")
+
+
+def test_judge_takes_its_folder_alone_clears_a_previous_models_figures_and_never_writes_over_a_model(
+        plain, tmp_path):
+    """Two judges into one folder: the second is one line while the first holds it. A folder a
+    previous judge wrote keeps none of its figures that this judge does not write again. A model
+    lying where the judge writes (under ``dfr/``, or named as one of its figures) is refused in one
+    line, unchanged."""
+    import shutil
+
+    from cxr_isi._io import file_lock
+
+    _, found = plain
+    files = found["isi"]
+    out = tmp_path / "out"
+    out.mkdir()
+    args = ["-m", files["test"], "-p", "covid", "--size", str(SIZE), "--map-images", "0", "--swap-pairs", "8"]
+    with file_lock(out / ".judge.lock"):
+        r = runner.invoke(app, ["judge", files["torchscript"], "--out", str(out), *args])
+    assert r.exit_code == 2 and "another cxr-isi judge is writing here" in r.output, r.output
+    assert len(r.output.strip().splitlines()) == 1 and not (out / "judge.json").exists()
+    (out / "judge.json").write_text("{}")  # as a previous judge leaves it, with a figure and a remedy
+    (out / "map_occlusion.png").write_bytes(b"old")
+    (out / "remedy.json").write_text("{}")
+    r = runner.invoke(app, ["judge", files["torchscript"], "--out", str(out), *args])
+    assert r.exit_code == 0, r.output
+    assert not (out / "map_occlusion.png").exists() and not (out / "remedy.json").exists()
+    for where in (out / "dfr" / "model.pt", out / "map_integrated_gradients.png"):
+        where.parent.mkdir(exist_ok=True)
+        shutil.copyfile(files["torchscript"], where)
+        before = where.read_bytes()
+        r = runner.invoke(app, ["judge", str(where), "--out", str(out), *args])
+        assert r.exit_code == 2 and "give another --out" in r.output, r.output
+        assert where.read_bytes() == before
+
+
 def test_the_positive_label_given_the_wrong_way_round_is_named_as_such(plain, tmp_path):
     """``-p normal`` by mistake: an AUC far below 0.5 is a reversed label, and the verdict says so
     (not "does not separate the classes")."""

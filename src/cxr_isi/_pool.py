@@ -42,7 +42,8 @@ def _main_hidden() -> Iterator[None]:
     starts processes from inside a starting process (multiprocessing's bootstrap error). The
     package's workers need nothing from the main script, so it is hidden while they start."""
     main = sys.modules.get("__main__")
-    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if main is not None and k in main.__dict__}
+    saved: dict[str, Any] = {k: main.__dict__[k] for k in ("__file__", "__spec__")
+                             if main is not None and k in main.__dict__}
     try:
         for k in saved:
             if k == "__file__":

@@ -25,14 +25,16 @@ lungs, outside the lungs (the frame, or the source through it), or inconclusive.
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from cxr_isi._io import atomic_write, check_not_input, write_json
+from cxr_isi._io import atomic_write, check_not_input, file_lock, write_json
 from cxr_isi.audit.imbalance import cramers_v, single_class_fraction, source_label_table
 from cxr_isi.data.manifest import Manifest
 from cxr_isi.errors import CxrIsiError
@@ -96,10 +98,38 @@ class ModelVerdict:
     remedy: dict | None = None
 
 
+LOCK = ".judge.lock"
+OUTPUTS = ("summary.json", "judge.json", "scores.csv", "report.html", "lung_swap.png", "remedy.json",
+           "lungs/manifest.csv")
+PREVIOUS = ("map_*.png", "lung_swap.png", "remedy.json")  # what a previous judge left that this one may not write
+
+
 def _refuse_overwrite(out: Path, inputs: list[Path]) -> None:
-    """No command writes over its own input: ``out``'s files must not be the model or manifest."""
-    for name in ("summary.json", "judge.json", "scores.csv", "report.html", "lungs/manifest.csv"):
+    """No command writes over its own input: no file the judge writes (its tables, figures,
+    report, the lung masks and the refitted model under ``lungs/`` and ``dfr/``) may be the
+    model, the manifest or another input."""
+    for name in OUTPUTS:
         check_not_input(out / name, inputs)
+    root = out.resolve()
+    for given in (p.resolve() for p in inputs if p.exists()):
+        owned = (given.parent == root and any(fnmatch.fnmatch(given.name, g) for g in PREVIOUS)) or any(
+            given.is_relative_to(root / sub) for sub in ("lungs", "dfr"))
+        if owned:
+            raise CxrIsiError(f"{given}: lies where cxr-isi judge writes its own outputs in {out}; give another "
+                              "--out (no command overwrites its input)")
+
+
+def _clear_previous(out: Path) -> None:
+    """A folder a previous judge wrote: its figures that this judge may not write again (a map
+    method not run, no lung swap, no remedy) are removed, so no other model's figure stands
+    beside this model's report."""
+    if not (out / "judge.json").is_file():
+        return
+    for pattern in PREVIOUS:
+        for f in out.glob(pattern):
+            f.unlink(missing_ok=True)
+    if (out / "dfr" / "judge.json").is_file():  # a previous model's refitted twin
+        shutil.rmtree(out / "dfr")
 
 
 def image_set_aucs(y: np.ndarray, scores: dict[str, np.ndarray]) -> dict:
@@ -193,7 +223,24 @@ def _first_batch(scorer: Scorer, manifest: Manifest, y: np.ndarray, size: int, r
 
     pick = [*np.flatnonzero(y == 1)[:n], *np.flatnonzero(y == 0)[:n]]
     images = read_squares([manifest.paths[i] for i in pick], size, resize)
-    _not_constant(scorer, scorer.score(images))
+    scores = scorer.score(images)
+    _not_constant(scorer, scores)
+    _deterministic(scorer, images, scores)
+
+
+TRAIN_MODE_GAP = 1e-4  # a probability that moves this much between two passes over one image is not the model's
+
+
+def _deterministic(scorer: Scorer, images: np.ndarray, scores: np.ndarray) -> None:
+    """The same images scored again, one at a time, must score the same: a model saved in
+    training mode (dropout draws anew, BatchNorm uses each batch's statistics) gives other
+    numbers each pass, and no verdict on it would be repeatable."""
+    again = scorer.score(images, batch_size=1)
+    gap = float(np.max(np.abs(again - scores))) if len(scores) else 0.0
+    if gap > TRAIN_MODE_GAP:
+        raise ModelSpecError(f"{scorer.origin}: the model's scores change between two passes over the same "
+                             f"{len(scores)} images (by up to {gap:.3g}): it was saved in training mode (dropout, "
+                             "or BatchNorm on each batch's statistics); save or export it after model.eval()")
 
 
 def test_rows(manifest: Manifest) -> tuple[Manifest, str]:
@@ -239,8 +286,6 @@ def judge_model(scorer: Scorer, manifest: Manifest, out_dir: str | Path, *, seed
     -------
     ModelVerdict
     """
-    from cxr_isi.lungs.segmentation import segment_manifest
-
     out = Path(out_dir)
     _refuse_overwrite(out, [Path(p) for p in (inputs or [])])
     manifest, split_note = test_rows(manifest)
@@ -253,6 +298,18 @@ def judge_model(scorer: Scorer, manifest: Manifest, out_dir: str | Path, *, seed
     size, resize = int(scorer.spec.size or 224), scorer.spec.resize
     _first_batch(scorer, manifest, y_all, size, resize)
     out.mkdir(parents=True, exist_ok=True)
+    with file_lock(out / LOCK, busy=f"{out}: another cxr-isi judge is writing here; wait for it to end, or "
+                   "give another --out"):
+        _clear_previous(out)
+        return _judge(scorer, manifest, out, seed=seed, swap_pairs=swap_pairs, map_images=map_images,
+                      progress=progress, split_note=split_note, size=size, resize=resize)
+
+
+def _judge(scorer: Scorer, manifest: Manifest, out: Path, *, seed: int, swap_pairs: int, map_images: int,
+           progress: bool, split_note: str, size: int, resize: str) -> ModelVerdict:
+    """:func:`judge_model`'s work, its inputs checked and its folder locked."""
+    from cxr_isi.lungs.segmentation import segment_manifest
+
     seg = segment_manifest(manifest, out / "lungs", progress=progress)
     paths, images, masks = images_and_masks(seg, size, resize)
     left_out = len(manifest) - len(paths)

@@ -3,6 +3,9 @@ side, layout) is read off the program."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -23,6 +26,21 @@ def _exported_input_shape(program, path: Path) -> list:
     return shapes[0]
 
 
+@contextmanager
+def _torch_quiet() -> Iterator[None]:
+    """torch.export logs a damaged archive's whole traceback as a warning before it raises; the
+    raise becomes cxr-isi's one line, so its logger is silenced for the load."""
+    loggers = [logging.getLogger(name) for name in ("torch.export", "torch._export")]
+    before = [lg.disabled for lg in loggers]
+    for lg in loggers:
+        lg.disabled = True
+    try:
+        yield
+    finally:
+        for lg, was in zip(loggers, before, strict=True):
+            lg.disabled = was
+
+
 @register_format
 class Export(ModelFormat):
     """A zip archive with a serialised exported program (or a ``.pt2`` file)."""
@@ -39,7 +57,8 @@ class Export(ModelFormat):
     def load(self, file: ModelFile, *, arch: str | None, spec: ModelSpec) -> Scorer:
         path = file.path
         try:
-            program = torch.export.load(str(path))
+            with _torch_quiet():
+                program = torch.export.load(str(path))
         except Exception as exc:  # noqa: BLE001 - torch.export's errors for a damaged archive
             raise CxrIsiError(f"{path}: not a readable torch.export program ({type(exc).__name__})") from None
         fixed, layout = fixed_input(_exported_input_shape(program, path), spec, path)
