@@ -21,6 +21,7 @@ from cxr_isi.data.manifest import Manifest
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.models.scorer import load_scorer
 from cxr_isi.probes.base import images_and_masks
+from cxr_isi.probes.lung_swap import VERSION as SWAP_VERSION
 from cxr_isi.probes.lung_swap import swap_test
 from cxr_isi.study.config import ExperimentConfig
 from cxr_isi.study.judge import IMAGE_SETS, fixed_box, image_set, image_set_aucs
@@ -58,7 +59,8 @@ def remedy_verdicts(cfg: ExperimentConfig, run_dir: Path, jobs: list[Job]) -> No
         for name, job in firsts.items():
             target = run.root / "remedies" / d.name / name
             identity = stable_hash({"job": job.id, "checkpoint": file_sha256(run.checkpoint(job.id)),
-                                    "version": VERSION, "swap_pairs": cfg.probes.swap_pairs, "seed": cfg.seed})
+                                    "version": VERSION, "swap": SWAP_VERSION, "swap_pairs": cfg.probes.swap_pairs,
+                                    "seed": cfg.seed})
             if stamp_matches(target / UNIT_STAMP, identity) and (target / VERDICT).is_file():
                 continue
             write_json(target / VERDICT, judge_remedy(job, run.checkpoint(job.id), images, masks, rows, box,
