@@ -172,3 +172,25 @@ def test_outputs_get_the_mode_new_files_get_here(tmp_path):
 
     path = write_json(tmp_path / "x.json", {"a": 1})
     assert os.stat(path).st_mode & 0o777 == 0o666 & ~UMASK
+
+
+def test_the_lung_swap_makes_its_images_a_chunk_at_a_time(monkeypatch):
+    """However many pairs are asked for, at most one chunk of swapped images is in memory (20,000
+    pairs took 3.3 GB); the scores are those of one pass over all of them."""
+    from cxr_isi.probes import lung_swap
+
+    rng = np.random.default_rng(0)
+    images = rng.random((40, 32, 32)).astype(np.float32)
+    masks = np.zeros((40, 32, 32), bool)
+    masks[:, 8:24, 6:14] = masks[:, 8:24, 18:26] = True
+    y = np.array([0, 1] * 20)
+    images[y == 1, :4] = 1.0  # the label in the frame: every opposite-label pair is told apart
+    seen: list[int] = []
+
+    def score(x):
+        seen.append(len(x))
+        return x[:, :4].mean(axis=(1, 2))
+
+    found = lung_swap.swap_test(score, images, masks, y, n_pairs=300, seed=0)
+    assert max(seen[1:]) <= lung_swap.SWAP_CHUNK and found["n_swaps"] > lung_swap.SWAP_CHUNK
+    assert len(found["made"]) == 4

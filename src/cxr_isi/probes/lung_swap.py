@@ -142,8 +142,7 @@ def swap_test(score, images: np.ndarray, masks: np.ndarray, y: np.ndarray, *, se
         return None
     cross, signs = _source_pairs(y, sources, n_pairs, rng) if sources is not None else ([], np.empty(0))
     todo = swaps + same + cross
-    made = np.stack([swap_lungs(images[f], masks[f], images[lu], masks[lu]) for f, lu in todo])
-    scores = np.asarray(score(made), dtype=float)
+    scores, made = _score_swaps(score, images, masks, todo, keep=min(4, len(swaps)))
     s_swap, s_same, s_cross = np.split(scores, np.cumsum([len(swaps), len(same)]))
     follows_frame = np.array([abs(s - base[f]) < abs(s - base[lu]) for s, (f, lu) in zip(s_swap, swaps, strict=True)])
     shift = mean_ci([float(s - base[f]) for s, (f, _) in zip(s_same, same, strict=True)], clip=False) if same else None
@@ -155,7 +154,23 @@ def swap_test(score, images: np.ndarray, masks: np.ndarray, y: np.ndarray, *, se
             "same_label_abs_shift": abs_same,
             "control_passed": not (shift and abs(shift["mean"]) > CONTROL_SHIFT),
             "source_in_lungs": _source_effect(base, cross, signs, s_cross),
-            "swaps": swaps, "made": made[: len(swaps)], "base": base, "swap_scores": s_swap}
+            "swaps": swaps, "made": made, "base": base, "swap_scores": s_swap}
+
+
+SWAP_CHUNK = 64  # swapped images made and scored at a time: memory stays bounded for any --swap-pairs
+
+
+def _score_swaps(score, images: np.ndarray, masks: np.ndarray, todo: list[tuple[int, int]],
+                 keep: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Every swap of ``todo`` (frame, lungs) made and scored a chunk at a time; the scores, and the
+    first ``keep`` swapped images (for the figure)."""
+    scores, first = [], None
+    for i in range(0, len(todo), SWAP_CHUNK):
+        made = np.stack([swap_lungs(images[f], masks[f], images[lu], masks[lu]) for f, lu in todo[i:i + SWAP_CHUNK]])
+        scores.append(np.asarray(score(made), dtype=float))
+        if first is None:
+            first = made[:keep].copy()
+    return np.concatenate(scores), first if first is not None else np.empty((0, *images.shape[1:]), np.float32)
 
 
 def _source_pairs(y: np.ndarray, sources: np.ndarray, n: int, rng: np.random.Generator):
