@@ -56,7 +56,7 @@ def _train(root, out, *, processes: int, batch: int, model: str = "small_cnn_gn"
     if pause:
         args += ["--pause-after", str(pause)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run(launcher + args, capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(launcher + args, capture_output=True, text=True, env=env, timeout=900)  # a hang guard
     if check:
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     return done
