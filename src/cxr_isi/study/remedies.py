@@ -23,6 +23,7 @@ from cxr_isi.remedies import check_external
 from cxr_isi.study.config import ExperimentConfig
 from cxr_isi.study.runfolder import RunFolder, read_json
 from cxr_isi.verdict import remedy as rule
+from cxr_isi.verdict.model import RULE as MODEL_RULE  # what each remedied model's verdict follows
 
 PLAIN = "plain"
 HOME, BOXED_OUT, LOSO = "home", "boxed_out", "loso"
@@ -128,15 +129,8 @@ def remedy_summary(run: RunFolder, results: pd.DataFrame, dataset: str, external
     verdicts = {name: {k: found[name].get(k) for k in ("verdict_kind", "what", "reason", "measured")}
                 for name in dict.fromkeys(table["remedy"]) if name in found}
     return {"table": table.to_dict("records"), "best": decision.what, "sentence": decision.reason,
-            "kind": decision.kind, "rule": rule.RULE, "verdicts": verdicts, "verdict_rule": model_rule_text(),
+            "kind": decision.kind, "rule": rule.RULE, "verdicts": verdicts, "verdict_rule": MODEL_RULE,
             "external": external, "sources_left_out": sources_left_out, "refused": refused}
-
-
-def model_rule_text() -> str:
-    """The rule each remedied model's verdict follows (the judge's)."""
-    from cxr_isi.verdict.model import RULE as MODEL_RULE
-
-    return MODEL_RULE
 
 
 def remedy_config(manifest: Path, mapping: LabelMapping, *, external: list[Path] | None = None,
