@@ -108,10 +108,9 @@ class ProcessPool:
         pool = self._pool
         with signals_held():
             if kind is not None and self.stop == "terminate":
-                for f in list(getattr(pool, "_pending_work_items", {}).values()):
-                    f.future.cancel()
-                # concurrent.futures has no public way to end running work before Python 3.14
-                # (terminate_workers); its workers are plain multiprocessing processes
+                # queued work is cancelled by shutdown below; concurrent.futures has no public way
+                # to end running work before Python 3.14 (terminate_workers): its workers are plain
+                # multiprocessing processes
                 for p in list((getattr(pool, "_processes", None) or {}).values()):
                     if p.is_alive():
                         p.terminate()

@@ -152,8 +152,9 @@ def generate(config: SynthConfig, out_dir: str | Path, jobs: int | None = None,
         else:
             with ProcessPool(jobs, stop="wait") as pool:
                 for future in pool.submit_all(_render_chunk, [(c, cfg, str(out_dir)) for c in chunks]):
-                    rows += future.result()
-                    bar.advance(task, len(future.result()))
+                    done = future.result()
+                    rows += done
+                    bar.advance(task, len(done))
     frame = pd.DataFrame(rows)
     manifest = Manifest.from_frame(frame, root=out_dir, origin=str(out_dir / "manifest.csv"))
     manifest.write(out_dir / "manifest.csv")
