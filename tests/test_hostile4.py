@@ -87,25 +87,55 @@ def test_the_api_refuses_an_argument_of_the_wrong_type_before_any_work(tmp_path,
     assert not (tmp_path / "out").exists()
 
 
-def test_extreme_logits_keep_their_order_so_a_perfect_ranker_scores_auc_1():
-    """Logits shifted to +20..+30 (beyond where a float32 sigmoid is exactly 1): the scores keep
-    the model's order, so the AUC is the model's (1.0), not a tie at 0.50."""
+@pytest.mark.parametrize("shift", [20.0, 60.0])
+@pytest.mark.parametrize("output", ["logit", "softmax"])
+def test_extreme_logits_keep_their_order_so_a_perfect_ranker_scores_auc_1(shift, output):
+    """Logits shifted to +20 (a float32 sigmoid is exactly 1 there) and +60 (a float64 one is
+    too): AUCs and maps rank by log-odds, so the AUC is the model's (1.0, not a tie at 0.50), the
+    model is not refused as giving one score to all images, and its occlusion map is not empty."""
     torch = pytest.importorskip("torch")
     from sklearn.metrics import roc_auc_score
 
+    from cxr_isi.explain.occlusion import OcclusionExplainer
     from cxr_isi.models.formats.base import TorchScorer
     from cxr_isi.models.spec import ModelSpec
+    from cxr_isi.study.judge import _not_constant, image_set_aucs
 
     class Shifted(torch.nn.Module):
         def forward(self, x):  # the mean brightness ranks the images perfectly, far in the tail
-            return 20 + 10 * x.mean(dim=(1, 2, 3))[:, None]
+            z = shift + 10 * x.mean(dim=(1, 2, 3))[:, None]
+            return torch.cat([-z, z], dim=1) if output == "softmax" else z
 
-    spec = ModelSpec(size=8, channels=1, normalise="none", output="logit").filled(size=8, channels=1)
+    spec = ModelSpec(size=8, channels=1, normalise="none", output=output).filled(size=8, channels=1)
     scorer = TorchScorer(Shifted(), spec, "shifted", "test")
     images = np.linspace(0, 1, 10, dtype=np.float32)[:, None, None] * np.ones((10, 8, 8), np.float32)
     y = np.array([0] * 5 + [1] * 5)
-    scores = scorer.score(images)
-    assert len(np.unique(scores)) == 10 and roc_auc_score(y, scores) == 1.0
+    log_odds = scorer.log_odds(images)
+    assert log_odds.dtype == np.float64 and len(np.unique(log_odds)) == 10
+    assert roc_auc_score(y, log_odds) == 1.0
+    assert image_set_aucs(y, {"original": log_odds})["original"]["auc"] == 1.0
+    _not_constant(scorer, log_odds)  # +60 was refused as "the same score (1) to all images"
+    if shift == 60.0:
+        assert len(np.unique(scorer.score(images))) == 1  # why the probability cannot be what ranks
+    maps = OcclusionExplainer(scorer, window=4, stride=4).explain(images[-2:])
+    assert np.abs(maps).max() > 0.1  # hiding a bright patch lowers the log-odds: the map is not empty
+    assert torch.is_tensor(scorer.torch_module()(torch.from_numpy(images[:2, None])))
+
+
+def test_a_probability_output_of_exactly_0_or_1_gets_finite_log_odds():
+    """A model whose output layer is a sigmoid can give exactly 0.0 or 1.0: its log-odds stay finite
+    (an AUC never meets an infinity), and its probabilities are given back as they are."""
+    pytest.importorskip("torch")
+    from cxr_isi.models.formats.base import positive_log_odds, positive_probability
+    from cxr_isi.models.spec import ModelSpec, ModelSpecError
+
+    spec = ModelSpec(output="probability")
+    out = np.array([[0.0], [0.25], [1.0]], np.float32)
+    lo = positive_log_odds(out, spec, "m.keras").numpy()
+    assert np.isfinite(lo).all() and np.all(np.diff(lo) > 0) and abs(lo[1] - np.log(1 / 3)) < 1e-12
+    assert positive_probability(out, spec, "m.keras").numpy().tolist() == [0.0, 0.25, 1.0]
+    with pytest.raises(ModelSpecError, match="softmax over one output"):
+        positive_log_odds(out, ModelSpec(output="softmax"), "m.keras")  # +inf for every image otherwise
 
 
 def test_a_figure_that_was_not_computed_prints_as_such():

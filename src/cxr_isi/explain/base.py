@@ -73,5 +73,5 @@ def model_scores(model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
         for i in range(0, len(images), batch_size):
             x = torch.from_numpy(np.ascontiguousarray(images[i : i + batch_size], dtype=np.float32))
             x = x.unsqueeze(1).contiguous(memory_format=torch.channels_last)
-            out.append(torch.sigmoid(model(x)).numpy())
+            out.append(torch.sigmoid(model(x).double()).numpy())
     return np.concatenate(out) if out else np.empty(0, np.float32)

@@ -2,8 +2,9 @@
 layers and gradients are out of reach (ONNX) and as a check on the gradient maps for the rest.
 
 A square patch of zeros (no X-ray signal, as the hidden lungs of the protocol) slides over the
-image; the map at a pixel is the mean drop in the positive-class probability over the patches
-that cover it. Positive = evidence for the positive class, as in every explainer here."""
+image; the map at a pixel is the mean drop in the positive class's log-odds over the patches
+that cover it (log-odds, not the probability: a confident model's probability is 1 whatever is
+hidden, and its map would be empty). Positive = evidence for the positive class, as in every explainer here."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from cxr_isi.explain.base import Explainer
 
 
 class OcclusionExplainer(Explainer):
-    """``captum.attr.Occlusion`` over any scorer (an object with ``score(images) -> (N,)``).
+    """``captum.attr.Occlusion`` over any scorer (an object with ``log_odds(images) -> (N,)``, or
+    ``score``).
 
     Parameters
     ----------
     model : Scorer
-        Anything with ``score``: a :class:`~cxr_isi.models.scorer.Scorer`.
+        A :class:`~cxr_isi.models.scorer.Scorer` (its ``log_odds``), or anything with ``score``.
     seed : int
         Unused (occlusion draws nothing); kept for the common signature.
     window : int, optional
@@ -45,8 +47,10 @@ class OcclusionExplainer(Explainer):
         window = self.window or max(2, side // 8)
         stride = self.stride or max(1, window // 2)
 
+        rank = getattr(self.model, "log_odds", None) or self.model.score
+
         def forward(x):
-            return torch.from_numpy(np.asarray(self.model.score(x[:, 0].numpy(), batch_size), dtype=np.float32))
+            return torch.from_numpy(np.asarray(rank(x[:, 0].numpy(), batch_size), dtype=np.float64))
 
         occ = Occlusion(forward)
         maps = []

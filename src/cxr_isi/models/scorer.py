@@ -4,11 +4,12 @@ images, whatever made the model.
 The people cxr-isi exists for arrive with a model trained in their own code. Every probe that
 judges a model takes a scorer, not a checkpoint of ours:
 
-- ``score(images)``: probability of the positive class, for float images ``(N, H, W)`` in [0, 1]
-  at the spec's size (every format);
+- ``log_odds(images)``: the positive class's log-odds, float64, for float images ``(N, H, W)``
+  in [0, 1] at the spec's size (every format): what every AUC and map ranks by, since a
+  probability ties images beyond a logit of about 37; ``score(images)``: its probability;
 - ``features(images)``: the pooled penultimate layer (the input of the last linear layer), where
   the format keeps its layers (cxr-isi checkpoints, torchvision and timm state dicts, Keras);
-- ``torch_module()``: the same probability as a differentiable ``torch.nn.Module`` of
+- ``torch_module()``: the same log-odds as a differentiable ``torch.nn.Module`` of
   ``(N, 1, H, W)``, where the format allows gradients (everything but ONNX).
 
 Formats, one module each under :mod:`cxr_isi.models.formats` (:func:`load_scorer` tells them apart
@@ -30,18 +31,19 @@ from cxr_isi.errors import CxrIsiError
 from cxr_isi.models.formats import FORMATS as _REGISTRY
 from cxr_isi.models.formats.base import (
     ModelFile,
-    PositiveProbability,
+    PositiveLogOdds,
     Preprocess,
     Scorer,
     TorchScorer,
+    positive_log_odds,
     positive_probability,
 )
 from cxr_isi.models.formats.onnx import OnnxScorer
 from cxr_isi.models.spec import ModelSpec, ModelSpecError, read_spec
 
 FORMATS = _REGISTRY
-__all__ = ["FORMATS", "ModelSpec", "ModelSpecError", "OnnxScorer", "PositiveProbability", "Preprocess", "Scorer",
-           "TorchScorer", "load_scorer", "positive_probability", "read_spec"]
+__all__ = ["FORMATS", "ModelSpec", "ModelSpecError", "OnnxScorer", "PositiveLogOdds", "Preprocess", "Scorer",
+           "TorchScorer", "load_scorer", "positive_log_odds", "positive_probability", "read_spec"]
 
 
 def load_scorer(path: str | Path, *, arch: str | None = None, spec: ModelSpec | None = None) -> Scorer:

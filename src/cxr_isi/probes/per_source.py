@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from cxr_isi.evaluate.metrics import auc_ci, expected_calibration_error, mean_ci, operating_point, youden
 from cxr_isi.probes.base import ProbeInput, ProbeResult, fmt_ci
@@ -20,21 +21,32 @@ NAME = "per_source"
 MEASURE = "accuracy lost when the cut-off is chosen on the other sources (leave one source out)"
 
 
+def _ranking(pred: pd.DataFrame) -> str:
+    """The column to rank and cut by: ``log_odds`` where given (a probability ties images beyond
+    a logit of about 37), else ``score``."""
+    return "log_odds" if "log_odds" in pred.columns else "score"
+
+
 def per_source_table(pred: pd.DataFrame) -> pd.DataFrame:
     """One row per source: images, classes, AUC with interval, sensitivity and specificity at the
-    whole test set's Youden cut-off, calibration error."""
-    y, s = pred["label"].to_numpy(), pred["score"].to_numpy()
-    cut = youden(y, s)["threshold"] if len(np.unique(y)) == 2 else 0.5
+    whole test set's Youden cut-off, calibration error (of ``score``, the probability).
+
+    ``pred`` has ``label``, ``score`` and ``source``, and optionally ``log_odds``, which the AUCs
+    and cut-offs then rank by."""
+    rank = _ranking(pred)
+    y, s = pred["label"].to_numpy(), pred[rank].to_numpy()
+    cut = youden(y, s)["threshold"] if len(np.unique(y)) == 2 else (0.0 if rank == "log_odds" else 0.5)
     rows = []
     for source, g in pred.groupby("source", sort=True):
-        gy, gs = g["label"].to_numpy(), g["score"].to_numpy()
+        gy, gs = g["label"].to_numpy(), g[rank].to_numpy()
         both = min((gy == 1).sum(), (gy == 0).sum()) >= 2
         ci = auc_ci(gy, gs) if both else {"auc": np.nan, "ci_low": np.nan, "ci_high": np.nan}
         op = operating_point(gy, gs, cut)
         rows.append({"source": source, "n": len(g), "n_positive": int((gy == 1).sum()),
                      "n_negative": int((gy == 0).sum()), "auc": ci["auc"], "auc_ci_low": ci["ci_low"],
                      "auc_ci_high": ci["ci_high"], "sensitivity": op["sensitivity"],
-                     "specificity": op["specificity"], "ece": expected_calibration_error(gy, gs)})
+                     "specificity": op["specificity"],
+                     "ece": expected_calibration_error(gy, g["score"].to_numpy())})
     return pd.DataFrame(rows)
 
 
@@ -44,13 +56,14 @@ def leave_one_source_out(pred: pd.DataFrame) -> pd.DataFrame:
     both = [s for s, g in pred.groupby("source") if min((g["label"] == 1).sum(), (g["label"] == 0).sum()) >= 2]
     if len(both) < 3:
         return pd.DataFrame()
-    rows = []
+    rows, rank = [], _ranking(pred)
     for source in both:
         held, rest = pred[pred["source"] == source], pred[pred["source"] != source]
-        cut = youden(rest["label"].to_numpy(), rest["score"].to_numpy())["threshold"]
-        carried = operating_point(held["label"].to_numpy(), held["score"].to_numpy(), cut)
-        own = youden(held["label"].to_numpy(), held["score"].to_numpy())
-        rows.append({"source": source, "cutoff_from_others": cut, "accuracy_carried": carried["accuracy"],
+        cut = youden(rest["label"].to_numpy(), rest[rank].to_numpy())["threshold"]
+        carried = operating_point(held["label"].to_numpy(), held[rank].to_numpy(), cut)
+        own = youden(held["label"].to_numpy(), held[rank].to_numpy())
+        rows.append({"source": source, "cutoff_from_others": float(expit(cut)) if rank == "log_odds" else cut,
+                     "accuracy_carried": carried["accuracy"],
                      "accuracy_own_cutoff": own["accuracy"], "drop": own["accuracy"] - carried["accuracy"]})
     return pd.DataFrame(rows)
 

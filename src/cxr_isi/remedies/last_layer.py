@@ -53,7 +53,7 @@ def refit_last_layer(scorer: Scorer, manifest: Manifest, *, seed: int = 0) -> tu
         raise CxrIsiError(f"{scorer.origin}: " + NO_FEATURES.format(fmt=scorer.format))
     size = int(scorer.spec.size or 224)
     images = read_squares(manifest.paths, size, scorer.spec.resize)
-    _, feats = scorer.score_and_features(images)
+    _, feats = scorer.log_odds_and_features(images)
     groups, names = group_ids(manifest)
     head = refit_head(np.asarray(feats, dtype=np.float64), manifest.y, groups, seed)
     record = {k: v for k, v in head.items() if k not in ("weight", "bias")} | {"groups": names}

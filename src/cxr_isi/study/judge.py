@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from cxr_isi._io import atomic_write, check_not_input, file_lock, write_json
 from cxr_isi.audit.imbalance import cramers_v, single_class_fraction, source_label_table
@@ -210,9 +211,11 @@ def _maps(scorer: Scorer, images: np.ndarray, masks: np.ndarray, y: np.ndarray, 
     return found
 
 
-def _not_constant(scorer: Scorer, scores: np.ndarray) -> None:
-    if float(np.ptp(scores)) < 1e-7:
-        raise ModelSpecError(f"{scorer.origin}: the model gives the same score ({scores[0]:.6g}) to all {len(scores)} "
+def _not_constant(scorer: Scorer, log_odds: np.ndarray) -> None:
+    """One line where the model gives every image the same log-odds (its probability printed)."""
+    if float(np.ptp(log_odds)) < 1e-7:
+        raise ModelSpecError(f"{scorer.origin}: the model gives the same score ({expit(log_odds[0]):.6g}) to all "
+                             f"{len(log_odds)} "
                              "images it was shown: check the spec (normalisation, channels, output)")
 
 
@@ -223,9 +226,8 @@ def _first_batch(scorer: Scorer, manifest: Manifest, y: np.ndarray, size: int, r
 
     pick = [*np.flatnonzero(y == 1)[:n], *np.flatnonzero(y == 0)[:n]]
     images = read_squares([manifest.paths[i] for i in pick], size, resize)
-    scores = scorer.score(images)
-    _not_constant(scorer, scores)
-    _deterministic(scorer, images, scores)
+    _not_constant(scorer, scorer.log_odds(images))
+    _deterministic(scorer, images, scorer.score(images))
 
 
 TRAIN_MODE_GAP = 1e-4  # a probability that moves this much between two passes over one image is not the model's
@@ -321,14 +323,17 @@ def _judge(scorer: Scorer, manifest: Manifest, out: Path, *, seed: int, swap_pai
     sources = rows["source"].astype(str).to_numpy()
     patients = rows["patient_id"].astype(str).to_numpy()
     box = fixed_box(masks)
-    base, feats = scorer.score_and_features(images)
+    # ranked by log-odds (a probability ties images beyond a logit of about 37); scores.csv keeps both
+    base, feats = scorer.log_odds_and_features(images)
     _not_constant(scorer, base)
-    scores = {"original": base, **{name: scorer.score(image_set(name, images, masks, box)) for name in IMAGE_SETS[1:]}}
+    scores = {"original": base, **{name: scorer.log_odds(image_set(name, images, masks, box))
+                                   for name in IMAGE_SETS[1:]}}
     auc = image_set_aucs(y, scores)
     table = pd.DataFrame({"path": paths, "label": rows["label"].to_numpy(), "y": y, "source": sources,
-                          "patient_id": patients, **{f"score_{k}": v for k, v in scores.items()}})
+                          "patient_id": patients, **{f"score_{k}": expit(v) for k, v in scores.items()},
+                          **{f"log_odds_{k}": v for k, v in scores.items()}})
     atomic_write(out / "scores.csv", lambda p: table.to_csv(p, index=False))
-    pred = pd.DataFrame({"label": y, "score": base, "source": sources})
+    pred = pd.DataFrame({"label": y, "score": expit(base), "log_odds": base, "source": sources})
     n_sources = len(np.unique(sources))
     association: dict[str, float | None]
     if n_sources > 1:
@@ -352,6 +357,7 @@ def _judge(scorer: Scorer, manifest: Manifest, out: Path, *, seed: int, swap_pai
             *a, title=f"{scorer.name}: lungs of one image in the frame of another", out_dir=out)).as_dict()
     maps = _maps(scorer, images, masks, y, map_images, seed, out) if map_images else {}
     cut = youden(y, base)
+    cut = {**cut, "threshold_log_odds": cut["threshold"], "threshold": float(expit(cut["threshold"]))}
     evidence = [{"probe": f"auc_{k}", "figure": v["auc"], "ci_low": v["ci_low"], "ci_high": v["ci_high"],
                  "sentence": f"AUC on {k.replace('_', ' ')}" + (f" (DeLong p against original {v['delong_p']:.3g})"
                                                                if v["delong_p"] is not None else "")}
@@ -418,7 +424,7 @@ def judge_dfr(scorer: Scorer, manifest: Manifest, balance_on: Manifest, out_dir:
     y = both["y"].to_numpy()
     compared = {}
     for name in IMAGE_SETS:
-        d = delong_test(y, both[f"score_{name}_dfr"].to_numpy(), both[f"score_{name}"].to_numpy())
+        d = delong_test(y, both[f"log_odds_{name}_dfr"].to_numpy(), both[f"log_odds_{name}"].to_numpy())
         compared[name] = {"before": before.auc[name]["auc"], "after": after.auc[name]["auc"],
                           "difference": d["difference"], "ci_low": d["ci_low"], "ci_high": d["ci_high"]}
     o = compared["original"]

@@ -32,7 +32,7 @@ from cxr_isi.verdict import model as model_rule
 from cxr_isi.verdict.kinds import INCONCLUSIVE, READS_LUNGS
 from cxr_isi.verdict.thresholds import SPLIT_BY_CLASS_V
 
-VERSION = 1
+VERSION = 2  # 2: image-set AUCs ranked by log-odds
 
 
 def remedy_verdicts(cfg: ExperimentConfig, run_dir: Path, jobs: list[Job]) -> None:
@@ -96,7 +96,7 @@ def judge_remedy(job: Job, checkpoint: Path, images: np.ndarray, masks: np.ndarr
         return {**base, "verdict_kind": INCONCLUSIVE, "measured": False,
                 "reason": f"too few test images with usable lung masks ({len(y)}) to judge the model"}
     scorer = load_scorer(checkpoint)
-    auc = image_set_aucs(y, {n: scorer.score(image_set(n, images, masks, box)) for n in IMAGE_SETS})
+    auc = image_set_aucs(y, {n: scorer.log_odds(image_set(n, images, masks, box)) for n in IMAGE_SETS})
     sources = rows["source"].astype(str).to_numpy()
     several = len(np.unique(sources)) > 1
     split_by_class = bool(several and cramers_v(sources, y) >= SPLIT_BY_CLASS_V)

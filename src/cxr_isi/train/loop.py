@@ -104,7 +104,7 @@ def score(model, loader, device, cfg: TrainConfig) -> np.ndarray:
             x = x.to(device, non_blocking=True)
             if device.type == "cuda" and cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            out.append(torch.sigmoid(model(x).float()).cpu().numpy())
+            out.append(torch.sigmoid(model(x).double()).cpu().numpy())
     return np.concatenate(out) if out else np.empty(0)
 
 

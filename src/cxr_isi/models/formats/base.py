@@ -1,6 +1,6 @@
 """The small base every model format builds on: :class:`Scorer` (one interface for any model),
 the torch wrapping that turns gray images into what a model takes (:class:`Preprocess`) and its
-output into the positive class's probability, :class:`TorchScorer` for any ``torch.nn.Module``,
+output into the positive class's log-odds (:class:`PositiveLogOdds`), :class:`TorchScorer` for any ``torch.nn.Module``,
 and :class:`ModelFormat`, the one thing a format module defines: which files it reads (by their
 content) and the scorer it builds from one.
 """
@@ -16,6 +16,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 import torch.nn as nn
+from scipy.special import expit
 
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.models.classifier import IMAGENET_MEAN, IMAGENET_STD
@@ -25,7 +26,11 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 class Scorer:
-    """Base class: a model behind one interface. Subclasses implement :meth:`_raw_scores`.
+    """Base class: a model behind one interface. Subclasses implement :meth:`_raw_log_odds`.
+
+    Every figure that ranks images (an AUC, a map) reads :meth:`log_odds`: a probability, even in
+    float64, is exactly 1 beyond a logit of about 37, and images the model ranks apart would tie
+    there; :meth:`score` (the probability) is for what needs one (a cut-off, the lung swap).
 
     Attributes
     ----------
@@ -51,33 +56,45 @@ class Scorer:
     def supports_gradients(self) -> bool:
         return self.torch_module() is not None
 
-    def score(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        """Positive-class probabilities ``(N,)`` for gray images ``(N, H, W)`` in [0, 1]."""
+    def log_odds(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """The positive class's log-odds ``(N,)``, float64, for gray images ``(N, H, W)`` in [0, 1]."""
         images = np.asarray(images, dtype=np.float32)
         if images.ndim != 3:
             raise ModelSpecError(f"{self.origin}: images must be (N, H, W) gray arrays, got shape {images.shape}")
-        out = [self._raw_scores(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
-        scores = np.concatenate(out).astype(np.float64) if out else np.empty(0)
-        bad = int(np.isnan(scores).sum())
+        out = [self._raw_log_odds(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+        return self._checked(np.concatenate(out).astype(np.float64) if out else np.empty(0))
+
+    def score(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """Positive-class probabilities ``(N,)``, float64, for gray images ``(N, H, W)`` in [0, 1]."""
+        return expit(self.log_odds(images, batch_size))
+
+    def _checked(self, log_odds: np.ndarray) -> np.ndarray:
+        bad = int(np.isnan(log_odds).sum())
         if bad:
-            raise ModelSpecError(f"{self.origin}: {bad} of {len(scores)} scores are NaN (the model's output, with "
+            raise ModelSpecError(f"{self.origin}: {bad} of {len(log_odds)} scores are NaN (the model's output, with "
                                  f"its spec's normalisation {self.spec.normalise!r})")
-        return scores
+        return log_odds
 
     def features(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray | None:
         """Pooled penultimate features ``(N, C)``; None where the format does not keep layers."""
-        return self.score_and_features(images, batch_size)[1]
+        return self.log_odds_and_features(images, batch_size)[1]
+
+    def log_odds_and_features(self, images: np.ndarray,
+                              batch_size: int = 32) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`log_odds` and :meth:`features` in one pass over the images (features None where
+        the format does not keep layers)."""
+        return self.log_odds(images, batch_size), None
 
     def score_and_features(self, images: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray | None]:
-        """:meth:`score` and :meth:`features` in one pass over the images (features None where
-        the format does not keep layers)."""
-        return self.score(images, batch_size), None
+        """:meth:`score` and :meth:`features` in one pass over the images."""
+        lo, feats = self.log_odds_and_features(images, batch_size)
+        return expit(lo), feats
 
     def torch_module(self):
-        """A differentiable module ``(N, 1, H, W) -> (N,)`` probabilities; None for ONNX."""
+        """A differentiable module ``(N, 1, H, W) -> (N,)`` log-odds; None for ONNX."""
         return None
 
-    def _raw_scores(self, images: np.ndarray) -> np.ndarray:
+    def _raw_log_odds(self, images: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def describe(self) -> dict:
@@ -122,8 +139,8 @@ class Preprocess(nn.Module):
         x = (x * self.scale - self.mean) / self.std
         return x.permute(0, 2, 3, 1) if self.nhwc else x
 
-class PositiveProbability(nn.Module):
-    """Preprocess -> model -> the positive column as a probability ``(N,)``."""
+class PositiveLogOdds(nn.Module):
+    """Preprocess -> model -> the positive column as log-odds ``(N,)``, float64."""
 
     def __init__(self, model, spec: ModelSpec, where: str):
         super().__init__()
@@ -133,11 +150,11 @@ class PositiveProbability(nn.Module):
         self.where = where
 
     def forward(self, x):
-        return self.probability(self.model(self.pre(x)))
+        return self.log_odds(self.model(self.pre(x)))
 
-    def probability(self, out):
-        """The positive column of a model's output as a probability ``(N,)``."""
-        return positive_probability(out, self.spec, self.where)
+    def log_odds(self, out):
+        """The positive column of a model's output as log-odds ``(N,)``."""
+        return positive_log_odds(out, self.spec, self.where)
 
     def train(self, mode: bool = True):
         self.training = mode
@@ -158,9 +175,12 @@ def _first_tensor(out):
     return out
 
 
-def positive_probability(out, spec: ModelSpec, where: str):
-    """The positive class's probability ``(N,)`` from a model's output (torch or numpy), by the
-    spec's ``output`` and positive column."""
+# the nearest float64 below 1: a probability output of exactly 0 or 1 gets finite log-odds (about
+# -745 and +36.7), so AUCs and maps never meet an infinity
+_P_LOW, _P_HIGH = np.nextafter(0.0, 1.0), np.nextafter(1.0, 0.0)
+
+
+def _output_matrix(out, where: str):
     out = _first_tensor(out)
     if not isinstance(out, torch.Tensor):
         out = torch.as_tensor(np.asarray(out))
@@ -169,18 +189,42 @@ def positive_probability(out, spec: ModelSpec, where: str):
     if out.ndim != 2:
         raise ModelSpecError(f"{where}: the model's output has shape {tuple(out.shape)}; a classifier gives "
                              "(images, classes)")
+    return out
+
+
+def positive_log_odds(out, spec: ModelSpec, where: str):
+    """The positive class's log-odds ``(N,)``, float64, from a model's output (torch or numpy),
+    by the spec's ``output`` and positive column: the logit itself, ``z_pos - logsumexp(z_other)``
+    for a softmax, ``log(p / (1 - p))`` for a probability."""
+    out = _output_matrix(out, where)
     col = spec.column(out.shape[1], where)
-    # float64: in float32 a sigmoid of logits beyond about +/-17 is exactly 0 or 1, and images the
-    # model ranks apart tie (an AUC of 0.50 for a perfect ranker, empty occlusion maps)
+    # float64 throughout: a float32 sigmoid is exactly 1 beyond a logit of about 17, and images
+    # the model ranks apart would tie (an AUC of 0.50 for a perfect ranker, empty occlusion maps)
     if spec.output == "softmax":
-        return torch.softmax(out.double(), dim=1)[:, col]
+        if out.shape[1] == 1:
+            raise ModelSpecError(f"{where}: a softmax over one output is 1 for every image; the model's single "
+                                 "output is a logit or a probability (set output: logit or probability)")
+        z = out.double()
+        others = torch.cat([z[:, :col], z[:, col + 1 :]], dim=1)
+        return z[:, col] - torch.logsumexp(others, dim=1)
     if spec.output == "probability":
         p = out[:, col].double()
         if p.numel() and (p.min() < -1e-6 or p.max() > 1 + 1e-6):
             raise ModelSpecError(f"{where}: outputs from {float(p.min()):.3g} to {float(p.max()):.3g} are not "
                                  "probabilities; use --output logit")
-        return p
-    return torch.sigmoid(out[:, col].double())
+        p = p.clamp(float(_P_LOW), float(_P_HIGH))
+        return torch.log(p) - torch.log1p(-p)
+    return out[:, col].double()
+
+
+def positive_probability(out, spec: ModelSpec, where: str):
+    """The positive class's probability ``(N,)``, float64 (the sigmoid of
+    :func:`positive_log_odds`; a probability output as it is)."""
+    if spec.output == "probability":
+        out = _output_matrix(out, where)
+        positive_log_odds(out, spec, where)  # the range check
+        return out[:, spec.column(out.shape[1], where)].double()
+    return torch.sigmoid(positive_log_odds(out, spec, where))
 
 
 _CHANNELS = re.compile(r"expected input\[[^\]]*\] to have (\d+) channels, but got (\d+)")
@@ -239,7 +283,7 @@ class TorchScorer(Scorer):
         self.fixed_batch = fixed_batch
 
     def _wrap(self, spec: ModelSpec):
-        module = PositiveProbability(self.model, spec, self.origin).eval()
+        module = PositiveLogOdds(self.model, spec, self.origin).eval()
         try:  # channels_last: 1.5x faster inference on this CPU (ResNet-50 at 224: 17 -> 26 img/s)
             module.to(memory_format=torch.channels_last)
         except (RuntimeError, NotImplementedError, AttributeError):
@@ -286,12 +330,13 @@ class TorchScorer(Scorer):
             raise explain_failure(exc, self.spec, self.origin, (len(images), self.spec.channels,
                                                                 *images.shape[1:])) from None
 
-    def _raw_scores(self, images: np.ndarray) -> np.ndarray:
+    def _raw_log_odds(self, images: np.ndarray) -> np.ndarray:
         return self._run(images).numpy()
 
-    def score_and_features(self, images: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray | None]:
+    def log_odds_and_features(self, images: np.ndarray,
+                              batch_size: int = 32) -> tuple[np.ndarray, np.ndarray | None]:
         if self.feature_layer is None:
-            return self.score(images, batch_size), None
+            return self.log_odds(images, batch_size), None
         caught: list = []
 
         def hook(_module, args):
@@ -300,7 +345,7 @@ class TorchScorer(Scorer):
 
         handle = self.feature_layer.register_forward_pre_hook(hook)
         try:
-            scores = self.score(images, batch_size)
+            scores = self.log_odds(images, batch_size)
         finally:
             handle.remove()
         return scores, (np.concatenate(caught) if caught else np.empty((0, 0), np.float32))

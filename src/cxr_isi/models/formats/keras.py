@@ -28,7 +28,7 @@ from cxr_isi.errors import CxrIsiError
 from cxr_isi.models.formats.base import (
     ModelFile,
     ModelFormat,
-    PositiveProbability,
+    PositiveLogOdds,
     Scorer,
     explain_failure,
     fixed_input,
@@ -78,7 +78,7 @@ class KerasScorer(Scorer):
     def __init__(self, model, spec: ModelSpec, name: str, origin: str, features_model=None):
         super().__init__(name, Keras.name, spec, origin)
         self.inner = KerasModule(model, features_model)
-        self.module = PositiveProbability(self.inner, spec, origin).eval()
+        self.module = PositiveLogOdds(self.inner, spec, origin).eval()
 
     @property
     def supports_features(self) -> bool:
@@ -94,19 +94,20 @@ class KerasScorer(Scorer):
                 if not features:
                     return self.module(x), None
                 out, feats = self.inner.with_features(self.module.pre(x))
-                return self.module.probability(out), feats
+                return self.module.log_odds(out), feats
         except ModelSpecError:
             raise
         except (RuntimeError, ValueError, TypeError, IndexError, AssertionError) as exc:
             raise explain_failure(exc, self.spec, self.origin, (len(images), *images.shape[1:],
                                                                 self.spec.channels)) from None
 
-    def _raw_scores(self, images: np.ndarray) -> np.ndarray:
+    def _raw_log_odds(self, images: np.ndarray) -> np.ndarray:
         return self._forward(images, False)[0].numpy()
 
-    def score_and_features(self, images: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray | None]:
+    def log_odds_and_features(self, images: np.ndarray,
+                              batch_size: int = 32) -> tuple[np.ndarray, np.ndarray | None]:
         if not self.supports_features:
-            return self.score(images, batch_size), None
+            return self.log_odds(images, batch_size), None
         images = np.asarray(images, dtype=np.float32)
         scores, feats = [], []
         for i in range(0, len(images), batch_size):
@@ -116,7 +117,7 @@ class KerasScorer(Scorer):
             feats.append((f.mean(dim=(1, 2)) if f.ndim == 4 else f.flatten(1)).numpy())
         out = np.concatenate(scores) if scores else np.empty(0)
         if np.isnan(out).any():
-            return self.score(images, batch_size), None  # score() says it in one line
+            return self.log_odds(images, batch_size), None  # log_odds() says it in one line
         return out, (np.concatenate(feats) if feats else np.empty((0, 0), np.float32))
 
 

@@ -17,7 +17,7 @@ from cxr_isi.models.formats.base import (
     Scorer,
     explain_failure,
     fixed_input,
-    positive_probability,
+    positive_log_odds,
     register_format,
 )
 from cxr_isi.models.spec import ModelSpec, ModelSpecError
@@ -62,7 +62,7 @@ class OnnxScorer(Scorer):
         self.one_at_a_time = fixed[0] == 1
         self.pre = Preprocess(spec)
 
-    def _raw_scores(self, images: np.ndarray) -> np.ndarray:
+    def _raw_log_odds(self, images: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             x = self.pre(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)).numpy()
         chunks = [x[i : i + 1] for i in range(len(x))] if self.one_at_a_time else [x]
@@ -72,7 +72,7 @@ class OnnxScorer(Scorer):
                 outs.append(self.session.run([self.output_name], {self.input_name: c})[0])
             except Exception as exc:  # noqa: BLE001 - onnxruntime's errors for a wrong shape or type
                 raise explain_failure(exc, self.spec, self.origin, c.shape) from None
-        return positive_probability(np.concatenate(outs), self.spec, self.origin).numpy()
+        return positive_log_odds(np.concatenate(outs), self.spec, self.origin).numpy()
 
 
 @register_format
