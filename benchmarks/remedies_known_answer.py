@@ -1,4 +1,4 @@
-"""The remedies' known answer (issue 34), as the README reports it: phantoms whose sources give
+"""The remedies' known answer (issue 34), as docs/guide/remedies.md reports it: phantoms whose sources give
 both classes with a partial imbalance (majority share 0.7 and 0.9, full fingerprints) and the
 ``balanced`` control, each over several seeds; the external set is a balanced phantom of other
 sources (other fingerprints: seed + 1000). Each (case, seed) is one ``ci.remedy`` run folder
@@ -8,7 +8,7 @@ sources (other fingerprints: seed + 1000). Each (case, seed) is one ``ci.remedy`
     python benchmarks/remedies_known_answer.py OUT [--seeds 5] [--n 160] [--size 64] [--epochs 6]
 
 Writes ``OUT/remedies_known_answer.csv`` (one row per case, seed, remedy and measure) and
-``OUT/remedies_known_answer.md`` (the README's table). LOSO is off here (the external set is the
+``OUT/remedies_known_answer.md`` (the table of docs/guide/remedies.md). LOSO is off here (the external set is the
 measuring stick; leave-one-source-out doubles the jobs five times over).
 """
 

@@ -1,4 +1,4 @@
-"""The remedies on real data (issue 34), as the README reports them: each case one ``ci.remedy``
+"""The remedies on real data (issue 34), as docs/guide/remedies.md reports them: each case one ``ci.remedy``
 run folder (resumable) on ../shared/data (cxr256 and nih256), small_cnn at 96 px, 10 epochs, one
 training seed:
 
@@ -16,7 +16,7 @@ training seed:
     python benchmarks/remedies_real.py OUT [--shared ../shared/data] [--cases isi,both,nih,kermany]
 
 Writes ``OUT/remedies_real.csv`` (every row of every case's remedy table, with its verdicts) and
-``OUT/remedies_real.md`` (the README's table).
+``OUT/remedies_real.md`` (the table of docs/guide/remedies.md).
 """
 
 from __future__ import annotations

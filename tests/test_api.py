@@ -1,4 +1,4 @@
-"""The Python API: the README's example runs as written (on a tiny config), results are typed,
+"""The Python API: the API reference page's example runs as written (on a tiny config), results are typed,
 and ``import cxr_isi`` does not import torch."""
 
 import re
@@ -13,12 +13,11 @@ torch = pytest.importorskip("torch")
 
 
 def readme_example() -> str:
-    text = (REPO / "README.md").read_text()
-    section = text.split("## Python API", 1)[1]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    text = (REPO / "docs" / "reference" / "api.md").read_text()
+    return re.search(r"```python\n(.*?)```", text, re.S).group(1)
 
 
-def test_the_readme_example_runs(tmp_path, monkeypatch, capsys):
+def test_the_api_pages_example_runs(tmp_path, monkeypatch, capsys):
     import cxr_isi.audit.imbalance  # noqa: F401 - as in a long session: the stage packages already imported
     import cxr_isi.synth  # noqa: F401
 
@@ -28,7 +27,7 @@ def test_the_readme_example_runs(tmp_path, monkeypatch, capsys):
     code = code.replace('CONFIG = "configs/demo.yaml"', f'CONFIG = r"{write_config(tmp_path / "t.yaml", cfg)}"')
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    exec(compile(code, "docs/reference/api.md", "exec"), namespace)  # noqa: S102 - our own page
     out = capsys.readouterr().out
     import cxr_isi as ci
 

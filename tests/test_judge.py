@@ -468,7 +468,7 @@ def test_a_malicious_model_file_does_not_run(tmp_path):
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_a_covid_model_trained_on_the_real_isi_subset_is_judged_to_read_outside_the_lungs(cxr256, tmp_path):
-    """The README's real row at a smaller size: a plain-script ResNet-18 on cxr256's intra-source
+    """The judge guide's real row at a smaller size: a plain-script ResNet-18 on cxr256's intra-source
     imbalanced subset (ieee8023 + Figure1 covid, Kermany normal), judged on its held-out patients."""
     frame = pd.read_csv(cxr256 / "manifest.csv", dtype=str, keep_default_na=False)
     frame["path"] = [str(cxr256 / p) for p in frame["path"]]

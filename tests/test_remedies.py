@@ -1,7 +1,7 @@
 """What to do about a shortcut (``cxr-isi remedy``): the remedies' mechanics on data whose answer
 is known, the remedy rule on tables whose answer is known, and each bad input as one line with
 nothing written. The full known-answer figures (seeds, shares, the balanced control) are the
-benchmark's (``benchmarks/remedies_known_answer.py``, README: 'What to do about it?')."""
+benchmark's (``benchmarks/remedies_known_answer.py``, docs/guide/remedies.md)."""
 
 from __future__ import annotations
 

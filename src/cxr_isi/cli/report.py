@@ -24,5 +24,5 @@ def report(
     result = write_report(run_dir, sweep_dir=sweep_dir)
     print_verdicts(result["summary"])
     if result["summary"]["missing"]:
-        out.print(f"[yellow]not in this run:[/] {'; '.join(result['summary']['missing'])}")
+        out.print(f"[yellow]not in this run:[/] {' '.join(result['summary']['missing'])}")
     out.print(f"report: {result['report']}")

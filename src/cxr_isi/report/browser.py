@@ -1,5 +1,5 @@
 """The report seen through a real browser (headless Chromium): a screenshot, and a check that
-every figure loaded and nothing runs off the page. Used by the tests and the README screenshot."""
+every figure loaded and nothing runs off the page. Used by the tests and the documentation's screenshot."""
 
 from __future__ import annotations
 

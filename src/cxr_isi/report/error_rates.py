@@ -1,4 +1,4 @@
-"""The error-rate benchmark's rendering (issue 27): the README's tables (``error_rates.md``) and
+"""The error-rate benchmark's rendering (issue 27): the documentation's tables (``error_rates.md``) and
 the power figure (``error_rates.png``) from the rates :mod:`cxr_isi.studies.error_rates` reads
 off every finished case (each case's verdict by the run's own rule). The rates shipped with this
 version, quoted under the rule in every report, live beside the rule
@@ -31,7 +31,7 @@ TITLES = {NULL_BALANCED: "null: sources balanced", NULL_ALIKE: "null: sources al
 
 
 def markdown(r: pd.DataFrame, probes: pd.DataFrame, goals: list[dict], power: list[dict]) -> str:
-    """The README's tables: verdicts per case and level, the probes on null data, the targets."""
+    """The documentation's tables: verdicts per case and level, the probes on null data, the targets."""
     lines = ["| case | level | seeds | right verdict | rate (95% Wilson) | other verdicts |",
              "|---|---:|---:|---|---|---|"]
     for x in r.to_dict("records"):
@@ -103,7 +103,7 @@ def figure(r: pd.DataFrame, path: Path) -> Path:
 
 def write_error_rates(out: str | Path, cfg: ErrorRatesConfig) -> dict:
     """Read every finished case (:func:`cxr_isi.studies.error_rates.error_rate_tables`: the
-    tables and the JSON), then draw the figure and write the README's tables; returns the
+    tables and the JSON), then draw the figure and write the documentation's tables; returns the
     JSON's content (``cases`` and ``rates`` as records, ``targets``, ``power``, ``thresholds``,
     ``figure``)."""
     out = Path(out)

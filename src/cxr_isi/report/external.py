@@ -1,4 +1,4 @@
-"""The external-AUC benchmark's README tables (issue 24): per pair the figures at home, this
+"""The external-AUC benchmark's tables for the documentation (issue 24): per pair the figures at home, this
 project's leave-one-pair-out estimate beside PEst's and the AUC measured elsewhere, then each
 estimator's mean absolute error and coverage. The figures are read by
 :func:`cxr_isi.studies.external.external_tables`; this module writes ``external.md``."""
@@ -14,7 +14,7 @@ from cxr_isi.studies.external import ExternalConfig, external_tables
 
 
 def markdown(table: pd.DataFrame, errors: dict, model: dict | None) -> str:
-    """The README's tables: per pair, then the errors."""
+    """The documentation's tables: per pair, then the errors."""
     f = lambda v: "–" if v is None or v != v else f"{v:.2f}"  # noqa: E731
     lines = ["| pair | at home | fixed box | tile-shuffled | PEst | this estimate (95%) | measured elsewhere |",
              "|---|---|---|---|---|---|---|"]
@@ -35,7 +35,7 @@ def markdown(table: pd.DataFrame, errors: dict, model: dict | None) -> str:
 
 def write_external(out: str | Path, cfg: ExternalConfig) -> dict:
     """Read every finished pair (:func:`cxr_isi.studies.external.external_tables`: the tables,
-    the JSON and the shipped-model candidate), then write the README's tables
+    the JSON and the shipped-model candidate), then write the documentation's tables
     (``external.md``)."""
     out = Path(out)
     result = external_tables(out, cfg)

@@ -196,7 +196,7 @@ class _Report:
             tags = ([f"audit: {d['audit_verdict']}, Cramér's V {d['cramers_v']:.2f}"]
                     if d.get("audit_verdict") and d.get("cramers_v") is not None else []) + [str(d["auc_from"])]
             ext = (d.get("external_estimate") or {}).get("sentence")
-            strength = d["strength"] + (f" {ext[0].upper()}{ext[1:]} (README: 'What will it score elsewhere?')."
+            strength = d["strength"] + (f" {ext[0].upper()}{ext[1:]} (the documentation: 'What it will score elsewhere')."
                                         if ext else "")
             parts.append(_parts().verdict(cls, f"{d['title']}: {kind}", tags, d["reason"].rstrip("."), strength,
                                           d.get("note") or ""))

@@ -26,7 +26,7 @@ row per case), ``error_rates.csv`` (per case kind and level), ``error_rates_prob
 probe on the null cases), ``error_rates.json`` (all of it, with the thresholds the rule ran
 with) and ``error_rates_summary.json`` (the few figures a report quotes beside the rule; copy it
 to ``cxr_isi/verdict/measured_error_rates.json`` to ship it). :mod:`cxr_isi.report.error_rates`
-draws the figure and the README's tables.
+draws the figure and the documentation's tables.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class ErrorRatesConfig(StrictModel):
     shortcut level) at the smallest size where the demo's directions still hold on the 2-core
     machine (160 phantoms at 64 px, 5 epochs, 5 folds). Seeds are ``first_seed`` onwards, the
     same for every case; the reported rates came from seeds the rule's thresholds were never
-    tuned on (see the README).
+    tuned on (see docs/evidence/error-rates.md).
     """
 
     null_seeds: int = Field(20, ge=0, le=500)

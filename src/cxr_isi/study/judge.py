@@ -55,9 +55,9 @@ from cxr_isi.verdict.thresholds import SPLIT_BY_CLASS_V
 
 log = get_logger("judge")
 
-EXTERNAL_NOTE = ("No expected AUC on data from elsewhere for a judged model: the estimate (README: 'What will it "
-                 "score elsewhere?') reads models trained on this data without the lungs (cxr-isi run with the fixed "
-                 "box and the acquisition probe), and a judged model is not retrained.")
+EXTERNAL_NOTE = ("No expected AUC on data from elsewhere for a judged model: the estimate (the documentation: "
+                 "'What it will score elsewhere') reads models trained on this data without the lungs (cxr-isi run "
+                 "with the fixed box and the acquisition probe), and a judged model is not retrained.")
 KINDS = MODEL_KINDS
 IMAGE_SETS = ("original", "lungs_isolated", "lungs_framed", "lungs_removed", "lungs_boxed_out",
               "lungs_boxed_out_fixed_box")

@@ -1,4 +1,4 @@
-"""A contact sheet of phantoms with their lung-mask outlines (for the README and reports)."""
+"""A contact sheet of phantoms with their lung-mask outlines (for the documentation and reports)."""
 
 from __future__ import annotations
 

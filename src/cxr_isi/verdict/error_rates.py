@@ -57,4 +57,5 @@ def measured_sentence() -> str:
             f"fingerprint strength of 0.1{reach}, and the lung-geometry leak {rate_text(g)}. Measured with the "
             "geometry, acquisition and confounders probes: the causes probe (step 6) and the regions a reason names "
             "were not part of it. Phantoms are not "
-            "hospitals: these rates hold for shortcuts like theirs (README: 'How often is the verdict wrong?').")
+            "hospitals: these rates hold for shortcuts like theirs (the documentation: 'How often the verdict is "
+            "wrong').")
