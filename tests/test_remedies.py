@@ -211,33 +211,3 @@ def test_every_training_remedy_trains_and_leaves_its_mark(phantoms, tmp_path, se
         assert first["n_train"] < len(m) * 0.7  # the majority's extra images are left out
     if settings.get("last_layer") == "dfr":
         assert first["dfr"]["n_groups"] >= 2 and first["dfr"]["fitted_on"]
-
-
-@pytest.mark.slow
-def test_group_dro_raises_the_auc_elsewhere_where_sources_are_partly_imbalanced(tmp_path):
-    """The known answer at the benchmark's smallest size (``benchmarks/remedies_known_answer.py``,
-    share 0.9, seed 2): four sources, each giving both classes, 90% of each source's images of
-    its majority class, full fingerprints; the external set a balanced phantom of other sources.
-    GroupDRO raises the external AUC over plain training with its paired interval above 0, the
-    rule names it, its test-time lungs-boxed-out AUC falls toward chance, and each model's verdict
-    is measured by the judge's rule."""
-    pytest.importorskip("torch")
-    import cxr_isi as ci
-    from cxr_isi.synth import SynthConfig, generate
-
-    seed = 2
-    generate(SynthConfig(preset="isi", majority_share=0.9, n=160, size=64, seed=seed), tmp_path / "home", jobs=1)
-    generate(SynthConfig(preset="balanced", n=160, size=64, seed=seed + 1000), tmp_path / "ext", jobs=1)
-    result = ci.remedy(tmp_path / "home" / "manifest.csv", positive="covid", out=tmp_path / "run",
-                       external=tmp_path / "ext" / "manifest.csv", remedies=["group_dro"], size=64, epochs=6,
-                       seed=seed, loso=False, jobs=2)
-    t = result.table.set_index(["remedy", "measure"])
-    gain = t.loc[("group_dro", "external")]
-    assert gain["diff_low"] > 0, t
-    assert result.kind == rule.HELPED and result.best == "group_dro", result.sentence
-    box_plain, box_dro = t.loc[("plain", "boxed_out"), "value"], t.loc[("group_dro", "boxed_out"), "value"]
-    assert abs(box_dro - 0.5) < abs(box_plain - 0.5), (box_plain, box_dro)
-    assert set(result.verdicts) == {"plain", "group_dro"}
-    assert all(v["measured"] and v["reason"] for v in result.verdicts.values())
-    page = (tmp_path / "run" / "report.html").read_text()
-    assert "What each model reads" in page
