@@ -8,9 +8,10 @@ wrapped; a line ``...`` stands for lines left out).
 ``python tests/tutorials.py docs/tutorials/PAGE.md --write`` runs a page and writes what each
 block printed into its ``text`` block.
 
-Written by hand: pytest's doctest collects Python prompts, not shell and Python blocks of a
-markdown page run in one folder; the executable-docs plugins that do (for example
-``pytest-markdown-docs``) run Python only.
+Written by hand: pytest's doctest collects Python prompts; the executable-docs plugins
+(``pytest-markdown-docs``, ``mktestdocs``) run a page's code blocks but do not compare a block's
+output with the text the page shows under it, nor run shell and Python blocks in order in one
+folder.
 """
 
 from __future__ import annotations
@@ -57,7 +58,10 @@ def blocks(text: str) -> list[Block]:
 def environment() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.update(HF_HUB_OFFLINE="1", NO_COLOR="1", TERM="dumb", COLUMNS="100", PYTHONWARNINGS="ignore")
+    # one compute thread: float sums round by the thread count, and a page's figures must be the
+    # same on any machine
+    env.update(HF_HUB_OFFLINE="1", NO_COLOR="1", TERM="dumb", COLUMNS="100", PYTHONWARNINGS="ignore",
+               OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     return env
 
 
