@@ -226,8 +226,9 @@ def _first_batch(scorer: Scorer, manifest: Manifest, y: np.ndarray, size: int, r
 
     pick = [*np.flatnonzero(y == 1)[:n], *np.flatnonzero(y == 0)[:n]]
     images = read_squares([manifest.paths[i] for i in pick], size, resize)
-    _not_constant(scorer, scorer.log_odds(images))
-    _deterministic(scorer, images, scorer.score(images))
+    log_odds = scorer.log_odds(images)
+    _not_constant(scorer, log_odds)
+    _deterministic(scorer, images, expit(log_odds))
 
 
 TRAIN_MODE_GAP = 1e-4  # a probability that moves this much between two passes over one image is not the model's

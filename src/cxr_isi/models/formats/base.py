@@ -208,13 +208,18 @@ def positive_log_odds(out, spec: ModelSpec, where: str):
         others = torch.cat([z[:, :col], z[:, col + 1 :]], dim=1)
         return z[:, col] - torch.logsumexp(others, dim=1)
     if spec.output == "probability":
-        p = out[:, col].double()
-        if p.numel() and (p.min() < -1e-6 or p.max() > 1 + 1e-6):
-            raise ModelSpecError(f"{where}: outputs from {float(p.min()):.3g} to {float(p.max()):.3g} are not "
-                                 "probabilities; use --output logit")
-        p = p.clamp(float(_P_LOW), float(_P_HIGH))
+        p = _probability_column(out, col, where).clamp(float(_P_LOW), float(_P_HIGH))
         return torch.log(p) - torch.log1p(-p)
     return out[:, col].double()
+
+
+def _probability_column(out, col: int, where: str):
+    """Column ``col`` of a probability output, float64, checked to lie in [0, 1]."""
+    p = out[:, col].double()
+    if p.numel() and (p.min() < -1e-6 or p.max() > 1 + 1e-6):
+        raise ModelSpecError(f"{where}: outputs from {float(p.min()):.3g} to {float(p.max()):.3g} are not "
+                             "probabilities; use --output logit")
+    return p
 
 
 def positive_probability(out, spec: ModelSpec, where: str):
@@ -222,8 +227,7 @@ def positive_probability(out, spec: ModelSpec, where: str):
     :func:`positive_log_odds`; a probability output as it is)."""
     if spec.output == "probability":
         out = _output_matrix(out, where)
-        positive_log_odds(out, spec, where)  # the range check
-        return out[:, spec.column(out.shape[1], where)].double()
+        return _probability_column(out, spec.column(out.shape[1], where), where)
     return torch.sigmoid(positive_log_odds(out, spec, where))
 
 
