@@ -71,6 +71,6 @@ def test_the_tutorial_runner_finds_a_page_that_drifted(tmp_path):
                     "```python\nprint(2 + 2)\n```\n\n```text\n4\n```\n")
     assert [b.lang for b in blocks(page.read_text())] == ["bash", "python"]
     problems = run_page(page, tmp_path)
-    assert len(problems) == 1 and problems[0].endswith("-> world"), problems
+    assert len(problems) == 1 and "-> world\n" in problems[0] and problems[0].endswith("its words differ)"), problems
     run_page(page, tmp_path, write=True)  # what the code printed, written into the page
     assert run_page(page, tmp_path) == [] and "hello\nthere\n" in page.read_text()

@@ -14,8 +14,9 @@ import re
 
 import pytest
 
+from tests import figures
 from tests.grids import REPO
-from tests.tutorials import run_page
+from tests.tutorials import blocks, missing_lines, run_page
 
 PAGES = sorted((REPO / "docs" / "tutorials").glob("*.md"))
 
@@ -70,3 +71,72 @@ def _known_answer_of_the_remedies(work):
     assert set(result.verdicts) == {"plain", "balance", "group_dro"}
     assert all(v["measured"] and v["reason"] for v in result.verdicts.values())
     assert "What each model reads" in (work / "remedy" / "report.html").read_text()
+
+
+def _remedies_output() -> str:
+    """The remedies page's table and rule as the page shows them (what the block printed)."""
+    page = (REPO / "docs" / "tutorials" / "remedies.md").read_text()
+    return next(b.output.code for b in blocks(page) if b.output is not None and "What to do" in b.output.code)
+
+
+def test_a_page_holds_where_the_figures_moved_within_their_tolerance(tmp_path):
+    """Training moves the last digits from one CPU to another: the page still holds."""
+    shown = _remedies_output()
+    moved = shown.replace("0.659 (0.41-0.91)", "0.671 (0.43-0.90)").replace("+0.112 (+0.07 to +0.15)",
+                                                                            "+0.098 (+0.05 to +0.14)")
+    assert moved != shown and not missing_lines(shown, moved, tmp_path)
+
+
+def test_a_drifted_page_is_still_caught(tmp_path):
+    """A figure beyond its tolerance, a figure in another format, a changed word: each fails and
+    is named."""
+    shown = _remedies_output()
+    drifted = shown.replace("0.951 (0.92-0.98)", "0.871 (0.92-0.98)")
+    assert drifted != shown
+    [problem] = missing_lines(shown, drifted, tmp_path)
+    assert "group_dro │ external" in problem and "printed 0.871 where the page shows 0.951 (tolerance 0.05)" in problem
+    reformatted = shown.replace("0.839 (0.78-0.90)", "0.84 (0.78-0.90)")
+    [problem] = missing_lines(shown, reformatted, tmp_path)
+    assert "another format" in problem
+    reworded = shown.replace("group_dro reads: reads the lungs", "group_dro reads: inconclusive")
+    [problem] = missing_lines(shown, reworded, tmp_path)
+    assert "its words differ" in problem
+
+
+def test_a_rate_at_a_cut_off_carries_its_own_tolerance(tmp_path):
+    """Sensitivity and specificity at 0.5 move more than an AUC (images cross the cut-off
+    together): named by the word before them, or by their column's heading."""
+    line = "Trained on balanced, tested on isi: AUC 0.67, sensitivity 0.00 and specificity 1.00 at 0.5: the"
+    assert figures.find(line, line.replace("sensitivity 0.00", "sensitivity 0.12")) is None
+    assert figures.find(line, line.replace("AUC 0.67", "AUC 0.79")) is not None
+    assert figures.find(line, line.replace("sensitivity 0.00", "sensitivity 0.20")) is not None
+    heading = "┃ train ┃ test ┃ image set ┃ model ┃ AUC (95% CI) ┃ sens ┃ spec ┃"
+    row = "│ isi │ balanced │ original │ small_cnn │ 0.707 (0.45-0.97) │ 0.56 │ 1.00 │"
+    moved = "│ isi │ balanced │ original │ small_cnn │ 0.707 (0.45-0.97) │ 0.66 │ 0.90 │"
+    assert missing_lines(f"{heading}\n{row}", f"{heading}\n{moved}", tmp_path) == []
+    assert figures.find(row, moved) is not None  # without its heading a cell is an ordinary figure
+
+
+def test_counts_and_the_interval_name_are_words():
+    """Whole numbers (images, swaps, epochs) and "95% CI" are compared exactly."""
+    line = "verdict: reads outside the lungs (the source): 100% of 96 lung swaps follow the frame (95% CI 0.89-1.00)"
+    assert [f.text for _, f in figures.figures(line)] == ["100%", "0.89", "1.00"]
+    assert figures.find(line, line.replace("100% of 96", "98% of 96")) is None
+    assert figures.find(line, line.replace("of 96 lung", "of 95 lung")) is not None
+    assert figures.find(line, line.replace("95% CI", "90% CI")) is not None
+
+
+def test_the_tolerances_are_stated_once_and_the_evidence_quotes_them():
+    page = (REPO / "docs" / "evidence" / "reproducibility.md").read_text()
+    assert f"| **{figures.TOLERANCE:g}** |" in page and f"| **{figures.RATE_TOLERANCE:g}** |" in page
+    readme = (REPO / "README.md").read_text()
+    assert f"by at most {figures.TOLERANCE:g} ({figures.RATE_TOLERANCE:g} for a sensitivity" in readme
+
+
+def test_a_rate_wrapped_onto_the_next_line_keeps_its_tolerance(tmp_path):
+    """The terminal wrapped between "sensitivity" and its figure (the README's demo output)."""
+    shown = ("Trained on balanced, tested on isi: cross-validation mean AUC 0.90, sensitivity\n"
+             "0.73 and specificity 0.70 at 0.5: the model transfers.\n")
+    printed = shown.replace("0.73 and", "0.79 and")
+    assert missing_lines(shown, printed, tmp_path) == []
+    assert missing_lines(shown, printed.replace("AUC 0.90", "AUC 0.97"), tmp_path)

@@ -4,7 +4,17 @@ the evidence read); their thresholds are listed in one place and are the ones th
 import pytest
 
 from cxr_isi.verdict import dataset, model
-from cxr_isi.verdict.kinds import INCONCLUSIVE, KINDS, MODEL_KINDS, NONE, READS_LUNGS, READS_OUTSIDE, SOURCE, Decision
+from cxr_isi.verdict.kinds import (
+    INCONCLUSIVE,
+    KINDS,
+    MODEL_KINDS,
+    NONE,
+    READS_BOTH,
+    READS_LUNGS,
+    READS_OUTSIDE,
+    SOURCE,
+    Decision,
+)
 from cxr_isi.verdict.thresholds import dataset_thresholds, model_thresholds
 
 
@@ -32,9 +42,14 @@ def test_the_model_rule_decides_from_plain_evidence():
     d = model.decide(auc, None, True, {}, [{"probe": "auc_original", "figure": 0.95}])
     assert (d.kind, d.what) == (READS_OUTSIDE, "the source") and d.kind in MODEL_KINDS
     assert d.evidence == [{"probe": "auc_original", "figure": 0.95}]
-    chance = {**auc, "lungs_boxed_out": _auc(0.5, 0.4, 0.6)}
+    chance = {**auc, "lungs_boxed_out": _auc(0.5, 0.4, 0.6), "lungs_boxed_out_fixed_box": _auc(0.52, 0.41, 0.63)}
     maps = {"occlusion": {"n": 8, "inside_share": 0.6, "ci_low": 0.5, "ci_high": 0.7, "lung_area_share": 0.3}}
-    assert model.decide(chance, None, False, maps).kind == READS_LUNGS
+    lungs = model.decide(chance, None, False, maps)
+    assert lungs.kind == READS_LUNGS and "not above chance (every interval holds 0.5" in lungs.reason
+    # issue #42: the fixed box still above chance is read, not left out: the model reads both
+    both = model.decide({**chance, "lungs_boxed_out_fixed_box": _auc(0.80, 0.66, 0.94)}, None, False, maps)
+    assert both.kind == READS_BOTH and both.what == "the frame" and "fixed box 0.80 (95% CI 0.66-0.94)" in both.reason
+    assert "not above chance" not in both.reason
     weak = {**auc, "original": _auc(0.6, 0.45, 0.75)}
     assert model.decide(weak, None, True, maps).kind == INCONCLUSIVE
 
@@ -42,7 +57,7 @@ def test_the_model_rule_decides_from_plain_evidence():
 def test_each_rule_states_the_thresholds_it_decides_with():
     for value in dataset_thresholds().values():
         assert f"{value:.2f}" in dataset.RULE, value
-    for key in ("separates_low", "boxed_out_low", "boxed_out_chance", "split_by_class_v", "swap_source_shift",
+    for key in ("separates_low", "boxed_out_low", "split_by_class_v", "swap_source_shift",
                 "swap_source_gap"):
         assert f"{model_thresholds()[key]:g}" in model.RULE, key
     assert dataset.thresholds() == dataset_thresholds() and model.thresholds() == model_thresholds()

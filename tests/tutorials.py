@@ -25,6 +25,11 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+try:
+    from tests import figures
+except ImportError:  # run as a script: python tests/tutorials.py
+    import figures  # type: ignore[no-redef]
+
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
 RUN = ("bash", "python")
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -88,11 +93,22 @@ def run_block(block: Block, work: Path) -> str:
 
 
 def missing_lines(shown: str, printed: str, work: Path) -> list[str]:
-    """Lines the page shows that the block did not print. Compared on the output joined into one
+    """Lines the page shows that the block did not print, each with why: its words differ, or a
+    figure lies beyond the tolerance it carries (``tests/figures.py``: training moves the last
+    digits from one CPU to another; the words never move). Compared on the output joined into one
     line: a terminal wraps a long line where the folder's path length puts it, so a page's line
     breaks are not the output's."""
     got = " ".join(lines(printed, work))
-    return [line for line in lines(shown, work) if line != ELIDED and line not in got]
+    missing, rate_cols, before = [], frozenset[int](), ""
+    for line in lines(shown, work):
+        if line.startswith("┃"):
+            rate_cols = figures.rate_columns(line)
+        if line != ELIDED:
+            why = figures.find(line, got, rate_cols, before)
+            if why:
+                missing.append(f"{line}\n     {why}")
+        before = line
+    return missing
 
 
 def run_page(page: Path, work: Path, write: bool = False) -> list[str]:

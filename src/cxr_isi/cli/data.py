@@ -66,7 +66,7 @@ def cache(
     resize: Annotated[str, typer.Option(help="pad (keep aspect ratio) | squeeze | crop.")] = "pad",
     masks: Annotated[bool, typer.Option("--masks/--no-masks", help="Also cache mask_path.")] = True,
     cache_dir: CacheOpt = None,
-    jobs: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).", callback=at_least("--jobs", 1))] = None,
+    jobs: Annotated[int | None, typer.Option(help="Worker processes (default: one per 1,000 images to cache, up to all cores).", callback=at_least("--jobs", 1))] = None,
 ) -> None:
     """Decode and resize every image once into the image cache.
 

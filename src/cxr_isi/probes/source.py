@@ -10,7 +10,7 @@ within a class means the features carry the source beyond the label.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
+from scipy import stats
 
 from cxr_isi.probes.base import ProbeInput, ProbeResult, fmt_ci, oof_probabilities
 
@@ -40,9 +40,19 @@ def embed(checkpoint, manifest, variant: str, size: int, resize: str):
 
 
 def _macro_auc(y: np.ndarray, p: np.ndarray, classes: np.ndarray) -> float:
+    """scikit-learn's ``roc_auc_score`` (binary, or one-vs-rest macro over ``classes``), computed
+    from ranks (the Mann-Whitney statistic, ties counted half): the bootstrap calls it hundreds of
+    times per probe, and scikit-learn's checks of its input took 8 ms a call, 80% of a judge's
+    time on 48 images. The same figures (``tests/test_probes.py`` compares the two)."""
     if len(classes) == 2:
-        return float(roc_auc_score(y == classes[1], p if p.ndim == 1 else p[:, 1]))
-    return float(roc_auc_score(y, p, multi_class="ovr", average="macro", labels=classes))
+        pos, score = (y == classes[1])[:, None], (p if p.ndim == 1 else p[:, 1])[:, None]
+    else:
+        pos, score = y[:, None] == classes[None, :], p
+    ranks = stats.rankdata(score, axis=0)
+    n1 = pos.sum(axis=0)
+    n0 = len(y) - n1
+    aucs = ((ranks * pos).sum(axis=0) - n1 * (n1 + 1) / 2) / (n1 * n0)
+    return float(aucs.mean())
 
 
 def source_auc(features: np.ndarray, sources: np.ndarray, groups: np.ndarray, seed: int) -> dict | None:

@@ -15,7 +15,8 @@ from cxr_isi.report.html import _env, _img, _join, _missing, _parts, _table
 
 SECTIONS = ("Verdict", "Test-time hide-and-seek", "Lung swap", "Per source", "Source in the model",
             "Where the model looks", "The model and its spec")
-CLASS = {"reads the lungs": "none", "reads outside the lungs": "shortcut", "reads the source inside the lungs": "shortcut"}
+CLASS = {"reads the lungs": "none", "reads outside the lungs": "shortcut", "reads the source inside the lungs": "shortcut",
+         "reads the lungs and outside them": "partial"}
 
 
 def _ci(d: dict | None, key: str = "auc") -> str:

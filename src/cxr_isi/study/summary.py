@@ -19,6 +19,7 @@ from cxr_isi.study.elsewhere import sentence as external_sentence
 from cxr_isi.study.probes import read_probe_results
 from cxr_isi.study.results import checked_results
 from cxr_isi.study.runfolder import ATTENTION, CV, CV_TABLE, DELONG_TABLE, SPLIT, RunFolder
+from cxr_isi.verdict import cross as cross_rule
 from cxr_isi.verdict import dataset as rule
 from cxr_isi.verdict.error_rates import measured_sentence
 
@@ -137,6 +138,13 @@ def summarise(run: dict) -> dict:
                 "cv_accuracy_mean": float(folds["accuracy"].mean()) if len(folds) else None,
                 "cv_sensitivity_mean": float(folds["sensitivity_at_05"].mean()) if len(folds) else None,
                 "cv_specificity_mean": float(folds["specificity_at_05"].mean()) if len(folds) else None})
+            c = out["cross"][-1]
+            cv = c["cv_auc_mean"] is not None
+            decision = cross_rule.decide(
+                a, b, c["cv_auc_mean"] if cv else c["auc"], tuple(c["cv_auc_ci"] if cv else c["auc_ci"]),
+                c["cv_sensitivity_mean" if cv else "sensitivity"], c["cv_specificity_mean" if cv else "specificity"],
+                where="cross-validation mean " if cv else "")
+            c.update(kind=decision.kind, sentence=decision.reason)
     return out
 
 

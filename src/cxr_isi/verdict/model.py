@@ -4,15 +4,23 @@ It reads the evidence the judge gathers on a model trained anywhere (:mod:`cxr_i
 the test-time AUCs of the image sets with their intervals, the lung swap and its controls, the
 occlusion map's share inside the lungs, and whether the sources split by class. Its order
 (:data:`RULE`): the model must separate the classes; the lung swap decides where its control
-passed; otherwise the test-time lungs-boxed-out AUC and the occlusion map decide, or nothing does.
+passed, weighed against every set that hides the lungs (a model can read the lungs *and* what
+lies outside them); otherwise the occlusion map and those sets decide, or nothing does.
 """
 
 from __future__ import annotations
 
 from cxr_isi.probes.base import fmt_ci
-from cxr_isi.verdict.kinds import INCONCLUSIVE, MODEL_KINDS, READS_LUNGS, READS_OUTSIDE, READS_SOURCE_IN_LUNGS, Decision
+from cxr_isi.verdict.kinds import (
+    INCONCLUSIVE,
+    MODEL_KINDS,
+    READS_BOTH,
+    READS_LUNGS,
+    READS_OUTSIDE,
+    READS_SOURCE_IN_LUNGS,
+    Decision,
+)
 from cxr_isi.verdict.thresholds import (
-    BOXED_OUT_CHANCE,
     BOXED_OUT_LOW,
     MIN_SWAP_IMAGES,
     SEPARATES_LOW,
@@ -26,17 +34,29 @@ __all__ = ["MODEL_KINDS", "RULE", "decide", "thresholds", "verdict_of"]
 
 RULE = (
     f"1. The original AUC's 95% interval must lie above {SEPARATES_LOW:g}, else inconclusive (nothing to "
-    "attribute; an interval below 0.5 says the positive label is reversed). 2. Lung swap, its same-label "
-    f"control passed and its swaps drawn from {MIN_SWAP_IMAGES} images or more: the share of swaps that follow the "
-    "frame has an "
-    "interval above 0.5 -> reads outside the lungs; below 0.5 -> reads the lungs, unless same-label swaps between "
-    f"sources that differ in their share of positives (by {SWAP_SOURCE_GAP:g} or more) move the score toward the "
-    f"lung donor's source (mean signed shift at least {SWAP_SOURCE_SHIFT:g}, interval above 0) -> reads the source "
-    "inside the lungs. 3. Otherwise (swap undecided, failed control, or too few pairs told apart): the test-time "
-    f"lungs-boxed-out AUC with its interval above {BOXED_OUT_LOW:g} -> reads outside the lungs; the occlusion map's "
-    "share of relevance inside the lungs with its interval above the lungs' area share, and the boxed-out AUC's "
-    f"lower bound below {BOXED_OUT_CHANCE:g} -> reads the lungs; else inconclusive. Outside the lungs is called the "
-    f"source when the sources split by class (Cramér's V >= {SPLIT_BY_CLASS_V:g}), else the frame.")
+    "attribute; an interval below 0.5 says the positive label is reversed). Without the lungs means every set "
+    "that hides them: lungs boxed out, the fixed box and lungs removed; a set whose interval lies above 0.5 is "
+    "read above chance. 2. Lung swap, its same-label control passed and its swaps drawn from "
+    f"{MIN_SWAP_IMAGES} images or more: the share of swaps that follow the frame has an interval above 0.5 -> "
+    "reads outside the lungs; below 0.5 -> reads the lungs, unless same-label swaps between sources that differ "
+    f"in their share of positives (by {SWAP_SOURCE_GAP:g} or more) move the score toward the lung donor's source "
+    f"(mean signed shift at least {SWAP_SOURCE_SHIFT:g}, interval above 0) -> reads the source inside the lungs, "
+    "or a set without the lungs is above chance -> reads the lungs and outside them; an interval holding 0.5 "
+    "(some swaps follow the lungs, some the frame) with a set without the lungs above chance -> reads the lungs "
+    "and outside them. 3. Otherwise (swap undecided with no set above chance, failed control, or too few pairs "
+    "told apart): the occlusion map's share of relevance inside the lungs with its interval above the lungs' "
+    "area share -> reads the lungs where no set without the lungs is above chance, else the lungs and outside "
+    f"them; without that map's word, a set without the lungs with its interval above {BOXED_OUT_LOW:g} -> reads "
+    "outside the lungs; else inconclusive. Outside the lungs is called the source when the sources split by "
+    f"class (Cramér's V >= {SPLIT_BY_CLASS_V:g}), else the frame.")
+
+WITHOUT_LUNGS = (("lungs_boxed_out", "test-time lungs-boxed-out AUC"), ("lungs_boxed_out_fixed_box", "fixed box"),
+                 ("lungs_removed", "lungs removed"))
+
+
+def _without_lungs(auc: dict) -> list[tuple[str, dict]]:
+    """The sets that hide the lungs that were scored, each with its words."""
+    return [(words, auc[key]) for key, words in WITHOUT_LUNGS if auc.get(key) and auc[key].get("auc") is not None]
 
 
 def verdict_of(auc: dict, swap: dict | None, split_by_class: bool, maps: dict) -> tuple[str, str, str | None]:
@@ -51,18 +71,21 @@ def verdict_of(auc: dict, swap: dict | None, split_by_class: bool, maps: dict) -
     if o["ci_low"] <= SEPARATES_LOW:
         return INCONCLUSIVE, (f"the model does not separate the classes on these images (AUC "
                               f"{fmt_ci(o['auc'], o['ci_low'], o['ci_high'])}): nothing to attribute"), None
-    boxed, fixed = auc["lungs_boxed_out"], auc["lungs_boxed_out_fixed_box"]
-    boxed_text = (f"test-time lungs-boxed-out AUC {fmt_ci(boxed['auc'], boxed['ci_low'], boxed['ci_high'])}, "
-                  f"fixed box {fmt_ci(fixed['auc'], fixed['ci_low'], fixed['ci_high'])}")
+    sets = _without_lungs(auc)
+    quoted = ", ".join(f"{words} {fmt_ci(a['auc'], a['ci_low'], a['ci_high'])}" for words, a in sets)
+    above = [(w, a) for w, a in sets if round(a["ci_low"], 2) > 0.5]  # above chance as printed, too
+    strong = [(w, a) for w, a in sets if a["ci_low"] > BOXED_OUT_LOW]
+    above_text = ", ".join(f"{w} {fmt_ci(a['auc'], a['ci_low'], a['ci_high'])}" for w, a in above)
     occ = maps.get("occlusion")
     occ_text = (f"; occlusion puts {occ['inside_share']:.2f} of the relevance inside the lungs (area "
                 f"{occ['lung_area_share']:.2f})" if occ and occ.get("n") else "")
+    still = f"without the lungs the model still scores above chance ({above_text})"
     if swap is not None and swap["control_passed"] and swap.get("enough_images", True):
         frame = swap["frame_following"]
         rate = (f"{frame['rate']:.0%} of {swap['n_swaps']} lung swaps follow the frame (95% CI "
                 f"{frame['ci_low']:.2f}-{frame['ci_high']:.2f})")
         if frame["ci_low"] > 0.5:
-            return READS_OUTSIDE, f"{rate}; {boxed_text}{occ_text}", what
+            return READS_OUTSIDE, f"{rate}; {quoted}{occ_text}", what
         if frame["ci_high"] < 0.5:
             effect = swap.get("source_in_lungs")
             if effect and effect["moves_with_source"]:
@@ -70,24 +93,34 @@ def verdict_of(auc: dict, swap: dict | None, split_by_class: bool, maps: dict) -
                     f"{rate}, but lungs from a source of the same label that is more often positive move the score "
                     f"toward positive ({effect['signed_shift']:+.3f}, 95% CI {effect['ci_low']:.3f}-"
                     f"{effect['ci_high']:.3f}): the lungs carry their source's style and the model reads it; "
-                    f"{boxed_text}{occ_text}"), None
+                    f"{quoted}{occ_text}"), None
+            if above:
+                return READS_BOTH, f"{rate}, yet {still}{occ_text}", what
             caveat = ("; the sources split by class and no two sources of a label differ, so the source's style "
                       "inside the lungs cannot be told from the disease here" if split_by_class and not effect else "")
-            return READS_LUNGS, f"{rate}; {boxed_text}{occ_text}{caveat}", None
+            return READS_LUNGS, f"{rate}; {quoted}{occ_text}{caveat}", None
+        if above:
+            return READS_BOTH, (f"{rate}: some swaps follow the lungs, some the frame; and {still}{occ_text}"), what
     why = ("the lung swap's same-label control failed (the pasting itself moves the model)"
            if swap is not None and not swap["control_passed"] else
            f"the lung swap drew on {swap['frame_following'].get('n_images')} images, too few to decide"
            if swap is not None and not swap.get("enough_images", True) else
            "the model tells no pair of opposite labels apart by 0.2 for the lung swap" if swap is None else
            "the lung swap is undecided (its interval contains 0.5)")
-    if boxed["ci_low"] > BOXED_OUT_LOW:
-        return READS_OUTSIDE, (f"{why}; without the lungs the model still scores {boxed_text}, though it never "
+    lungs = bool(occ and occ.get("n") and occ["ci_low"] > occ["lung_area_share"])
+    if lungs and occ:
+        occ_ci = (f"occlusion puts {fmt_ci(occ['inside_share'], occ['ci_low'], occ['ci_high'])} of the relevance "
+                  f"inside the lungs, above their area ({occ['lung_area_share']:.2f})")
+        if above:
+            return READS_BOTH, f"{why}; {occ_ci}, and {still}", what
+        return READS_LUNGS, (f"{why}; {occ_ci}, and without the lungs the model is not above chance (every "
+                             f"interval holds 0.5: {quoted})"), None
+    if strong:
+        return READS_OUTSIDE, (f"{why}; without the lungs the model still scores {quoted}, though it never "
                                f"saw hidden lungs in training{occ_text}"), what
-    if occ and occ.get("n") and occ["ci_low"] > occ["lung_area_share"] and boxed["ci_low"] < BOXED_OUT_CHANCE:
-        return READS_LUNGS, (f"{why}; occlusion puts {fmt_ci(occ['inside_share'], occ['ci_low'], occ['ci_high'])} "
-                             f"of the relevance inside the lungs, above their area ({occ['lung_area_share']:.2f}), "
-                             f"and without the lungs the model is not above chance ({boxed_text})"), None
-    return INCONCLUSIVE, f"{why}; {boxed_text}{occ_text}", None
+    settle = ("more test images (narrower intervals) or a lung swap that decides would settle it" if above else
+              "a lung swap that decides, or an occlusion map, would settle it")
+    return INCONCLUSIVE, f"{why}; {quoted}{occ_text}: {settle}", None
 
 
 def thresholds() -> dict[str, float]:
