@@ -146,11 +146,12 @@ def main() -> None:
     parser.add_argument("--only", default="", help="items to bring up to date (demo, page names; comma-separated): "
                         "the others are read as kept under the same kernels, whatever source tree made them")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "spread")
+    parser.add_argument("--kept", action="store_true", help="the table from the kept outputs (runs what is missing)")
     parser.add_argument("--write", action="store_true", help=f"write the table into {PAGE.relative_to(REPO)}")
     args = parser.parse_args()
     runs = [r for r in args.runs.split(",") if r]
     items = shown_items()
-    rerun = set(args.only.split(",")) if args.only else set(items)
+    rerun = set() if args.kept else set(args.only.split(",")) if args.only else set(items)
     tree = tree_hash()
     caps = {r: capability(RUNS[r]) for r in runs}
     print("kernels:", ", ".join(f"{r} = {c}" for r, c in caps.items()), flush=True)

@@ -12,6 +12,7 @@ imported only by the calls that train or explain).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -370,6 +371,9 @@ def remedy(manifest: str | Path, *, positive: list[str] | str, out: str | Path,
     mapping.check_present(m.frame["label"], str(manifest))
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise CxrIsiError(f"seeds={seeds!r}: give a whole number of training seeds, 1 or more")
+    if remedies is not None and not list(remedies):
+        raise CxrIsiError("--remedies is empty: name one or more of balance, lungs_only, group_dro, dfr, or leave "
+                          "it out for all of them")
     ext = [] if external is None else [external] if isinstance(external, (str, Path)) else list(external)
     rows = RowFilter.from_data(where).to_data() if where else []
     from cxr_isi.remedies import refuse
@@ -573,6 +577,22 @@ def external(*, out: str | Path, smoke: bool = False, seeds: int | None = None, 
                           model=r["model"], targets=r["targets"])
 
 
+def _refuse_shared(fitted: Manifest, judged: Manifest, what: str) -> None:
+    """A refit must never be scored on images it was fitted on (a gain measured there says
+    nothing): one line counting the images the two share, by path or by content. (Patient ids are
+    not compared: two datasets' ids coincide by chance, phantoms' among them.)"""
+    import hashlib
+
+    def digests(m: Manifest) -> set[str]:
+        return {hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in m.paths}
+
+    same_path = {os.path.realpath(p) for p in fitted.paths} & {os.path.realpath(p) for p in judged.paths}
+    shared = max(len(same_path), len(digests(fitted) & digests(judged)))
+    if shared:
+        raise CxrIsiError(f"{fitted.origin}: {what} shares {shared} images with the judged set {judged.origin}; a "
+                          "refit is never scored on what it was fitted on: give images the judged set does not hold")
+
+
 def judge(model: str | Path, manifest: str | Path | Manifest, *, out: str | Path,
           positive: list[str] | str | None = None, negative: list[str] | None = None, arch: str | None = None,
           spec: str | Path | dict | None = None, seed: int = 0, swap_pairs: int = 48, map_images: int = 16,
@@ -645,6 +665,9 @@ def judge(model: str | Path, manifest: str | Path | Manifest, *, out: str | Path
     if remedy not in (None, "dfr"):
         raise CxrIsiError(f"--remedy {remedy}: judge refits the last layer only (dfr); the other remedies retrain "
                           "and run with cxr-isi remedy")
+    if balance_on is not None and remedy is None:
+        raise CxrIsiError(f"--balance-on {balance_on}: only --remedy dfr reads it (it refits the last layer on it); "
+                          "give --remedy dfr, or leave --balance-on out")
     balance = None
     if remedy:
         from cxr_isi.remedies import check_external
@@ -652,8 +675,12 @@ def judge(model: str | Path, manifest: str | Path | Manifest, *, out: str | Path
         if balance_on is None or m.label_mapping is None:
             raise CxrIsiError("--remedy dfr needs --balance-on MANIFEST (images of both classes from several sources, "
                               "with the same labels) and the labels (-p)")
-        balance = check_external(Path(balance_on), m.label_mapping, "--balance-on").with_labels(m.label_mapping)
+        balance = check_external(Path(balance_on), m.label_mapping, "--balance-on",
+                                 home_labels=set(m.frame["label"].astype(str))).with_labels(m.label_mapping)
         balance.check_files()
+        from cxr_isi.study.judge import test_rows
+
+        _refuse_shared(balance, test_rows(m)[0], "--balance-on")
         given.append(Path(balance_on))
     scorer = load_scorer(model, arch=arch, spec=model_spec)
     if remedy and not scorer.supports_features:

@@ -255,6 +255,9 @@ def remedy(
     import cxr_isi as ci
 
     names = [n.strip() for n in remedies.split(",") if n.strip()] if remedies is not None else None
+    if names == []:
+        raise CxrIsiError("--remedies is empty: name one or more of balance, lungs_only, group_dro, dfr, or leave "
+                          "it out for all of them")
     if names is not None:
         from cxr_isi.remedies import get_remedy
 

@@ -36,12 +36,21 @@ def refuse(frame: pd.DataFrame, y: np.ndarray, names: list[str], where: str) -> 
     return [r.name for r in wanted]
 
 
-def check_external(path: Path, mapping: LabelMapping, what: str = "--external") -> Manifest:
+def check_external(path: Path, mapping: LabelMapping, what: str = "--external",
+                   home_labels: set[str] | None = None) -> Manifest:
     """An external (or balance-on) manifest that can measure a model trained with ``mapping``:
-    the same labels, both classes present; anything else is one line naming the file."""
+    the same labels, both classes present; anything else is one line naming the file. Where the
+    negatives are "every other label", ``home_labels`` (the labels the model was trained on) say
+    which those are: a negative of another name, or a label home never had, is refused too."""
     m = Manifest.read(path)
     labels = set(m.frame["label"].astype(str))
     known = set(mapping.positive) | set(mapping.negative or [])
+    if not mapping.negative and home_labels:
+        known = set(home_labels)
+        if labels & set(mapping.positive) and labels - known:
+            raise ManifestError(f"{path}: {what} has labels the model was not trained on "
+                                f"({sorted(labels - known)[:5]}; home's: {sorted(known)[:8]}); give a manifest with "
+                                "the same labels, or filter it first")
     if not labels & set(mapping.positive):
         raise ManifestError(f"{path}: {what} has no image of the positive label(s) {mapping.positive} (its labels: "
                             f"{sorted(labels)[:8]}); it cannot measure this model")

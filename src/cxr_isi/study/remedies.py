@@ -18,6 +18,8 @@ import pandas as pd
 
 from cxr_isi.config import parse_model
 from cxr_isi.data.labels import LabelMapping
+from cxr_isi.data.manifest import Manifest, RowFilter
+from cxr_isi.errors import CxrIsiError
 from cxr_isi.evaluate.metrics import delong_test, mean_ci
 from cxr_isi.remedies import check_external
 from cxr_isi.study.config import ExperimentConfig
@@ -39,7 +41,10 @@ def _figure(values: list[float], single: dict | None, clip: bool = True) -> dict
     if len(values) == 1 and single is not None:
         return {"value": float(values[0]), "ci_low": single.get("ci_low"), "ci_high": single.get("ci_high"), "n": 1}
     ci = mean_ci(np.array(values), clip=clip)
-    return {"value": float(np.mean(values)), "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "n": len(values)}
+    low, high = ci["ci_low"], ci["ci_high"]
+    if not clip and low == low:  # a difference of two AUCs lies in [-1, 1] (two seeds' t interval does not)
+        low, high = max(-1.0, low), min(1.0, high)
+    return {"value": float(np.mean(values)), "ci_low": low, "ci_high": high, "n": len(values)}
 
 
 def _paired(run: RunFolder, mine: pd.DataFrame, plain: pd.DataFrame) -> dict:
@@ -148,8 +153,19 @@ def remedy_config(manifest: Path, mapping: LabelMapping, *, external: list[Path]
     ExperimentConfig
     """
     ext = [Path(p) for p in (external or [])]
+    seen: dict[Path, Path] = {}
     for p in ext:
-        check_external(p, mapping)
+        first = seen.setdefault(p.resolve(), p)
+        if first is not p:
+            raise CxrIsiError(f"{p}: given twice as --external ({first} is the same file); each external set once")
+        if p.resolve() == Path(manifest).resolve():
+            raise CxrIsiError(f"{p}: the external set is home's own manifest; an external set comes from elsewhere")
+    home = Manifest.read(manifest)
+    if where:
+        home = home.filter(RowFilter.from_data(where))
+    home_labels = set(home.frame["label"].astype(str))
+    for p in ext:
+        check_external(p, mapping, home_labels=home_labels)
     names = [f"external{i + 1}" if len(ext) > 1 else "external" for i in range(len(ext))]
 
     def title(p: Path) -> str:  # "manifest.csv" says nothing: its folder's name does

@@ -28,8 +28,11 @@ def _text(v: float | None, low: float | None, high: float | None, signed: bool =
     if v is None:
         return "not computed"
     f = "{:+.2f}" if signed else "{:.2f}"
-    ci = "" if low is None or high is None else f" (95% CI {f.format(low)} to {f.format(high)})"
-    return f.format(v) + ci
+    if low is None or high is None:
+        return f.format(v)
+    if low != low or high != high:  # one value (one source left out, one seed): no interval to give
+        return f.format(v) + " (95% CI unknown: one value)"
+    return f.format(v) + f" (95% CI {f.format(low)} to {f.format(high)})"
 
 
 def decide(table: list[dict], external: list[str], sources_left_out: list[str]) -> Decision:
