@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from cxr_isi.data.manifest import Manifest
 from cxr_isi.data.resize import read_squares
@@ -102,6 +103,11 @@ def save_refitted(scorer: Scorer, record: dict, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     written = {"head": str(out / "dfr_head.json")}
     (out / "dfr_head.json").write_text(json.dumps(record, indent=2, default=str))
+    # the input handling the model was judged with (size, channels, normalisation, output): a
+    # format's defaults (TorchScript's: 3 channels, ImageNet) would score it wrongly (issue #43)
+    spec_file = out / "model_dfr.spec.yaml"
+    spec_file.write_text(yaml.safe_dump(scorer.spec.model_dump(exclude_none=True), sort_keys=False))
+    written["spec"] = str(spec_file)
     if scorer.format == "keras":
         path = out / "model_dfr.keras"
         scorer.inner.keras_model.save(path)  # type: ignore[attr-defined]
