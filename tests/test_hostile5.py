@@ -131,3 +131,32 @@ def test_dfr_is_never_scored_on_the_images_it_was_fitted_on(tmp_path):
                                 "--balance-on", str(balance_on), "--out", str(out)])
         assert r.exit_code == 2 and f"shares {len(frame)} images with the judged set" in r.output, r.output
         assert len(r.output.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_a_program_exported_for_a_batch_of_one_gives_gradients_for_many_images(tmp_path):
+    """Item 12: a ``torch.export`` program with a static batch of 1 was scored (in chunks), then
+    stopped Integrated Gradients, which feeds many images at once, with a 60-line guard traceback
+    after minutes of work. Its differentiable module now takes any batch, the same scores."""
+    import numpy as np
+    import torch
+
+    from cxr_isi.models.scorer import ModelSpec, load_scorer
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.fc = torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Linear(4, 1)
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.conv(x)).mean(dim=(-2, -1)))
+
+    torch.manual_seed(0)
+    program = torch.export.export(Net().eval(), (torch.rand(1, 3, 16, 16),))  # batch 1, static
+    torch.export.save(program, str(tmp_path / "one.pt2"))
+    scorer = load_scorer(tmp_path / "one.pt2", spec=ModelSpec(size=16))
+    images = np.random.default_rng(0).random((5, 16, 16), dtype=np.float32)
+    x = torch.from_numpy(images).unsqueeze(1).requires_grad_(True)
+    out = scorer.torch_module()(x)
+    out.sum().backward()
+    assert out.shape == (5,) and x.grad is not None and float(x.grad.abs().sum()) > 0
+    np.testing.assert_allclose(out.detach().numpy(), scorer.log_odds(images), atol=1e-5)

@@ -299,6 +299,8 @@ class TorchScorer(Scorer):
         return self.feature_layer is not None
 
     def torch_module(self):
+        if self.fixed_batch is not None:  # a program exported for one batch size takes no other (#43)
+            return FixedBatch(self.module, self.fixed_batch)
         return self.module
 
     def _run(self, images: np.ndarray):
@@ -353,6 +355,22 @@ class TorchScorer(Scorer):
         finally:
             handle.remove()
         return scores, (np.concatenate(caught) if caught else np.empty((0, 0), np.float32))
+
+
+class FixedBatch(nn.Module):
+    """A module that takes batches of one size only (a ``torch.export`` program exported with a
+    static batch) made to take any: the input in chunks of that size, the last padded with copies
+    of the last image, the padding's outputs dropped. Differentiable, so Integrated Gradients,
+    which feeds many images at once, runs through it (it stopped on torch's guard after minutes)."""
+
+    def __init__(self, module: nn.Module, batch: int):
+        super().__init__()
+        self.module, self.batch = module, int(batch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, b = len(x), self.batch
+        pad = torch.cat([x, x[-1:].expand((-n) % b, *x.shape[1:])]) if n % b else x
+        return torch.cat([self.module(pad[i : i + b]) for i in range(0, len(pad), b)])[:n]
 
 
 def looks_channels_last(shape: list) -> bool:
