@@ -178,7 +178,7 @@ def main() -> None:
                     continue
                 moved = max((abs(figures.Figure(g, 1).value - fig.value) for g in got if g), default=float("nan"))
                 cells = " | ".join(g if g else "**words differ**" for g in got)
-                short = label if len(label) < 90 else label[:87] + "..."
+                short = (label if len(label) < 90 else label[:87] + "...").replace("|", "\\|")
                 table.append(f"| {item} | `{short}` | {fig.text} | {cells} | {moved:.3f} | {fig.tolerance:g} |")
     text = "\n".join(table) + "\n"
     if words_changed:

@@ -21,9 +21,12 @@ import re
 from dataclasses import dataclass
 
 # The tolerances, stated once (docs/evidence/reproducibility.md quotes them; a test keeps the two
-# the same). A rate at a fixed cut-off (sensitivity, specificity at 0.5) moves more than a ranking
-# figure: a model whose scores shift a little around the cut-off moves many images across it.
+# the same). An interval's end moves more than its point (a t interval over 5 folds is 2.8 times
+# the folds' spread, and the spread moves too); a rate at a fixed cut-off (sensitivity,
+# specificity at 0.5) more still: a model whose scores shift a little around the cut-off moves
+# many images across it.
 TOLERANCE = 0.05
+INTERVAL_TOLERANCE = 0.10
 RATE_TOLERANCE = 0.15
 RATE_WORDS = ("sensitivity", "specificity", "sens", "spec", "accuracy")
 
@@ -56,10 +59,16 @@ class Figure:
 
 def _tolerance(line: str, start: int, before: str = "") -> float:
     """A figure is a rate at a cut-off when a rate's word stands right before it (on the line
-    before, where the terminal wrapped between them)."""
+    before, where the terminal wrapped between them); an interval's end when it opens a
+    parenthesis, follows "CI ", or follows the other end ("0.49-0.57", "-0.18 to +0.12")."""
     words = f"{before} {line[:start]}".split()
     word = words[-1].lower().strip("(,:") if words else ""
-    return RATE_TOLERANCE if word in RATE_WORDS else TOLERANCE
+    if word in RATE_WORDS:
+        return RATE_TOLERANCE
+    head = line[:start] if line[:start].strip() else f"{before} "
+    if head.endswith(("(", "CI ", " to ")) or (head.endswith("-") and head[:-1][-1:].isdigit()):
+        return INTERVAL_TOLERANCE
+    return TOLERANCE
 
 
 def figures(line: str, rate_columns: frozenset[int] = frozenset(),

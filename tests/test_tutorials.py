@@ -128,9 +128,11 @@ def test_counts_and_the_interval_name_are_words():
 
 def test_the_tolerances_are_stated_once_and_the_evidence_quotes_them():
     page = (REPO / "docs" / "evidence" / "reproducibility.md").read_text()
-    assert f"| **{figures.TOLERANCE:g}** |" in page and f"| **{figures.RATE_TOLERANCE:g}** |" in page
-    readme = (REPO / "README.md").read_text()
-    assert f"by at most {figures.TOLERANCE:g} ({figures.RATE_TOLERANCE:g} for a sensitivity" in readme
+    for tol in (figures.TOLERANCE, figures.INTERVAL_TOLERANCE, figures.RATE_TOLERANCE):
+        assert f"| **{tol:g}** |" in page, tol
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert (f"by at most {figures.TOLERANCE:g} ({figures.INTERVAL_TOLERANCE:g} for an interval's end, "
+            f"{figures.RATE_TOLERANCE:g} for a sensitivity") in readme
 
 
 def test_a_rate_wrapped_onto_the_next_line_keeps_its_tolerance(tmp_path):
