@@ -81,6 +81,6 @@ def judge(
     if verdict.remedy:
         r = verdict.remedy
         out.print(f"[bold]remedy (DFR):[/] {escape(r['sentence'])}", soft_wrap=True)
-        spec = f" (judge it with --spec {r['written']['spec']}: its input handling)" if r["written"].get("spec") else ""
-        out.print(f"the refitted model: {r['written']['model']}{spec}; its report: {verdict.out_dir / 'dfr' / 'report.html'}",
+        beside = f" (judge it with --spec {r['written']['spec']}: its input handling)" if r["written"].get("spec") else ""
+        out.print(f"the refitted model: {r['written']['model']}{beside}; its report: {verdict.out_dir / 'dfr' / 'report.html'}",
                   soft_wrap=True)

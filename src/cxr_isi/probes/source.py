@@ -42,7 +42,7 @@ def embed(checkpoint, manifest, variant: str, size: int, resize: str):
 def _macro_auc(y: np.ndarray, p: np.ndarray, classes: np.ndarray) -> float:
     """scikit-learn's ``roc_auc_score`` (binary, or one-vs-rest macro over ``classes``), computed
     from ranks (the Mann-Whitney statistic, ties counted half): the bootstrap calls it hundreds of
-    times per probe, and scikit-learn's checks of its input took 8 ms a call, 80% of a judge's
+    times per probe, and scikit-learn's checks of its input took 8 ms a call, a third of a judge's
     time on 48 images. The same figures (``tests/test_probes.py`` compares the two)."""
     if len(classes) == 2:
         pos, score = (y == classes[1])[:, None], (p if p.ndim == 1 else p[:, 1])[:, None]
