@@ -35,20 +35,21 @@ __all__ = ["MODEL_KINDS", "RULE", "decide", "thresholds", "verdict_of"]
 RULE = (
     f"1. The original AUC's 95% interval must lie above {SEPARATES_LOW:g}, else inconclusive (nothing to "
     "attribute; an interval below 0.5 says the positive label is reversed). Without the lungs means every set "
-    "that hides them: lungs boxed out, the fixed box and lungs removed; a set whose interval lies above 0.5 is "
-    "read above chance. 2. Lung swap, its same-label control passed and its swaps drawn from "
+    "that hides them: lungs boxed out, the fixed box and lungs removed; a set whose interval lies above "
+    f"{SEPARATES_LOW:g} (the bar the original AUC clears) still tells the classes apart. 2. Lung swap, its "
+    "same-label control passed and its swaps drawn from "
     f"{MIN_SWAP_IMAGES} images or more: the share of swaps that follow the frame has an interval above 0.5 -> "
     "reads outside the lungs; below 0.5 -> reads the lungs, unless same-label swaps between sources that differ "
     f"in their share of positives (by {SWAP_SOURCE_GAP:g} or more) move the score toward the lung donor's source "
     f"(mean signed shift at least {SWAP_SOURCE_SHIFT:g}, interval above 0) -> reads the source inside the lungs, "
-    "or a set without the lungs is above chance -> reads the lungs and outside them; an interval holding 0.5 "
-    "(some swaps follow the lungs, some the frame) with a set without the lungs above chance -> reads the lungs "
-    "and outside them. 3. Otherwise (swap undecided with no set above chance, failed control, or too few pairs "
+    "or a set without the lungs still tells the classes apart -> reads the lungs and outside them; an interval "
+    "holding 0.5 (some swaps follow the lungs, some the frame) with such a set -> reads the lungs and outside "
+    "them. 3. Otherwise (swap undecided with no such set, failed control, or too few pairs "
     "told apart): the occlusion map's share of relevance inside the lungs with its interval above the lungs' "
-    "area share -> reads the lungs where no set without the lungs is above chance, else the lungs and outside "
-    f"them; without that map's word, a set without the lungs with its interval above {BOXED_OUT_LOW:g} -> reads "
-    "outside the lungs; else inconclusive. Outside the lungs is called the source when the sources split by "
-    f"class (Cramér's V >= {SPLIT_BY_CLASS_V:g}), else the frame.")
+    "area share -> reads the lungs where no set without the lungs tells the classes apart, else the lungs and "
+    "outside them; without that map's word, a set without the lungs with its interval above "
+    f"{BOXED_OUT_LOW:g} -> reads outside the lungs; else inconclusive. Outside the lungs is called the source "
+    f"when the sources split by class (Cramér's V >= {SPLIT_BY_CLASS_V:g}), else the frame.")
 
 WITHOUT_LUNGS = (("lungs_boxed_out", "test-time lungs-boxed-out AUC"), ("lungs_boxed_out_fixed_box", "fixed box"),
                  ("lungs_removed", "lungs removed"))
@@ -73,13 +74,17 @@ def verdict_of(auc: dict, swap: dict | None, split_by_class: bool, maps: dict) -
                               f"{fmt_ci(o['auc'], o['ci_low'], o['ci_high'])}): nothing to attribute"), None
     sets = _without_lungs(auc)
     quoted = ", ".join(f"{words} {fmt_ci(a['auc'], a['ci_low'], a['ci_high'])}" for words, a in sets)
-    above = [(w, a) for w, a in sets if round(a["ci_low"], 2) > 0.5]  # above chance as printed, too
+    # without the lungs it still tells the classes apart: the bar the original AUC must clear
+    # (as printed, too); a lower bound between 0.5 and that bar is above chance, and too little to
+    # say the model reads outside the lungs as well
+    above = [(w, a) for w, a in sets if round(a["ci_low"], 2) > SEPARATES_LOW]
+    chance = not [a for _, a in sets if round(a["ci_low"], 2) > 0.5]
     strong = [(w, a) for w, a in sets if a["ci_low"] > BOXED_OUT_LOW]
     above_text = ", ".join(f"{w} {fmt_ci(a['auc'], a['ci_low'], a['ci_high'])}" for w, a in above)
     occ = maps.get("occlusion")
     occ_text = (f"; occlusion puts {occ['inside_share']:.2f} of the relevance inside the lungs (area "
                 f"{occ['lung_area_share']:.2f})" if occ and occ.get("n") else "")
-    still = f"without the lungs the model still scores above chance ({above_text})"
+    still = f"without the lungs the model still tells the classes apart ({above_text})"
     if swap is not None and swap["control_passed"] and swap.get("enough_images", True):
         frame = swap["frame_following"]
         rate = (f"{frame['rate']:.0%} of {swap['n_swaps']} lung swaps follow the frame (95% CI "
@@ -113,8 +118,10 @@ def verdict_of(auc: dict, swap: dict | None, split_by_class: bool, maps: dict) -
                   f"inside the lungs, above their area ({occ['lung_area_share']:.2f})")
         if above:
             return READS_BOTH, f"{why}; {occ_ci}, and {still}", what
-        return READS_LUNGS, (f"{why}; {occ_ci}, and without the lungs the model is not above chance (every "
-                             f"interval holds 0.5: {quoted})"), None
+        rest = (f"without the lungs the model is not above chance (every interval holds 0.5: {quoted})" if chance
+                else f"without the lungs no set tells the classes apart (each lower bound at or below "
+                     f"{SEPARATES_LOW:g}: {quoted})")
+        return READS_LUNGS, f"{why}; {occ_ci}, and {rest}", None
     if strong:
         return READS_OUTSIDE, (f"{why}; without the lungs the model still scores {quoted}, though it never "
                                f"saw hidden lungs in training{occ_text}"), what
