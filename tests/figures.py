@@ -121,7 +121,3 @@ def find(line: str, printed: str, rate_cols: frozenset[int] = frozenset(), befor
             nearest = (worst[0], f"printed {got} where the page shows {fig.text} ({how})")
     return nearest[1] if nearest else "not printed (its words differ)"
 
-
-def assert_figure(printed: float, shown: float, tolerance: float = TOLERANCE, what: str = "figure") -> None:
-    """Assert a trained figure is within the tolerance it carries of the one documented."""
-    assert abs(printed - shown) <= tolerance + 1e-9, f"{what}: {printed} is not within {tolerance} of {shown}"

@@ -581,10 +581,10 @@ def _refuse_shared(fitted: Manifest, judged: Manifest, what: str) -> None:
     """A refit must never be scored on images it was fitted on (a gain measured there says
     nothing): one line counting the images the two share, by path or by content. (Patient ids are
     not compared: two datasets' ids coincide by chance, phantoms' among them.)"""
-    import hashlib
+    from cxr_isi.study.plan import file_sha256
 
     def digests(m: Manifest) -> set[str]:
-        return {hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in m.paths}
+        return {file_sha256(Path(p)) for p in m.paths}
 
     same_path = {os.path.realpath(p) for p in fitted.paths} & {os.path.realpath(p) for p in judged.paths}
     shared = max(len(same_path), len(digests(fitted) & digests(judged)))
