@@ -131,7 +131,7 @@ def test_the_tolerances_are_stated_once_and_the_evidence_quotes_them():
     for tol in (figures.TOLERANCE, figures.INTERVAL_TOLERANCE, figures.RATE_TOLERANCE):
         assert f"| **{tol:g}** |" in page, tol
     readme = " ".join((REPO / "README.md").read_text().split())
-    assert (f"by at most {figures.TOLERANCE:g} ({figures.INTERVAL_TOLERANCE:g} for an interval's end, "
+    assert (f"The tests allow {figures.TOLERANCE:g} ({figures.INTERVAL_TOLERANCE:g} for an interval's end, "
             f"{figures.RATE_TOLERANCE:g} for a sensitivity") in readme
 
 
