@@ -73,18 +73,20 @@ def verdict_of(auc: dict, swap: dict | None, split_by_class: bool, maps: dict) -
         return INCONCLUSIVE, (f"the model does not separate the classes on these images (AUC "
                               f"{fmt_ci(o['auc'], o['ci_low'], o['ci_high'])}): nothing to attribute"), None
     sets = _without_lungs(auc)
-    quoted = ", ".join(f"{words} {fmt_ci(a['auc'], a['ci_low'], a['ci_high'])}" for words, a in sets)
+    def said(chosen: list[tuple[str, dict]]) -> str:
+        return ", ".join(f"{words} {fmt_ci(a['auc'], a['ci_low'], a['ci_high'])}" for words, a in chosen)
+
+    quoted = said(sets)
     # without the lungs it still tells the classes apart: the bar the original AUC must clear
     # (as printed, too); a lower bound between 0.5 and that bar is above chance, and too little to
     # say the model reads outside the lungs as well
     above = [(w, a) for w, a in sets if round(a["ci_low"], 2) > SEPARATES_LOW]
     chance = not [a for _, a in sets if round(a["ci_low"], 2) > 0.5]
-    strong = [(w, a) for w, a in sets if a["ci_low"] > BOXED_OUT_LOW]
-    above_text = ", ".join(f"{w} {fmt_ci(a['auc'], a['ci_low'], a['ci_high'])}" for w, a in above)
+    strong = [(w, a) for w, a in sets if round(a["ci_low"], 2) > BOXED_OUT_LOW]  # as printed, as above
     occ = maps.get("occlusion")
     occ_text = (f"; occlusion puts {occ['inside_share']:.2f} of the relevance inside the lungs (area "
                 f"{occ['lung_area_share']:.2f})" if occ and occ.get("n") else "")
-    still = f"without the lungs the model still tells the classes apart ({above_text})"
+    still = f"without the lungs the model still tells the classes apart ({said(above)})"
     if swap is not None and swap["control_passed"] and swap.get("enough_images", True):
         frame = swap["frame_following"]
         rate = (f"{frame['rate']:.0%} of {swap['n_swaps']} lung swaps follow the frame (95% CI "
