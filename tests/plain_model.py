@@ -49,10 +49,22 @@ def held_out(manifest: str | Path, seed: int, test_share: float) -> tuple[pd.Dat
     return frame, frame["patient_id"].isin(test_patients)
 
 
+def small_cnn():
+    """A small CNN in plain PyTorch, as a first script would write it: three convolutions, global
+    average pooling, one logit."""
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 1))
+
+
 def train_plain(manifest: str | Path, positive: str, out: str | Path, *, size: int = 64, epochs: int = 6,
-                seed: int = 0, test_share: float = 0.3, arch: str = "resnet18") -> dict:
-    """Train a torchvision ``arch`` (one logit) on a random part of ``manifest``; export it in
-    every format; return the paths."""
+                seed: int = 0, test_share: float = 0.3, arch: str = "resnet18", lr: float = 1e-3,
+                formats: tuple[str, ...] = ("state_dict", "torchscript", "onnx", "export")) -> dict:
+    """Train a torchvision ``arch`` (one logit; ``small_cnn``: :func:`small_cnn`) on a random part
+    of ``manifest``; export it in each of ``formats``; return the paths."""
     import torch
     import torchvision
 
@@ -63,8 +75,8 @@ def train_plain(manifest: str | Path, positive: str, out: str | Path, *, size: i
     x = _load(train["path"].tolist(), size)
     y = (train["label"] == positive).to_numpy(np.float32)
     torch.manual_seed(seed)
-    model = getattr(torchvision.models, arch)(weights=None, num_classes=1)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model = small_cnn() if arch == "small_cnn" else getattr(torchvision.models, arch)(weights=None, num_classes=1)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     model.train()
     for _ in range(epochs):
@@ -82,14 +94,20 @@ def train_plain(manifest: str | Path, positive: str, out: str | Path, *, size: i
     example = _batch(x[:2])
     files = {"state_dict": out / "model_state_dict.pt", "torchscript": out / "model.ts",
              "onnx": out / "model.onnx", "export": out / "model.pt2"}
-    torch.save(model.state_dict(), files["state_dict"])
+    files = {k: v for k, v in files.items() if k in formats}
+    if "state_dict" in files:
+        torch.save(model.state_dict(), files["state_dict"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.jit.save(torch.jit.trace(model, example), str(files["torchscript"]))
-        torch.onnx.export(model, (example,), str(files["onnx"]), dynamo=False, input_names=["image"],
-                          output_names=["logit"], dynamic_axes={"image": {0: "batch"}, "logit": {0: "batch"}})
-        batch = torch.export.Dim("batch", min=1, max=1024)
-        torch.export.save(torch.export.export(model, (example,), dynamic_shapes=({0: batch},)), str(files["export"]))
+        if "torchscript" in files:
+            torch.jit.save(torch.jit.trace(model, example), str(files["torchscript"]))
+        if "onnx" in files:
+            torch.onnx.export(model, (example,), str(files["onnx"]), dynamo=False, input_names=["image"],
+                              output_names=["logit"], dynamic_axes={"image": {0: "batch"}, "logit": {0: "batch"}})
+        if "export" in files:
+            batch = torch.export.Dim("batch", min=1, max=1024)
+            torch.export.save(torch.export.export(model, (example,), dynamic_shapes=({0: batch},)),
+                              str(files["export"]))
     held = frame[test].copy()
     held.to_csv(out / "test.csv", index=False)
     return {**{k: str(v) for k, v in files.items()}, "test": str(out / "test.csv"), "size": size, "arch": arch}

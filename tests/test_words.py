@@ -132,3 +132,80 @@ def test_the_keras_model_of_issue_42_is_not_called_reads_the_lungs():
     d = model.decide(auc, swap, True, maps)
     assert d.kind == READS_BOTH and d.what == "the source", d.reason
     assert "not above chance" not in d.reason and "fixed box 0.80 (95% CI 0.66-0.94)" in d.reason
+
+
+INTERVAL = re.compile(r"\(95% CI ([+-]?\d\.\d\d) to ([+-]?\d\.\d\d)\)")
+
+
+@st.composite
+def _remedy_row(draw, name: str, measure: str = "external"):
+    lo, hi = sorted(draw(st.floats(0, 1)) for _ in range(2))
+    row = {"remedy": name, "measure": measure, "value": (lo + hi) / 2, "ci_low": lo, "ci_high": hi, "n": 1}
+    if name == "plain":
+        return {**row, "diff": None, "diff_low": None, "diff_high": None}
+    kind = draw(st.sampled_from(["interval", "one value", "none"]))
+    d_lo, d_hi = sorted(draw(st.floats(-1, 1)) for _ in range(2))
+    if kind == "interval":
+        return {**row, "diff": (d_lo + d_hi) / 2, "diff_low": d_lo, "diff_high": d_hi}
+    nan = float("nan")
+    return {**row, "diff": d_lo, "diff_low": nan if kind == "one value" else None,
+            "diff_high": nan if kind == "one value" else None}
+
+
+@settings(max_examples=300, deadline=None)
+@given(plain=_remedy_row("plain"), others=st.lists(st.sampled_from(["balance", "group_dro", "dfr", "lungs_only"]),
+                                                   unique=True, max_size=4), data=st.data())
+def test_the_remedy_rule_never_contradicts_what_it_quotes(plain, others, data):
+    """"helped" only with its paired interval above 0; "already transfers" only beside plain
+    training's interval above chance; "below chance" only beside an interval below 0.5; "reach
+    0" only beside intervals that do; "each with its interval below 0" only where each is."""
+    from cxr_isi.verdict import remedy as rule
+
+    rows = [plain, *(data.draw(_remedy_row(name)) for name in others)]
+    d = rule.decide(rows, ["external"], [])
+    assert d.kind in rule.KINDS
+    measured = [r for r in rows if r["remedy"] != "plain"]
+    if d.kind == rule.HELPED:
+        best = next(r for r in measured if r["remedy"] == d.what)
+        assert best["diff_low"] is not None and best["diff_low"] > 0, d.reason
+        quoted = INTERVAL.findall(d.reason)
+        assert quoted and float(quoted[0][0]) >= 0, d.reason
+    if "already transfers" in d.reason:
+        assert plain["value"] >= rule.TRANSFERS and plain["ci_low"] > 0.5, d.reason
+    if "below chance" in d.reason:
+        assert plain["ci_high"] < 0.5 or any(r["ci_high"] < 0.5 for r in measured), d.reason
+    if "intervals reach 0" in d.reason:
+        top = max(measured, key=lambda r: r["diff"])
+        known = top["diff_low"] is not None and top["diff_low"] == top["diff_low"]
+        assert known and top["diff_low"] <= 0 <= top["diff_high"], d.reason
+    if "each with its interval below 0" in d.reason:
+        assert all(r["diff_high"] is not None and r["diff_high"] < 0 for r in measured), d.reason
+
+
+DATASET_QUOTED = re.compile(r"AUC (\d\.\d\d)(?: \(95% CI (\d\.\d\d)-(\d\.\d\d)\))?")
+
+
+@settings(max_examples=300, deadline=None)
+@given(boxed=st.one_of(_auc(), st.just({"auc": float("nan"), "ci_low": None, "ci_high": None})),
+       fixed=st.one_of(_auc(), st.just({"auc": float("nan"), "ci_low": None, "ci_high": None})),
+       split=st.sampled_from([None, "balanced", "imbalanced", "intra-source imbalanced"]),
+       explains=st.fixed_dictionaries({k: st.sampled_from([None, True, False])
+                                       for k in ("geometry", "acquisition", "confounders", "causes")}))
+def test_the_dataset_rule_never_contradicts_what_it_quotes(boxed, fixed, split, explains):
+    """"near chance" never beside an interval above 0.5; "reaches chance" only beside an
+    interval that reaches the rule's bar for it; its strength sentence agrees with its reason."""
+    from cxr_isi.verdict import dataset
+    from cxr_isi.verdict.thresholds import CHANCE_LOW
+
+    probes = {k: {"estimate": 0.8, "ci_low": 0.7, "ci_high": 0.9, "explains": v, "sentence": f"{k} explains it."}
+              for k, v in explains.items() if v is not None}
+    boxed, fixed = {**boxed, "from": "cross-validation"}, {**fixed, "from": "cross-validation"}
+    d = dataset.decide(boxed, fixed, {"verdict": split} if split else None, probes)
+    first = DATASET_QUOTED.search(d.reason)
+    if "near chance" in d.reason:
+        assert first and (first.group(2) is None or float(first.group(2)) <= 0.5), d.reason
+    if "reaches chance" in d.reason:
+        assert float(first.group(2)) <= CHANCE_LOW, d.reason
+    said = dataset.sentence("t", d.strength, boxed["auc"], 0.9, boxed["ci_low"])
+    if "near chance" in said:
+        assert boxed["ci_low"] is None or round(boxed["ci_low"], 2) <= 0.5, said

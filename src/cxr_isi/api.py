@@ -385,6 +385,11 @@ def remedy(manifest: str | Path, *, positive: list[str] | str, out: str | Path,
                         model=model, size=size, epochs=epochs, seed=seed, where=rows,
                         loso_min_per_class=loso_min_per_class, balance=balance, group_robust=group_robust,
                         loso=loso)
+    from cxr_isi.study.plan import check_dataset, load_dataset
+    from cxr_isi.study.runner import remedy_loso
+
+    home = cfg.datasets[0]  # what the split leaves to train on, checked before anything is written
+    remedy_loso(cfg, {home.name: check_dataset(load_dataset(home, Path(out)), home, 0, cfg)})
     _run(None, out, executor="process" if jobs > 1 else "sequential", n_jobs=jobs, progress=progress, config=cfg)
     report = write_report(out)
     import json
@@ -593,6 +598,39 @@ def _refuse_shared(fitted: Manifest, judged: Manifest, what: str) -> None:
                           "refit is never scored on what it was fitted on: give images the judged set does not hold")
 
 
+def _check_judge_args(*, spec_type: type, **given) -> None:
+    """``ci.judge``'s arguments checked before any work, as the CLI checks its options and
+    :func:`_checked` checks the other long calls (by hand here: its spec may be a ``ModelSpec``,
+    whose module imports torch, which this module must not at import time): one line naming the
+    argument."""
+    path = (str, os.PathLike)
+
+    def whole(v, low: int) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+    def labels(v) -> bool:
+        return v is None or isinstance(v, str) or (isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v))
+
+    checks = {"model": (isinstance(given["model"], path), "a path to the model file"),
+              "manifest": (isinstance(given["manifest"], (*path, Manifest)), "a path to a manifest, or a Manifest"),
+              "out": (isinstance(given["out"], path), "a path to the output folder"),
+              "positive": (labels(given["positive"]), "a label or a list of labels"),
+              "negative": (labels(given["negative"]), "a label or a list of labels"),
+              "arch": (given["arch"] is None or isinstance(given["arch"], str), "a name such as torchvision:resnet50"),
+              "spec": (given["spec"] is None or isinstance(given["spec"], (*path, dict, spec_type)),
+                       "a YAML path, a dict or a ModelSpec"),
+              "seed": (whole(given["seed"], 0), "a whole number, 0 or more"),
+              "swap_pairs": (whole(given["swap_pairs"], 1), "a whole number, 1 or more"),
+              "map_images": (whole(given["map_images"], 0), "a whole number, 0 or more (0: no maps)"),
+              "inputs": (given["inputs"] is None or (isinstance(given["inputs"], (list, tuple))
+                                                     and all(isinstance(x, path) for x in given["inputs"])),
+                         "a list of paths"),
+              "balance_on": (given["balance_on"] is None or isinstance(given["balance_on"], path), "a path")}
+    for key, (ok, what) in checks.items():
+        if not ok:
+            raise CxrIsiError(f"cxr_isi.judge: {key}={given[key]!r}: give {what}")
+
+
 def judge(model: str | Path, manifest: str | Path | Manifest, *, out: str | Path,
           positive: list[str] | str | None = None, negative: list[str] | None = None, arch: str | None = None,
           spec: str | Path | dict | None = None, seed: int = 0, swap_pairs: int = 48, map_images: int = 16,
@@ -645,6 +683,9 @@ def judge(model: str | Path, manifest: str | Path | Manifest, *, out: str | Path
     from cxr_isi.report.judge import write_judge_report
     from cxr_isi.study.judge import judge_model
 
+    _check_judge_args(model=model, manifest=manifest, out=out, positive=positive, negative=negative, arch=arch,
+                      spec=spec, seed=seed, swap_pairs=swap_pairs, map_images=map_images, inputs=inputs,
+                      balance_on=balance_on, spec_type=ModelSpec)
     if isinstance(positive, str):
         positive = [positive]
     if isinstance(spec, ModelSpec):
@@ -678,7 +719,10 @@ def judge(model: str | Path, manifest: str | Path | Manifest, *, out: str | Path
         balance = check_external(Path(balance_on), m.label_mapping, "--balance-on",
                                  home_labels=set(m.frame["label"].astype(str))).with_labels(m.label_mapping)
         balance.check_files()
+        from cxr_isi.remedies import refuse
         from cxr_isi.study.judge import test_rows
+
+        refuse(balance.frame, balance.y, ["dfr"], f"{balance_on} (--balance-on)")
 
         _refuse_shared(balance, test_rows(m)[0], "--balance-on")
         given.append(Path(balance_on))

@@ -64,11 +64,12 @@ def judge(
                         map_images=map_images, progress=sys.stderr.isatty(), inputs=[manifest], remedy=remedy,
                         balance_on=balance_on,
                         **{k: v for k, v in options.items() if v is not None})
-    t = Table(title=f"{verdict.model}: what does it read?")
+    t = Table(title=escape(f"{verdict.model}: what does it read?"))
     for c in ("image set", "AUC (95% CI)", "DeLong p vs original"):
         t.add_column(c)
     for name, a in verdict.auc.items():
         t.add_row(name, "not computed" if a["auc"] is None or a["auc"] != a["auc"] else
+                  f"{a['auc']:.3f} (no interval)" if a.get("ci_low") is None else
                   f"{a['auc']:.3f} ({_fmt(a['ci_low'], 2)}-{_fmt(a['ci_high'], 2)})",
                   "-" if a["delong_p"] is None else _fmt(a["delong_p"], 3))
     out.print(t)
@@ -76,11 +77,11 @@ def judge(
     out.print(f"[bold]verdict:[/] {verdict.kind}{what}: {escape(verdict.reason)}", soft_wrap=True)
     summary = json.loads((verdict.out_dir / "summary.json").read_text())
     if summary.get("split_note"):
-        out.print(summary["split_note"], soft_wrap=True)
-    out.print(f"report: {verdict.out_dir / 'report.html'}")
+        out.print(escape(summary["split_note"]), soft_wrap=True, highlight=False)
+    out.print(escape(f"report: {verdict.out_dir / 'report.html'}"), highlight=False)
     if verdict.remedy:
         r = verdict.remedy
         out.print(f"[bold]remedy (DFR):[/] {escape(r['sentence'])}", soft_wrap=True)
         beside = f" (judge it with --spec {r['written']['spec']}: its input handling)" if r["written"].get("spec") else ""
-        out.print(f"the refitted model: {r['written']['model']}{beside}; its report: {verdict.out_dir / 'dfr' / 'report.html'}",
-                  soft_wrap=True)
+        out.print(escape(f"the refitted model: {r['written']['model']}{beside}; its report: "
+                         f"{verdict.out_dir / 'dfr' / 'report.html'}"), soft_wrap=True, highlight=False)

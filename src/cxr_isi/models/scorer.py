@@ -75,6 +75,7 @@ def load_scorer(path: str | Path, *, arch: str | None = None, spec: ModelSpec | 
     if path.is_dir():
         raise CxrIsiError(f"{path}: is a folder; give the model file")
     file = ModelFile(path)
+    file.check_intact()
     for fmt in FORMATS.values():
         if fmt.claims(file):
             return fmt.load(file, arch=arch, spec=spec)

@@ -236,7 +236,8 @@ class _Report:
                      "loso": "left-out sources (mean over sources)"}
             shown = pd.DataFrame([{
                 "remedy": x["remedy"], "measured on": words.get(x["measure"], f"external: {x['measure']}"),
-                "images": x["images"], "AUC (95% CI)": fmt_ci(x["value"], x["ci_low"], x["ci_high"])
+                "images": f"{x['images']} ({x['left_out_home']} left out: home's own)" if x.get("left_out_home")
+                else x["images"], "AUC (95% CI)": fmt_ci(x["value"], x["ci_low"], x["ci_high"])
                 if x["value"] is not None and x["value"] == x["value"] else "not computed",
                 "vs plain (95% CI)": "–" if x["diff"] is None or x["diff"] != x["diff"] else (
                     f"{x['diff']:+.2f}" + ("" if x["diff_low"] is None or x["diff_low"] != x["diff_low"]

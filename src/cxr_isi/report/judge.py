@@ -22,6 +22,8 @@ CLASS = {"reads the lungs": "none", "reads outside the lungs": "shortcut", "read
 def _ci(d: dict | None, key: str = "auc") -> str:
     if not d or d.get(key) is None:
         return "–"
+    if d.get("ci_low") is None or d.get("ci_high") is None:
+        return f"{d[key]:.3f} (no interval: too few images)"
     return f"{d[key]:.3f} ({d['ci_low']:.2f}-{d['ci_high']:.2f})"
 
 
@@ -48,6 +50,8 @@ def write_judge_report(out_dir: str | Path) -> Path:
                          "(no usable lung mask)", " ".join(x for x in (d.get("split_note", ""),
                                                                     d.get("source_note", "")) if x)),
                p.para("Rule: " + d["rule"], small=True)]
+    if d.get("rule_error_rates"):
+        verdict.append(p.para(d["rule_error_rates"], small=True))
     aucs = pd.DataFrame([{"image set": k, "AUC (95% CI)": _ci(v), "DeLong p vs original": _p(v["delong_p"])}
                          for k, v in d["auc"].items()])
     hide = [p.para(d["note"]), _table(aucs)] + ([p.para(d["external_note"], small=True)]
@@ -76,9 +80,13 @@ def write_judge_report(out_dir: str | Path) -> Path:
     src = [_table(pd.DataFrame(rows))] if rows else [_missing(d.get("source_note") or "No sources to read.")]
     maps = []
     for name, m in (d.get("maps") or {}).items():
-        maps.append(p.para(f"{name}: {m['inside_share']:.2f} of the positive relevance inside the lungs (95% CI "
-                           f"{m['ci_low']:.2f}-{m['ci_high']:.2f}) on {m['n']} positive images; the lungs cover "
-                           f"{m['lung_area_share']:.2f} of the image (what a map spread at random scores)."))
+        if m.get("inside_share") is None:  # every map empty: nothing raised the score anywhere
+            maps.append(p.para(f"{name}: no positive relevance on any of the {m.get('n_empty', 0)} positive images "
+                               "(no part of them raised the score): where the model looks is unknown here."))
+        else:
+            maps.append(p.para(f"{name}: {m['inside_share']:.2f} of the positive relevance inside the lungs (95% CI "
+                               f"{m['ci_low']:.2f}-{m['ci_high']:.2f}) on {m['n']} positive images; the lungs cover "
+                               f"{m['lung_area_share']:.2f} of the image (what a map spread at random scores)."))
         if m.get("figure") and Path(m["figure"]).is_file():
             maps.append(_img(Path(m["figure"]), name))
     if not maps:

@@ -78,7 +78,7 @@ class ErrorRatesConfig(StrictModel):
     majority_share: list[float] = Field(default_factory=lambda: [0.6, 0.7, 0.8, 0.9, 1.0])
     fingerprint_strength: list[float] = Field(default_factory=lambda: [0.02, 0.05, 0.1, 0.3, 1.0])
     lung_shrink: float = Field(0.2, gt=0.0, le=0.5)
-    first_seed: int = Field(100, ge=0)
+    first_seed: int = Field(100, ge=0, le=2**31)  # its seeds (first + k) stay seeds numpy and torch take
     n: int = Field(160, ge=16)
     size: int = Field(64, ge=32, le=256)
     epochs: int = Field(5, ge=1)

@@ -99,14 +99,17 @@ def _run_job(run_dir: Path, job_data: dict, config_json: str) -> dict:
         part = "all" if job.remedy and not datasets[e.dataset].train else "test"
         test = job_manifest(run.prepared_manifest(e.dataset), datasets[e.dataset], e.fold, part,
                             holdout=job.holdout if e.dataset == job.dataset else None)
-        seen = 0
+        seen = at_home = 0
         if e.dataset != job.dataset:  # datasets share images (compiled from the same collections):
-            # never test on one the model saw, nor on its near-duplicate (found before any job)
+            # never test on one the model saw, nor on its near-duplicate (found before any job); nor
+            # on an image home holds in its own test split: an external score is not home's again
             trained_on = set(train_part.frame["path"])
-            shared = trained_on | {p for p, twin in run.overlap(e.dataset, job.dataset).items() if twin in trained_on}
+            overlap = run.overlap(e.dataset, job.dataset)
+            shared = trained_on | {p for p, twin in overlap.items() if twin in trained_on}
             unseen = ~test.frame["path"].isin(shared)
-            seen = int((~unseen).sum())
-            test = test.with_frame(test.frame[unseen])
+            elsewhere = unseen & ~test.frame["path"].isin(set(overlap))
+            seen, at_home = int((~unseen).sum()), int((unseen & ~elsewhere).sum())
+            test = test.with_frame(test.frame[elsewhere])
         pred = predict(run.checkpoint(job.id), test, variant=e.variant or job.variant)
         ids = test.frame.set_index("path")
         frame = pd.DataFrame({"id": ids.loc[pred["path"], "image_id"].to_numpy(),
@@ -116,6 +119,7 @@ def _run_job(run_dir: Path, job_data: dict, config_json: str) -> dict:
         metrics = score_metrics(frame["label"].to_numpy(), frame["score"].to_numpy())
         metrics["left_out"] = len(test) - len(frame)  # e.g. an empty lung mask on a masked set
         metrics["left_out_seen_in_training"] = seen
+        metrics["left_out_held_by_home"] = at_home
         run.write_evaluation(job.id, e.id, frame, {"evaluation": e.id, "test_dataset": e.dataset,
                                                    **({"test_variant": e.variant} if e.variant else {}), **metrics})
     run.clear_job_error(job.id)

@@ -49,9 +49,10 @@ from cxr_isi.probes.lung_swap import result_of, swap_figure, swap_test
 from cxr_isi.probes.per_source import leave_one_source_out, per_source_table
 from cxr_isi.probes.source import source_auc
 from cxr_isi.verdict import model as model_rule
+from cxr_isi.verdict.error_rates import model_measured_sentence
 from cxr_isi.verdict.kinds import MODEL_KINDS
 from cxr_isi.verdict.model import RULE
-from cxr_isi.verdict.thresholds import SPLIT_BY_CLASS_V
+from cxr_isi.verdict.thresholds import MIN_PER_CLASS, SPLIT_BY_CLASS_V
 
 log = get_logger("judge")
 
@@ -134,12 +135,20 @@ def _clear_previous(out: Path) -> None:
 
 
 def image_set_aucs(y: np.ndarray, scores: dict[str, np.ndarray]) -> dict:
-    """Each image set's AUC with its DeLong interval and, against the original, its paired p."""
+    """Each image set's AUC with its DeLong interval and, against the original, its paired p.
+
+    Below :data:`~cxr_isi.verdict.thresholds.MIN_PER_CLASS` images of a class the interval and
+    the p are None (DeLong's normal interval on a handful of images is often zero-width: 1.00
+    (1.00-1.00) from two images a class); each row carries the class counts the rule reads."""
+    n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
+    enough = min(n_pos, n_neg) >= MIN_PER_CLASS
     out = {}
     for name, s in scores.items():
         a = auc_ci(y, s)
-        row = {"auc": a["auc"], "ci_low": a["ci_low"], "ci_high": a["ci_high"], "delong_p": None}
-        if name != "original":
+        row = {"auc": a["auc"], "ci_low": a["ci_low"] if enough else None,
+               "ci_high": a["ci_high"] if enough else None, "delong_p": None,
+               "n_positive": n_pos, "n_negative": n_neg}
+        if name != "original" and enough:
             row["delong_p"] = delong_test(y, scores["original"], s)["p_value"]
         out[name] = row
     return out
@@ -224,8 +233,20 @@ def _first_batch(scorer: Scorer, manifest: Manifest, y: np.ndarray, size: int, r
     (channels, size, output width), NaN or constant outputs are one line now."""
     from cxr_isi.data.resize import read_squares
 
-    pick = [*np.flatnonzero(y == 1)[:n], *np.flatnonzero(y == 0)[:n]]
-    images = read_squares([manifest.paths[i] for i in pick], size, resize)
+    read = []
+    for cls in (1, 0):  # the first readable images of each class: an unreadable one is left out
+        got = 0            # later wherever its row is, as the segmentation leaves it out (and counts it)
+        for i in np.flatnonzero(y == cls):
+            if got == n:
+                break
+            try:
+                read.append(read_squares([manifest.paths[i]], size, resize))
+                got += 1
+            except CxrIsiError:
+                continue
+    if not read:
+        return
+    images = np.concatenate(read)
     log_odds = scorer.log_odds(images)
     _not_constant(scorer, log_odds)
     _deterministic(scorer, images, expit(log_odds))
@@ -381,7 +402,8 @@ def _judge(scorer: Scorer, manifest: Manifest, out: Path, *, seed: int, swap_pai
     summary = {
         "model": scorer.name, "format": scorer.format, "verdict_kind": kind, "reason": reason, "what": what,
         "sentence": f"{scorer.name}: {kind}" + (f" ({what})" if what else "") + f": {reason}.",
-        "rule": RULE, "evidence": evidence, "auc": auc, "n_images": len(paths), "n_left_out": left_out,
+        "rule": RULE, "rule_error_rates": model_measured_sentence(),
+        "evidence": evidence, "auc": auc, "n_images": len(paths), "n_left_out": left_out,
         "n_positive": int((y == 1).sum()), "n_negative": int((y == 0).sum()), "n_sources": n_sources,
         "source_note": source_note, "split_note": split_note, "fixed_box": list(box), "youden": cut,
         "note": ("The hidden-lung AUCs are measured at test time on a model trained on whole images: a drop "
@@ -391,6 +413,8 @@ def _judge(scorer: Scorer, manifest: Manifest, out: Path, *, seed: int, swap_pai
     details = {**summary, "spec": scorer.describe(), "per_source": per_source, "leave_one_source_out": loso,
                "association": association, "source_readability": readability, "lung_swap": swap_result,
                "maps": maps, "seed": seed, "manifest": str(manifest.origin),
+               # what the rule read, as it read it: the verdict can be decided again from these alone
+               "rule_inputs": {"auc": auc, "swap": found, "split_by_class": split_by_class, "maps": maps},
                "lung_qc_flagged": int((seg.frame["lung_qc"] != "").sum())}
     write_json(out / "judge.json", json.loads(json.dumps(details, default=_plain)))
     write_json(out / "summary.json", json.loads(json.dumps(summary, default=_plain)))

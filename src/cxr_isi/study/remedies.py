@@ -47,6 +47,11 @@ def _figure(values: list[float], single: dict | None, clip: bool = True) -> dict
     return {"value": float(np.mean(values)), "ci_low": low, "ci_high": high, "n": len(values)}
 
 
+def _count(value) -> int:
+    """A count from a results row (absent, None or NaN in a run made before it was counted: 0)."""
+    return 0 if value is None or value != value else int(value)
+
+
 def _paired(run: RunFolder, mine: pd.DataFrame, plain: pd.DataFrame) -> dict:
     """The AUC difference to plain training on the same images, seed by seed."""
     diffs, single = [], None
@@ -66,7 +71,8 @@ def _paired(run: RunFolder, mine: pd.DataFrame, plain: pd.DataFrame) -> dict:
 
 def remedy_table(run: RunFolder, results: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """One row per (remedy, measure): ``remedy, measure, test, value, ci_low, ci_high, n,
-    diff, diff_low, diff_high`` (the measure: ``home``, ``boxed_out``, ``loso``, or an external
+    images, left_out_home`` (an external set's images left out as home's own, by path or near-identical
+    content), ``diff, diff_low, diff_high`` (the measure: ``home``, ``boxed_out``, ``loso``, or an external
     set's name); empty where the run trained no remedy."""
     if results.empty or "remedy" not in results.columns:
         return pd.DataFrame()
@@ -88,7 +94,10 @@ def remedy_table(run: RunFolder, results: pd.DataFrame, dataset: str) -> pd.Data
             one = rows_of.iloc[0]
             fig = _figure(rows_of["auc"].tolist(), {"ci_low": one.get("auc_ci_low"), "ci_high": one.get("auc_ci_high")})
             diff = _paired(run, rows_of, base) if name != PLAIN else {"value": None, "ci_low": None, "ci_high": None}
+            held = 0 if test == dataset else sum(_count(one.get(k)) for k in
+                                                  ("left_out_seen_in_training", "left_out_held_by_home"))
             rows.append({"remedy": name, "measure": measure, "test": test, **fig, "images": int(one["n"]),
+                         "left_out_home": held,
                          "diff": diff["value"], "diff_low": diff["ci_low"], "diff_high": diff["ci_high"]})
         loso = mine[mine["protocol"] == "loso"]
         if len(loso):
@@ -138,6 +147,29 @@ def remedy_summary(run: RunFolder, results: pd.DataFrame, dataset: str, external
             "external": external, "sources_left_out": sources_left_out, "refused": refused}
 
 
+def _refuse_home_copies(home: Manifest, external: list[Path]) -> None:
+    """One line where an external set holds nothing but home's own images (the same files, or
+    byte copies under other names): what it would score is home again. Part of a set shared with
+    home is left out of its test by the study (and counted in the table)."""
+    import os
+
+    from cxr_isi.study.plan import file_sha256
+
+    def digest(path: str) -> str | None:
+        try:
+            return file_sha256(Path(path))
+        except OSError:
+            return None  # a missing file is named where the set's files are checked
+
+    home_paths = {os.path.realpath(p) for p in home.paths}
+    home_digests = {digest(p) for p in home.paths} - {None}
+    for p in external:
+        paths = Manifest.read(p).paths
+        if paths and all(os.path.realpath(q) in home_paths or digest(q) in home_digests for q in paths):
+            raise CxrIsiError(f"{p}: every one of its {len(paths)} images is home's own (the same file, or the same "
+                              "bytes under another name); an external set comes from elsewhere")
+
+
 def remedy_config(manifest: Path, mapping: LabelMapping, *, external: list[Path] | None = None,
                   remedies: list[str] | None = None, seeds: int = 1, model: str = "small_cnn", size: int = 128,
                   epochs: int = 20, seed: int = 0, where: list[dict] | None = None, loso_min_per_class: int = 5,
@@ -166,6 +198,8 @@ def remedy_config(manifest: Path, mapping: LabelMapping, *, external: list[Path]
     home_labels = set(home.frame["label"].astype(str))
     for p in ext:
         check_external(p, mapping, home_labels=home_labels)
+    if ext:
+        _refuse_home_copies(home, ext)
     names = [f"external{i + 1}" if len(ext) > 1 else "external" for i in range(len(ext))]
 
     def title(p: Path) -> str:  # "manifest.csv" says nothing: its folder's name does

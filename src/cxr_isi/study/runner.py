@@ -183,6 +183,15 @@ def check_executor(executor: str, address: str | None = None, n_jobs: int = 1) -
 def _run(cfg: ExperimentConfig, config_path, run: RunFolder, executor: str, n_jobs: int, address: str | None,
          progress: bool) -> dict:
     config_json = cfg.to_json()
+    times: dict[str, float] = {}
+    started = time.time()
+    t = time.perf_counter()
+    identities = {d.name: dataset_identity(d) for d in cfg.datasets}  # once: it reads every file's key
+    paths = prepare_datasets(cfg, run.root, progress=progress, identities=identities)
+    times["prepare"] = time.perf_counter() - t
+    jobs = plan_jobs(cfg, identities, remedy_loso(cfg, {n: Manifest.read(p) for n, p in paths.items()}))
+    # the folder's settings are rewritten only once every check before training has passed: a
+    # refused run leaves the config of the run that happened (and says one thing, not two)
     if run.is_run() and run.config() != json.loads(config_json):
         log.warning("%s holds a run of other settings; finished jobs whose settings changed will "
                     "not be reused (their ids differ)", run.root)
@@ -193,13 +202,6 @@ def _run(cfg: ExperimentConfig, config_path, run: RunFolder, executor: str, n_jo
     if config_path is not None and Path(config_path).is_file() and not (
             source.exists() and source.samefile(config_path)):
         shutil.copyfile(config_path, source)
-    times: dict[str, float] = {}
-    started = time.time()
-    t = time.perf_counter()
-    identities = {d.name: dataset_identity(d) for d in cfg.datasets}  # once: it reads every file's key
-    paths = prepare_datasets(cfg, run.root, progress=progress, identities=identities)
-    times["prepare"] = time.perf_counter() - t
-    jobs = plan_jobs(cfg, identities, remedy_loso(cfg, {n: Manifest.read(p) for n, p in paths.items()}))
     todo = [j for j in jobs if not run.is_done(j)]
     log.info("%d jobs, %d finished already, %d to run (%s)", len(jobs), len(jobs) - len(todo),
              len(todo), executor)
@@ -280,6 +282,7 @@ def remedy_loso(cfg: ExperimentConfig, manifests: dict[str, Manifest]) -> dict[s
     """
     from cxr_isi.remedies import refuse
     from cxr_isi.study.plan import loso_sources
+    from cxr_isi.train.remedies import sources_with_both
 
     if not cfg.remedies.enabled:
         return {}
@@ -287,6 +290,14 @@ def remedy_loso(cfg: ExperimentConfig, manifests: dict[str, Manifest]) -> dict[s
     for d in (d for d in cfg.datasets if d.train):
         m = manifests[d.name].with_labels(d.label_mapping)
         refuse(m.frame, m.y, cfg.remedies.names, f"dataset {d.name}")
+        if "split" in m.frame.columns:  # what the split leaves to train on, not only what was given
+            train = (m.frame["split"].astype(str) == "train").to_numpy()
+            given = sources_with_both(m.frame, m.y)
+            if given and not sources_with_both(m.frame[train], m.y[train]):
+                refuse(m.frame[train], m.y[train], cfg.remedies.names,
+                       f"dataset {d.name}, its training split ({', '.join(given)} "
+                       f"{'gives' if len(given) == 1 else 'give'} both classes, but the split sent every image "
+                       "of one class to test or validation)")
         out[d.name] = loso_sources(m, cfg.remedies.loso_min_per_class) if cfg.remedies.loso else []
     return out
 

@@ -102,7 +102,7 @@ def summarise(run: dict) -> dict:
         out["datasets"][name] = {
             "title": title, "verdict": v, "verdict_kind": kind, "reason": reason,
             "sentence": f"{title}: {kind}: {reason}.",
-            "strength": rule.sentence(title, v, boxed, original),
+            "strength": rule.sentence(title, v, boxed, original, boxed_ci["ci_low"]),
             "note": rule.confounder_note(audit, v) if not probes else "",
             "auc_original": original, "auc_original_ci": [original_ci["ci_low"], original_ci["ci_high"]],
             "auc_lungs_boxed_out": boxed, "auc_lungs_boxed_out_ci": [boxed_ci["ci_low"], boxed_ci["ci_high"]],

@@ -148,6 +148,10 @@ def _kind(boxed: dict, fixed: dict, audit: dict | None, probes: dict[str, dict])
     if b != b:
         return INCONCLUSIVE, "no lungs-boxed-out result in this run"
     if b <= CHANCE_AUC:
+        low = boxed["ci_low"]
+        if low is not None and low == low and round(low, 2) > 0.5:  # as printed: "near chance" would contradict it
+            return NONE, (f"without the lungs a model scores AUC {_ci_text(boxed)}: above chance, but at or below "
+                          f"{CHANCE_AUC:g}, the rule's bar for a shortcut outside the lungs")
         return NONE, f"without the lungs a model scores AUC {_ci_text(boxed)}, near chance"
     if boxed["ci_low"] is not None and boxed["ci_low"] <= CHANCE_LOW:
         return INCONCLUSIVE, f"the boxed-out AUC {_ci_text(boxed)} has an interval that reaches chance"
@@ -192,8 +196,14 @@ def evidence(boxed: dict, fixed: dict, probes: dict[str, dict]) -> list[dict]:
     return out
 
 
-def sentence(title: str, verdict: str, boxed: float, original: float) -> str:
+def sentence(title: str, verdict: str, boxed: float, original: float, boxed_low: float | None = None) -> str:
+    """The verdict's strength in one sentence (``boxed_low``: the boxed-out interval's lower bound,
+    where known: a figure whose interval lies above chance is never called near it)."""
     orig = f"original {original:.2f}" if original == original else "original not run"
+    if verdict == NONE and boxed_low is not None and boxed_low == boxed_low and round(boxed_low, 2) > 0.5:
+        return (f"{title}: without the lungs a model scores AUC {boxed:.2f}, above chance (its interval from "
+                f"{boxed_low:.2f}) yet at or below {CHANCE_AUC:g} ({orig}): no shortcut outside the lungs as strong "
+                "as the rule's bar was found.")
     if verdict == SHORTCUT:
         return (f"{title}: a model that never sees the lungs scores AUC {boxed:.2f} ({orig}): "
                 "the labels can be read from outside the lungs.")

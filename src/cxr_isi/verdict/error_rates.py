@@ -1,5 +1,6 @@
-"""The dataset rule's error rates as measured (``cxr-isi error-rates``, :mod:`cxr_isi.studies.error_rates`),
-shipped beside the rule they measure.
+"""The rules' error rates as measured, shipped beside the rules they measure: the dataset rule's
+(``cxr-isi error-rates``, :mod:`cxr_isi.studies.error_rates`) and the model rule's (``judge``:
+``benchmarks/model_error_rates.py``, models trained by plain scripts outside cxr-isi).
 
 ``measured_error_rates.json`` beside this module is the summary of the benchmark behind this
 version (copy a new ``error_rates_summary.json`` here to ship new figures). Every report quotes it
@@ -14,8 +15,10 @@ import json
 from pathlib import Path
 
 from cxr_isi.verdict.thresholds import dataset_thresholds as thresholds
+from cxr_isi.verdict.thresholds import model_thresholds
 
 MEASURED = Path(__file__).with_name("measured_error_rates.json")
+MODEL_MEASURED = Path(__file__).with_name("measured_model_error_rates.json")
 
 
 def rate_text(m: dict) -> str:
@@ -25,12 +28,46 @@ def rate_text(m: dict) -> str:
     return f"{m['rate']:.0%} ({m['ci_low']:.0%}-{m['ci_high']:.0%})"
 
 
-def measured() -> dict | None:
+def measured(path: Path = MEASURED) -> dict | None:
     """The error-rate summary shipped with this version (None when absent or unreadable)."""
     try:
-        return json.loads(MEASURED.read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+
+
+def _changed(m: dict, now: dict) -> str:
+    """``key old -> new`` for each threshold that differs from those the rates were measured with
+    (empty where none does)."""
+    was = m.get("thresholds") or {}
+    return ", ".join(f"{k} {was.get(k)} -> {v}" for k, v in now.items() if was.get(k) != v)
+
+
+def model_measured_sentence() -> str:
+    """One sentence beside the judge's rule: how often it said each wrong thing on models whose
+    answer is known, or that its thresholds changed since (the rates are then unknown)."""
+    m = measured(MODEL_MEASURED)
+    if not m:
+        return "How often this rule is wrong: unknown (no measurement ships with this version)."
+    changed = _changed(m, model_thresholds())
+    if changed:
+        return (f"The rule's thresholds changed since its error rates were measured ({changed}): how often it is "
+                "wrong is unknown until benchmarks/model_error_rates.py runs again.")
+    rows = {(r["case"], r["family"]): r for r in m["rows"]}
+    t = m["target"]
+
+    def right(case: str) -> str:
+        r = rows.get((case, "all"))
+        return f"{rate_text(r['right'])} of the {r['n']}" if r else "none (not run)"
+
+    return (f"How often this rule is wrong, measured on {m['n_models']} models trained by plain scripts (PyTorch "
+            f"and Keras, a small CNN and a ResNet-18) on phantoms whose answer is known ({m['measured']}; 95% "
+            f"Wilson intervals): on models of a dataset whose sources each give one class it said 'reads the "
+            f"lungs' {rate_text(t)} of the time ({t['k']} of {t['n']}); it named outside the lungs or the source "
+            f"for {right('source')}, the lungs for {right('lungs')} models where only the lungs carry the label, "
+            f"both for {right('lungs and a mark')} where the sources' marks outside the lungs carry part of it, and "
+            f"was inconclusive for {right('nothing')} models of permuted labels. Phantoms are not hospitals "
+            "(the documentation: 'How often the judge's verdict is wrong').")
 
 
 def measured_sentence() -> str:
@@ -39,9 +76,8 @@ def measured_sentence() -> str:
     m = measured()
     if not m:
         return ""
-    if m["thresholds"] != thresholds():
-        changed = ", ".join(f"{k} {m['thresholds'].get(k)} -> {v}" for k, v in thresholds().items()
-                            if m["thresholds"].get(k) != v)
+    changed = _changed(m, thresholds())
+    if changed:
         return (f"The rule's thresholds changed since its error rates were measured ({changed}): "
                 "its false-alarm rate and power are unknown until `cxr-isi error-rates` runs again.")
     seeds, ph, fa = m["seeds"], m["phantoms"], m["false_alarms"]

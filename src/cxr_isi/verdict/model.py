@@ -22,6 +22,7 @@ from cxr_isi.verdict.kinds import (
 )
 from cxr_isi.verdict.thresholds import (
     BOXED_OUT_LOW,
+    MIN_PER_CLASS,
     MIN_SWAP_IMAGES,
     SEPARATES_LOW,
     SPLIT_BY_CLASS_V,
@@ -33,6 +34,8 @@ from cxr_isi.verdict.thresholds import (
 __all__ = ["MODEL_KINDS", "RULE", "decide", "thresholds", "verdict_of"]
 
 RULE = (
+    f"0. Fewer than {MIN_PER_CLASS} test images of either class: too few to decide (no interval is given), "
+    "inconclusive. "
     f"1. The original AUC's 95% interval must lie above {SEPARATES_LOW:g}, else inconclusive (nothing to "
     "attribute; an interval below 0.5 says the positive label is reversed). Without the lungs means every set "
     "that hides them: lungs boxed out, the fixed box and lungs removed; a set whose interval lies above "
@@ -64,6 +67,13 @@ def verdict_of(auc: dict, swap: dict | None, split_by_class: bool, maps: dict) -
     """The model's verdict by :data:`RULE`: kind, reason, and what outside the lungs."""
     o = auc["original"]
     what = "the source" if split_by_class else "the frame"
+    counts = (o.get("n_positive"), o.get("n_negative"))
+    if o.get("ci_low") is None or (None not in counts and min(counts) < MIN_PER_CLASS):
+        had = (f"{counts[0]} positive and {counts[1]} negative test images" if None not in counts
+               else "too few test images for an interval")
+        return INCONCLUSIVE, (f"{had}: below {MIN_PER_CLASS} of each class an AUC's interval is too wide to "
+                              f"decide anything (original AUC {o['auc']:.2f}, no interval given); judge it on "
+                              "more test images"), None
     if o["ci_high"] < 0.5:
         return INCONCLUSIVE, (f"the model ranks these images the wrong way round (AUC "
                               f"{fmt_ci(o['auc'], o['ci_low'], o['ci_high'])}, its interval below 0.5): the "

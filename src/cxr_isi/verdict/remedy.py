@@ -79,9 +79,16 @@ def decide(table: list[dict], external: list[str], sources_left_out: list[str]) 
     if not others:
         return Decision(NONE_HELPED, f"{base}; no remedy was measured beside it", rows)
     top = max(others, key=lambda r: r["diff"])
-    lowered = top.get("diff_high") is not None and top["diff_high"] < 0
-    why = ("every remedy measured lowered it, each with its interval below 0" if lowered else
-           f"plain training already transfers ({plain['value']:.2f})" if plain["value"] >= TRANSFERS else
+    def below_zero(r: dict) -> bool:
+        return r.get("diff_high") is not None and r["diff_high"] == r["diff_high"] and r["diff_high"] < 0
+
+    unknown = top.get("diff_low") is None or top["diff_low"] != top["diff_low"]
+    transfers = plain["value"] >= TRANSFERS and plain.get("ci_low") is not None and plain["ci_low"] > CHANCE
+    why = ("every remedy measured lowered it, each with its interval below 0" if all(map(below_zero, others)) else
+           "even the largest difference lies below 0, its interval too" if below_zero(top) else
+           f"plain training already transfers ({plain['value']:.2f})" if transfers else
+           "the largest difference has no interval (one value): more seeds or sources elsewhere would tell a gain "
+           "from chance" if unknown else
            "their paired intervals reach 0: too few images or seeds elsewhere to tell a gain from chance")
     return Decision(NONE_HELPED, (f"no remedy raised the AUC on {words} with an interval above 0 ({base}; the "
                                   f"largest difference, {top['remedy']}: "

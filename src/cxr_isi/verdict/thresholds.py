@@ -28,6 +28,7 @@ SPLIT_BY_CLASS_V = 0.5  # Cramér's V of source by label from which "the source"
 SWAP_MARGIN, SWAP_CONTROL_SHIFT = lung_swap.MARGIN, lung_swap.CONTROL_SHIFT
 SWAP_SOURCE_SHIFT, SWAP_SOURCE_GAP = lung_swap.SOURCE_SHIFT, lung_swap.SOURCE_GAP
 MIN_SWAP_IMAGES = lung_swap.MIN_IMAGES
+MIN_PER_CLASS = 10  # images of each class below which a test set is too small to decide (no interval shown)
 
 # -- the cross-dataset rule (trained on one dataset, tested on another) ---------------------------
 CROSS_TRANSFERS = 0.80  # the cross AUC from which, its interval above 0.5, the model transfers
@@ -48,4 +49,4 @@ def model_thresholds() -> dict[str, float]:
     return {"separates_low": SEPARATES_LOW, "boxed_out_low": BOXED_OUT_LOW,
             "split_by_class_v": SPLIT_BY_CLASS_V, "swap_margin": SWAP_MARGIN, "swap_control_shift": SWAP_CONTROL_SHIFT,
             "swap_source_shift": SWAP_SOURCE_SHIFT, "swap_source_gap": SWAP_SOURCE_GAP,
-            "min_swap_images": MIN_SWAP_IMAGES}
+            "min_swap_images": MIN_SWAP_IMAGES, "min_per_class": MIN_PER_CLASS}

@@ -428,6 +428,21 @@ class ModelFile:
         except (zipfile.BadZipFile, OSError):
             return []
 
+    def check_intact(self) -> None:
+        """A zip archive (TorchScript, ``torch.save``, ``.pt2``, ``.keras``) whose entries fail
+        their CRC was changed or cut after it was written: one line, before any of it is read
+        (``torch.load`` and Keras read stored entries without checking them)."""
+        if not self.zip_names:
+            return
+        try:
+            with zipfile.ZipFile(self.path) as z:
+                bad = z.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            bad = f"? ({exc})"
+        if bad is not None:
+            raise CxrIsiError(f"{self.path}: damaged: its entry {bad} fails its checksum (the file changed or was cut "
+                              "after it was written); copy it again from where it was saved")
+
     @property
     def is_hdf5(self) -> bool:
         return self.head.startswith(HDF5_SIGNATURE)

@@ -167,12 +167,18 @@ class Keras(ModelFormat):
             raise CxrIsiError(f"{path}: {INSTALL} ({exc})") from None
         except Exception as exc:  # noqa: BLE001 - Keras' errors for a damaged or foreign file
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CxrIsiError(f"{path}: not a readable Keras model ({first[:200]})") from None
+            raise CxrIsiError(f"{path}: not a readable Keras model ({first})") from None
         shape = list(getattr(model, "input_shape", None) or [])
         if len(shape) != 4:
             raise ModelSpecError(f"{path}: the Keras model takes input of shape {tuple(shape)}; cxr-isi feeds one "
                                  "image batch (N, H, W, C) or (N, C, H, W)")
         fixed, layout = fixed_input(shape, spec, path)
+        outputs = list(getattr(model, "outputs", None) or [])
+        if len(outputs) > 1:
+            names = getattr(model, "output_names", None) or [getattr(o, "name", str(i)) for i, o in enumerate(outputs)]
+            raise ModelSpecError(f"{path}: the Keras model has {len(outputs)} outputs ({', '.join(map(str, names))}); "
+                                 "cxr-isi reads one: save the one that scores the classes as a model of its own "
+                                 "(keras.Model(model.inputs, model.outputs[i]))")
         output = _output_kind(model)
         if output and "output" not in spec.model_fields_set:
             spec = spec.model_copy(update={"output": output})

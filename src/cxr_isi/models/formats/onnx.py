@@ -35,7 +35,7 @@ class OnnxScorer(Scorer):
             self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own error types for a bad graph
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CxrIsiError(f"{path}: not a readable ONNX model ({first[:200]})") from None
+            raise CxrIsiError(f"{path}: not a readable ONNX model ({first})") from None
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
             raise ModelSpecError(f"{path}: the ONNX model has {len(inputs)} inputs "

@@ -23,6 +23,11 @@ def own_checkpoint(path: Path, spec: ModelSpec) -> Scorer:
                     output="logit")
     if spec.size not in (None, own.size):
         raise ModelSpecError(f"{path}: this checkpoint was trained at {own.size} px, the spec gives {spec.size}")
+    fixed = sorted(k for k in spec.model_fields_set - {"size", "resize"}
+                   if getattr(spec, k) is not None and getattr(spec, k) != getattr(own, k, None))
+    if fixed:
+        raise ModelSpecError(f"{path}: a cxr-isi checkpoint says itself what it takes and gives (one channel, its own "
+                             f"normalisation, one logit for its positive labels); leave out {', '.join(fixed)}")
     scorer = TorchScorer(model, own, path.name, Own.name, feature_layer=model.head, origin=str(path))
     scorer.label_mapping = mapping  # type: ignore[attr-defined]
     scorer.variant = cfg.get("variant", "original")  # type: ignore[attr-defined]

@@ -3,6 +3,8 @@ gradients; no named layers to read features from. The input's layout is found on
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from cxr_isi.errors import CxrIsiError
@@ -24,7 +26,10 @@ class TorchScript(ModelFormat):
 
     def load(self, file: ModelFile, *, arch: str | None, spec: ModelSpec) -> Scorer:
         try:
-            module = torch.jit.load(str(file.path), map_location="cpu")
+            with warnings.catch_warnings():  # torch deprecates the format; users still ship it, and a
+                # warning on every load tells them nothing they can act on while judging
+                warnings.filterwarnings("ignore", message=".*torch.jit.load.*deprecated", category=FutureWarning)
+                module = torch.jit.load(str(file.path), map_location="cpu")
         except Exception as exc:  # noqa: BLE001 - TorchScript's own errors for a damaged archive
             raise CxrIsiError(f"{file.path}: damaged TorchScript archive ({type(exc).__name__})") from None
         return TorchScorer(module, spec.filled(size=224, channels=3, normalise="imagenet"), file.path.name,
