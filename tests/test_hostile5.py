@@ -421,3 +421,27 @@ def test_a_judge_report_says_unknown_where_every_occlusion_map_is_empty(plain, t
     html = write_judge_report(out).read_text()
     assert "occlusion: no positive relevance on any of the 2 positive images" in html
     assert "where the model looks is unknown here" in html
+
+
+def test_a_keras_refusal_is_given_whole_not_cut_mid_sentence(tmp_path, monkeypatch):
+    """Previous sweep: Keras' reason for refusing a file was cut at 200 characters, mid-sentence."""
+    import os
+    import zipfile
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    from cxr_isi.errors import CxrIsiError
+    from cxr_isi.models.scorer import load_scorer
+
+    with zipfile.ZipFile(tmp_path / "m.keras", "w") as z:
+        z.writestr("config.json", "{}")
+        z.writestr("model.weights.h5", b"")
+    said = "Could not deserialize class 'Custom' " + "because it is not registered anywhere; " * 6 + "end of it."
+
+    def refuse(*args, **kwargs):
+        raise TypeError(said)
+
+    monkeypatch.setattr(keras.saving, "load_model", refuse)
+    with pytest.raises(CxrIsiError) as err:
+        load_scorer(tmp_path / "m.keras")
+    assert len(said) > 200 and said in str(err.value)

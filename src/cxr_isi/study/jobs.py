@@ -101,13 +101,14 @@ def _run_job(run_dir: Path, job_data: dict, config_json: str) -> dict:
                             holdout=job.holdout if e.dataset == job.dataset else None)
         seen = at_home = 0
         if e.dataset != job.dataset:  # datasets share images (compiled from the same collections):
-            # never test on one the model saw, nor on its near-duplicate (found before any job); nor
-            # on an image home holds in its own test split: an external score is not home's again
+            # never test on one the model saw, nor on its near-duplicate (found before any job); a
+            # remedy's "elsewhere" also leaves out what home holds in its own test split (a score
+            # there is home's again, not another hospital's); the study's cross test keeps those
             trained_on = set(train_part.frame["path"])
             overlap = run.overlap(e.dataset, job.dataset)
             shared = trained_on | {p for p, twin in overlap.items() if twin in trained_on}
             unseen = ~test.frame["path"].isin(shared)
-            elsewhere = unseen & ~test.frame["path"].isin(set(overlap))
+            elsewhere = unseen & ~test.frame["path"].isin(set(overlap)) if job.remedy else unseen
             seen, at_home = int((~unseen).sum()), int((unseen & ~elsewhere).sum())
             test = test.with_frame(test.frame[elsewhere])
         pred = predict(run.checkpoint(job.id), test, variant=e.variant or job.variant)

@@ -83,7 +83,8 @@ def decide(table: list[dict], external: list[str], sources_left_out: list[str]) 
         return r.get("diff_high") is not None and r["diff_high"] == r["diff_high"] and r["diff_high"] < 0
 
     unknown = top.get("diff_low") is None or top["diff_low"] != top["diff_low"]
-    transfers = plain["value"] >= TRANSFERS and plain.get("ci_low") is not None and plain["ci_low"] > CHANCE
+    low = plain.get("ci_low")
+    transfers = plain["value"] >= TRANSFERS and (low is None or low != low or low > CHANCE)  # as quoted
     why = ("every remedy measured lowered it, each with its interval below 0" if all(map(below_zero, others)) else
            "even the largest difference lies below 0, its interval too" if below_zero(top) else
            f"plain training already transfers ({plain['value']:.2f})" if transfers else
