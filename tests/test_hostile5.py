@@ -445,3 +445,64 @@ def test_a_keras_refusal_is_given_whole_not_cut_mid_sentence(tmp_path, monkeypat
     with pytest.raises(CxrIsiError) as err:
         load_scorer(tmp_path / "m.keras")
     assert len(said) > 200 and said in str(err.value)
+
+
+GATE_TABLE = {  # the kinds each --fail-on refuses (issue 45, item 3), as the judge's guide states them
+    "outside": {("reads outside the lungs", "the frame"), ("reads outside the lungs", "the source"),
+                ("reads the lungs and outside them", "the frame"), ("reads the lungs and outside them", "the source")},
+    "source": {("reads the source inside the lungs", None), ("reads outside the lungs", "the source"),
+               ("reads the lungs and outside them", "the source")},
+    "any": {("reads outside the lungs", "the frame"), ("reads outside the lungs", "the source"),
+            ("reads the lungs and outside them", "the frame"), ("reads the lungs and outside them", "the source"),
+            ("reads the source inside the lungs", None)},
+    "inconclusive": {("inconclusive", None)},
+}
+
+
+@pytest.mark.parametrize("fail_on", list(GATE_TABLE))
+def test_each_gate_refuses_exactly_its_kinds(fail_on):
+    """Issue 45, item 3: ``judge --fail-on`` for each kind the rule can say."""
+    import cxr_isi as ci
+    from cxr_isi.choices import FAIL_ON
+    from cxr_isi.verdict.kinds import MODEL_KINDS
+    from cxr_isi.verdict.model import GATES, gate
+
+    assert tuple(GATES) == FAIL_ON
+    outside = ("reads outside the lungs", "reads the lungs and outside them")
+    for kind in MODEL_KINDS:  # the pairs the rule gives: "what" names what outside the lungs it reads
+        for what in (("the frame", "the source") if kind in outside else (None,)):
+            refused = gate(kind, what, fail_on)
+            assert refused == ((kind, what) in GATE_TABLE[fail_on]), (kind, what, fail_on)
+            verdict = type("V", (), {"kind": kind, "what": what})()
+            assert ci.fails_gate(verdict, fail_on) == refused
+
+
+def test_the_gate_exits_3_after_writing_everything_and_the_model_card_quotes_the_verdict(plain, tmp_path):
+    """Issue 45, item 3: a CI pipeline refuses a model by the judge's exit status (3, with the one
+    line on stderr), after the report and the model-card section are written; a gate the verdict
+    does not meet exits 0."""
+    import json
+
+    import cxr_isi as ci
+    from cxr_isi.verdict.model import gate
+
+    args = ["judge", plain["torchscript"], "-m", plain["test"], "-p", "covid", "--size", "32", "--map-images", "2"]
+    first = runner.invoke(app, [*args, "--out", str(tmp_path / "a"), "--model-card", str(tmp_path / "card.md")])
+    assert first.exit_code == 0, first.output
+    judged = json.loads((tmp_path / "a" / "judge.json").read_text())
+    kind, what = judged["verdict_kind"], judged.get("what")
+    refusing = next(g for g in GATE_TABLE if gate(kind, what, g))
+    passing = next(g for g in GATE_TABLE if not gate(kind, what, g))
+    r = runner.invoke(app, [*args, "--out", str(tmp_path / "b"), "--fail-on", refusing])
+    assert r.exit_code == 3 and f"refused by --fail-on {refusing}: {kind}" in r.output, r.output
+    assert (tmp_path / "b" / "report.html").is_file() and (tmp_path / "b" / "summary.json").is_file()
+    r = runner.invoke(app, [*args, "--out", str(tmp_path / "c"), "--fail-on", passing])
+    assert r.exit_code == 0 and "refused" not in r.output, r.output
+    r = runner.invoke(app, [*args, "--out", str(tmp_path / "d"), "--fail-on", "nope"])
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1 and not (tmp_path / "d").exists()
+    card = (tmp_path / "card.md").read_text()
+    assert f"**{kind}" in card and judged["reason"] in card
+    o = judged["auc"]["original"]
+    assert f"| original | {o['auc']:.2f} ({o['ci_low']:.2f}-{o['ci_high']:.2f}) |" in card
+    assert f"cxr-isi {ci.__version__}" in card and "torch " in card
+    assert ci.model_card(tmp_path / "a") == card

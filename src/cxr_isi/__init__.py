@@ -11,7 +11,7 @@ from cxr_isi._version import __version__
 # The Python API (cxr_isi.api), exported lazily so that ``import cxr_isi`` stays fast.
 _API = ("audit_dataset", "audit", "phantoms", "import_dataset", "read_manifest", "run_experiment", "load_run",
         "write_report", "sweep", "error_rates", "judge", "RunResult", "Report", "DatasetVerdict", "SweepResult",
-        "ErrorRatesResult", "external", "ExternalResult", "remedy", "RemedyResult")
+        "ErrorRatesResult", "external", "ExternalResult", "remedy", "RemedyResult", "model_card", "fails_gate")
 __all__ = ["__version__", "AuditResult", *_API]
 
 

@@ -744,3 +744,37 @@ def judge(model: str | Path, manifest: str | Path | Manifest, *, out: str | Path
         write_judge_report(Path(out) / "dfr")
         verdict = dataclasses.replace(verdict, remedy=found)
     return verdict
+
+
+def model_card(judged: str | Path, path: str | Path | None = None) -> str:
+    """The Markdown section for a judged model's card (what ``judge --model-card`` writes): its
+    verdict and reason, the image-set AUCs with intervals, the images, the rule and how often it
+    is wrong, the versions.
+
+    Parameters
+    ----------
+    judged : str or Path
+        A ``judge`` output folder (its ``judge.json``) or the :class:`ModelVerdict`'s ``out_dir``.
+    path : str or Path, optional
+        Also write it there.
+
+    Returns
+    -------
+    str
+    """
+    from cxr_isi.report.model_card import card_of, write_model_card
+
+    if path is not None:
+        write_model_card(judged, path)
+    return card_of(judged)
+
+
+def fails_gate(verdict, fail_on: str) -> bool:
+    """Whether a judged model's verdict (a ``ModelVerdict``) is one that ``judge --fail-on fail_on``
+    refuses: ``outside``, ``source``, ``any`` or ``inconclusive`` (``cxr_isi.verdict.model.GATES``).
+    For a pipeline in Python: ``assert not ci.fails_gate(ci.judge(...), "any")``."""
+    from cxr_isi.verdict.model import GATES, gate
+
+    if fail_on not in GATES:
+        raise CxrIsiError(f"fail_on={fail_on!r}: one of {', '.join(GATES)}")
+    return gate(verdict.kind, verdict.what, fail_on)

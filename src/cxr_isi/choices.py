@@ -12,11 +12,13 @@ Variant = Literal["original", "lungs_isolated", "lungs_framed", "lungs_removed",
 BoxMode = Literal["union", "per_lung", "dataset"]
 ResizeMode = Literal["pad", "squeeze", "crop"]
 QCPolicy = Literal["keep", "drop", "union"]
+FailOn = Literal["outside", "source", "any", "inconclusive"]  # ``judge --fail-on`` (the verdict rule's gates)
 
 VARIANTS: tuple[str, ...] = get_args(Variant)
 BOX_MODES: tuple[str, ...] = get_args(BoxMode)
 RESIZE_MODES: tuple[str, ...] = get_args(ResizeMode)
 QC_POLICIES: tuple[str, ...] = get_args(QCPolicy)
+FAIL_ON: tuple[str, ...] = get_args(FailOn)
 _KINDS = {"variant": VARIANTS, "box mode": BOX_MODES, "resize mode": RESIZE_MODES, "QC policy": QC_POLICIES}
 
 

@@ -125,7 +125,8 @@ def _terminated(signum, frame) -> None:
     raise Terminated()
 
 
-_OPTION = {"out_path": "--out", "out_dir": "--out", "json_out": "--json", "figure": "--figure", "csv_out": "--csv", "preview": "--preview"}
+_OPTION = {"out_path": "--out", "out_dir": "--out", "json_out": "--json", "figure": "--figure", "csv_out": "--csv", "preview": "--preview",
+           "model_card": "--model-card"}
 
 
 def outputs(**kinds: str):

@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from cxr_isi.choices import FAIL_ON
 from cxr_isi.cli.common import (
     NegativeOpt,
     PositiveOpt,
@@ -19,6 +20,7 @@ from cxr_isi.cli.common import (
     _fmt,
     app,
     at_least,
+    err,
     friendly,
     load_dataset,
     out,
@@ -26,9 +28,18 @@ from cxr_isi.cli.common import (
 )
 
 
+def _fail_on(value: str | None) -> str | None:
+    """``--fail-on`` checked before any work: one of the gates, else one line naming them."""
+    if value is not None and value not in FAIL_ON:
+        err.print(f"[bold red]error:[/] --fail-on {escape(value)}: one of {', '.join(FAIL_ON)}", highlight=False,
+                  soft_wrap=True)
+        raise typer.Exit(2)
+    return value
+
+
 @app.command()
 @friendly
-@outputs(out_dir="folder")
+@outputs(out_dir="folder", model_card="file")
 def judge(
     model: Annotated[Path, typer.Argument(help="The model: TorchScript, .pt2, .onnx, a cxr-isi best.pt, or a state dict with --arch.", show_default=False)],
     manifest: Annotated[Path, typer.Option("--manifest", "-m", help="Labelled test images (with sources where known).")],
@@ -51,6 +62,8 @@ def judge(
     swap_pairs: Annotated[int, typer.Option(callback=at_least("--swap-pairs", 1), help="Opposite-label pairs for the lung swap.")] = 48,
     map_images: Annotated[int, typer.Option(callback=at_least("--map-images", 0), help="Positive images for the occlusion and gradient maps (0: none).")] = 16,
     seed: SeedOpt = 0,
+    fail_on: Annotated[str | None, typer.Option("--fail-on", callback=_fail_on, help="Exit with status 3 (after writing everything) when the verdict is this kind: outside (reads outside the lungs, alone or beside them), source (the source, inside or outside the lungs), any (any shortcut the rule names), inconclusive. For CI pipelines.")] = None,
+    model_card: Annotated[Path | None, typer.Option("--model-card", help="Also write a Markdown section for the model's card: the verdict, the image-set AUCs with intervals, the rule, the versions.")] = None,
 ) -> None:
     """Judge a model trained anywhere: lungs, or outside them?
 
@@ -79,9 +92,20 @@ def judge(
     if summary.get("split_note"):
         out.print(escape(summary["split_note"]), soft_wrap=True, highlight=False)
     out.print(escape(f"report: {verdict.out_dir / 'report.html'}"), highlight=False)
+    if model_card is not None:
+        from cxr_isi.report.model_card import write_model_card
+
+        out.print(escape(f"model card section: {write_model_card(verdict.out_dir, model_card)}"), highlight=False)
     if verdict.remedy:
         r = verdict.remedy
         out.print(f"[bold]remedy (DFR):[/] {escape(r['sentence'])}", soft_wrap=True)
         beside = f" (judge it with --spec {r['written']['spec']}: its input handling)" if r["written"].get("spec") else ""
         out.print(escape(f"the refitted model: {r['written']['model']}{beside}; its report: "
                          f"{verdict.out_dir / 'dfr' / 'report.html'}"), soft_wrap=True, highlight=False)
+    if fail_on:
+        from cxr_isi.verdict.model import GATE_EXIT, gate
+
+        if gate(verdict.kind, verdict.what, fail_on):  # after everything is written: the report explains it
+            err.print(escape(f"refused by --fail-on {fail_on}: {verdict.kind}{what}: {verdict.reason}"),
+                      highlight=False, soft_wrap=True)
+            raise typer.Exit(GATE_EXIT)

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from cxr_isi._environment import environment
 from cxr_isi._io import atomic_write, check_not_input, file_lock, write_json
 from cxr_isi.audit.imbalance import cramers_v, single_class_fraction, source_label_table
 from cxr_isi.data.manifest import Manifest
@@ -413,6 +414,7 @@ def _judge(scorer: Scorer, manifest: Manifest, out: Path, *, seed: int, swap_pai
     details = {**summary, "spec": scorer.describe(), "per_source": per_source, "leave_one_source_out": loso,
                "association": association, "source_readability": readability, "lung_swap": swap_result,
                "maps": maps, "seed": seed, "manifest": str(manifest.origin),
+               "environment": environment(),
                # what the rule read, as it read it: the verdict can be decided again from these alone
                "rule_inputs": {"auc": auc, "swap": found, "split_by_class": split_by_class, "maps": maps},
                "lung_qc_flagged": int((seg.frame["lung_qc"] != "").sum())}

@@ -11,10 +11,7 @@ finished and ends with the same numbers.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -26,6 +23,7 @@ import yaml
 if TYPE_CHECKING:
     import pandas as pd
 
+from cxr_isi._environment import environment
 from cxr_isi._io import atomic_write, file_lock
 from cxr_isi.data.manifest import Manifest
 from cxr_isi.errors import CxrIsiError
@@ -82,32 +80,6 @@ def _ray(run_dir: Path, jobs: list[Job], config_json: str, n_jobs: int, address:
 
 _RUNNERS: dict[str, Callable[..., Iterable[dict]]] = {
     "sequential": _sequential, "process": _process_pool, "ray": _ray}
-
-
-def environment() -> dict:
-    """Versions and hardware, for the report's "how the run was made".
-
-    Returns
-    -------
-    dict
-        Python, platform, CPUs, package versions, torch and the GPU's name where there is one.
-    """
-    import numpy
-    import sklearn
-
-    from cxr_isi._version import __version__
-
-    info = {"python": sys.version.split()[0], "platform": platform.platform(),
-            "machine": platform.machine(), "cpus": os.cpu_count(), "cxr_isi": __version__,
-            "numpy": numpy.__version__, "scikit_learn": sklearn.__version__}
-    try:
-        import torch
-
-        info["torch"] = torch.__version__
-        info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    except ImportError:
-        pass
-    return info
 
 
 def run_experiment(config_path: str | Path | None, run_dir: str | Path, *, executor: str = "sequential",

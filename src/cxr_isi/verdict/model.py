@@ -31,7 +31,7 @@ from cxr_isi.verdict.thresholds import (
     model_thresholds,
 )
 
-__all__ = ["MODEL_KINDS", "RULE", "decide", "thresholds", "verdict_of"]
+__all__ = ["GATES", "GATE_EXIT", "MODEL_KINDS", "RULE", "decide", "gate", "thresholds", "verdict_of"]
 
 RULE = (
     f"0. Fewer than {MIN_PER_CLASS} test images of either class: too few to decide (no interval is given), "
@@ -173,3 +173,24 @@ def decide(auc: dict, swap: dict | None, split_by_class: bool, maps: dict,
     """
     kind, reason, what = verdict_of(auc, swap, split_by_class, maps)
     return Decision(kind, reason, list(evidence or []), what=what)
+
+
+# what each ``judge --fail-on`` refuses: a decision about a verdict, so it lives beside the rule
+GATES = {  # keyed as cxr_isi.choices.FAIL_ON (what the command line offers)
+    "outside": (READS_OUTSIDE, READS_BOTH),  # it reads outside the lungs (alone, or beside them)
+    "source": (READS_SOURCE_IN_LUNGS,),  # the source, inside the lungs or (with ``what``) outside them
+    "any": (READS_OUTSIDE, READS_BOTH, READS_SOURCE_IN_LUNGS),  # any shortcut the rule names
+    "inconclusive": (INCONCLUSIVE,),  # nothing settled: for a pipeline that must see "reads the lungs"
+}
+GATE_EXIT = 3  # the status of a refused model (2 is a usage error, 1 a failure)
+
+
+def gate(kind: str, what: str | None, fail_on: str) -> bool:
+    """Whether a verdict is one ``--fail-on fail_on`` refuses (:data:`GATES`).
+
+    ``source`` also refuses a model that reads outside the lungs where that is the source (the
+    sources split by class); ``any`` never refuses ``inconclusive``: only a named shortcut.
+    """
+    if fail_on not in GATES:
+        raise ValueError(f"--fail-on {fail_on!r}: one of {', '.join(GATES)}")
+    return kind in GATES[fail_on] or (fail_on == "source" and what == "the source")
