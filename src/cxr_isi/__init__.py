@@ -12,7 +12,7 @@ from cxr_isi._version import __version__
 _API = ("audit_dataset", "audit", "phantoms", "import_dataset", "read_manifest", "run_experiment", "load_run",
         "write_report", "sweep", "error_rates", "judge", "RunResult", "Report", "DatasetVerdict", "SweepResult",
         "ErrorRatesResult", "external", "ExternalResult", "remedy", "RemedyResult", "model_card", "fails_gate")
-__all__ = ["__version__", "AuditResult", *_API]
+__all__ = ["__version__", "AuditResult", "ModelVerdict", *_API]
 
 
 def __getattr__(name: str):
@@ -24,6 +24,10 @@ def __getattr__(name: str):
         from cxr_isi import api
 
         return getattr(api, name)
+    if name == "ModelVerdict":  # ci.judge's result, defined beside what makes it
+        from cxr_isi.study.judge import ModelVerdict
+
+        return ModelVerdict
     if name == "AuditResult":
         from cxr_isi.audit import AuditResult
 

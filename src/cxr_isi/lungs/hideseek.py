@@ -338,6 +338,7 @@ def image_set_title(name: str) -> str:
 
 
 BOXED = ("lungs_framed", "lungs_boxed_out")  # the sets a box decides
+FIXED_BOX = "lungs_boxed_out_fixed_box"  # lungs boxed out by the dataset's one fixed box (image_set_name)
 
 
 def shuffle_blocks(image: np.ndarray, block: int, seed: int) -> np.ndarray:

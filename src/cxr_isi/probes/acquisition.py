@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from cxr_isi.evaluate.metrics import auc_ci
+from cxr_isi.lungs.hideseek import FIXED_BOX
 from cxr_isi.probes.base import ProbeInput, ProbeResult, fmt_ci
 
 NAME = "acquisition"
@@ -32,7 +33,7 @@ EXPLAINS_AUC, EXPLAINS_LOW = 0.75, 0.60
 
 def run(inp: ProbeInput) -> ProbeResult:
     block = int(inp.settings.get("acquisition_block", 16))
-    key = f"lungs_boxed_out_fixed_box_blocks{block}"
+    key = f"{FIXED_BOX}_blocks{block}"
     pred = inp.predictions.get(key)
     if pred is None or len(np.unique(pred["label"])) < 2:
         return ProbeResult.not_applicable(NAME, inp.dataset, MEASURE, "The tile-shuffled model did not run "

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-PLAIN = "plain"
-
 
 class Remedy:
     """A remedy for a source shortcut: what it changes, and how a training job changes with it.

@@ -11,6 +11,7 @@ import pandas as pd
 
 from cxr_isi.evaluate.metrics import cv_summary, roc
 from cxr_isi.lungs.hideseek import image_set_title
+from cxr_isi.verdict.kinds import PLAIN
 
 COLOURS = {"original": "#1f77b4", "lungs_isolated": "#2ca02c", "lungs_framed": "#9467bd",
            "lungs_removed": "#ff7f0e", "lungs_boxed_out": "#d62728"}
@@ -169,8 +170,8 @@ def remedy_figure(table: pd.DataFrame, out: Path, title: str) -> Path:
         high = [float(g["ci_high"]) - y if g["ci_high"] is not None and g["ci_high"] == g["ci_high"] else 0
                 for y, g in zip(ys, got, strict=True)]
         ax.errorbar(xs, ys, yerr=[low, high], fmt="o", color=colour, capsize=3, label=label)
-        if "plain" in rows.index and rows.loc["plain"]["value"] is not None:
-            ax.axhline(float(rows.loc["plain"]["value"]), color=colour, ls="--", lw=0.8)
+        if PLAIN in rows.index and rows.loc[PLAIN]["value"] is not None:
+            ax.axhline(float(rows.loc[PLAIN]["value"]), color=colour, ls="--", lw=0.8)
     ax.axhline(0.5, color="grey", lw=0.8, ls=":")
     ax.set_xticks(range(len(remedies)), [r.replace("_", " ") for r in remedies])
     ax.set_ylim(0, 1.02)

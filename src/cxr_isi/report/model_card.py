@@ -12,10 +12,7 @@ import json
 from pathlib import Path
 
 from cxr_isi.errors import CxrIsiError
-
-NAMES = {"original": "original", "lungs_isolated": "lungs isolated", "lungs_framed": "lungs framed",
-         "lungs_removed": "lungs removed", "lungs_boxed_out": "lungs boxed out",
-         "lungs_boxed_out_fixed_box": "lungs boxed out, one fixed box"}
+from cxr_isi.lungs.hideseek import image_set_title
 
 
 def _auc(a: dict) -> str:
@@ -32,7 +29,7 @@ def model_card(judged: dict) -> str:
     env = judged.get("environment") or {}
     versions = ", ".join(f"{k.replace('_', '-')} {env[k]}" for k in ("cxr_isi", "torch", "numpy", "scikit_learn",
                                                                    "python") if env.get(k)) or "unknown (not recorded)"
-    rows = "\n".join(f"| {NAMES.get(k, k)} | {_auc(a)} |" for k, a in judged["auc"].items())
+    rows = "\n".join(f"| {image_set_title(k)} | {_auc(a)} |" for k, a in judged["auc"].items())
     spec = judged.get("spec", {}).get("spec", {}) if isinstance(judged.get("spec"), dict) else {}
     given = ", ".join(f"{k} {v}" for k, v in spec.items() if v is not None) or "the format's defaults"
     lines = [

@@ -15,10 +15,12 @@ import numpy as np
 import pandas as pd
 
 from cxr_isi.evaluate import external as est
+from cxr_isi.lungs.hideseek import FIXED_BOX
 from cxr_isi.probes.pest import pest
 
 SHIPPED = Path(__file__).with_name("external_model.json")
-FIXED, ACQ = "lungs_boxed_out_fixed_box", "lungs_boxed_out_fixed_box_blocks"
+FIXED = FIXED_BOX
+ACQ = f"{FIXED_BOX}_blocks"
 INFORMATIVE_WIDTH = 0.3  # an interval this wide or wider (of the AUC's [0, 1]) is shown as "unknown"
 UNKNOWN = "unknown"
 

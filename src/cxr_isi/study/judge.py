@@ -43,7 +43,7 @@ from cxr_isi.errors import CxrIsiError
 from cxr_isi.evaluate.metrics import auc_ci, delong_test, youden
 from cxr_isi.explain.attention import attention_summary, lung_attention
 from cxr_isi.logs import get_logger
-from cxr_isi.lungs.hideseek import apply_variant, dataset_box, lung_boxes
+from cxr_isi.lungs.hideseek import FIXED_BOX, apply_variant, dataset_box, lung_boxes
 from cxr_isi.models.scorer import ModelSpecError, Scorer
 from cxr_isi.probes.base import images_and_masks
 from cxr_isi.probes.lung_swap import result_of, swap_figure, swap_test
@@ -61,8 +61,7 @@ EXTERNAL_NOTE = ("No expected AUC on data from elsewhere for a judged model: the
                  "'What it will score elsewhere') reads models trained on this data without the lungs (cxr-isi run "
                  "with the fixed box and the acquisition probe), and a judged model is not retrained.")
 KINDS = MODEL_KINDS
-IMAGE_SETS = ("original", "lungs_isolated", "lungs_framed", "lungs_removed", "lungs_boxed_out",
-              "lungs_boxed_out_fixed_box")
+IMAGE_SETS = ("original", "lungs_isolated", "lungs_framed", "lungs_removed", "lungs_boxed_out", FIXED_BOX)
 IG_PIXELS = 8 * 224 * 224  # images x pixels in one of Integrated Gradients' internal batches
 
 
@@ -164,7 +163,7 @@ def fixed_box(masks: np.ndarray) -> tuple[float, float, float, float]:
 
 def image_set(name: str, images: np.ndarray, masks: np.ndarray, box) -> np.ndarray:
     """One of :data:`IMAGE_SETS` (made when scored, so only one is in memory at a time)."""
-    if name == "lungs_boxed_out_fixed_box":
+    if name == FIXED_BOX:
         return apply_variant("lungs_boxed_out", images, masks, box_mode="dataset", box=box)
     return images if name == "original" else apply_variant(name, images, masks)
 

@@ -21,13 +21,12 @@ from cxr_isi.data.labels import LabelMapping
 from cxr_isi.data.manifest import Manifest, RowFilter
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.evaluate.metrics import delong_test, mean_ci
-from cxr_isi.remedies import check_external
+from cxr_isi.remedies import PLAIN, check_external
 from cxr_isi.study.config import ExperimentConfig
 from cxr_isi.study.runfolder import RunFolder, read_json
 from cxr_isi.verdict import remedy as rule
 from cxr_isi.verdict.model import RULE as MODEL_RULE  # what each remedied model's verdict follows
 
-PLAIN = "plain"
 HOME, BOXED_OUT, LOSO = "home", "boxed_out", "loso"
 VERDICT = "verdict.json"  # remedies/<dataset>/<remedy>/: what the remedied model reads (study.remedy_judge)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from cxr_isi.evaluate.metrics import mean_ci
+from cxr_isi.lungs.hideseek import FIXED_BOX
 from cxr_isi.study.elsewhere import estimate_for
 from cxr_isi.study.elsewhere import sentence as external_sentence
 from cxr_isi.study.probes import read_probe_results
@@ -23,7 +24,7 @@ from cxr_isi.verdict import cross as cross_rule
 from cxr_isi.verdict import dataset as rule
 from cxr_isi.verdict.error_rates import measured_sentence
 
-FIXED = "lungs_boxed_out_fixed_box"
+FIXED = FIXED_BOX
 
 
 def load_run(run_dir: Path) -> dict:

@@ -20,6 +20,8 @@ READS_SOURCE_IN_LUNGS = "reads the source inside the lungs"
 READS_OUTSIDE = "reads outside the lungs"
 READS_BOTH = "reads the lungs and outside them"
 MODEL_KINDS = (READS_LUNGS, READS_SOURCE_IN_LUNGS, READS_BOTH, READS_OUTSIDE, INCONCLUSIVE)
+# the remedy rule's baseline: training as it was, each remedy measured against it
+PLAIN = "plain"
 
 
 @dataclass(frozen=True)

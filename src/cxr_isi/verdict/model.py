@@ -10,6 +10,7 @@ lies outside them); otherwise the occlusion map and those sets decide, or nothin
 
 from __future__ import annotations
 
+from cxr_isi.lungs.hideseek import FIXED_BOX
 from cxr_isi.probes.base import fmt_ci
 from cxr_isi.verdict.kinds import (
     INCONCLUSIVE,
@@ -54,7 +55,7 @@ RULE = (
     f"{BOXED_OUT_LOW:g} -> reads outside the lungs; else inconclusive. Outside the lungs is called the source "
     f"when the sources split by class (Cramér's V >= {SPLIT_BY_CLASS_V:g}), else the frame.")
 
-WITHOUT_LUNGS = (("lungs_boxed_out", "test-time lungs-boxed-out AUC"), ("lungs_boxed_out_fixed_box", "fixed box"),
+WITHOUT_LUNGS = (("lungs_boxed_out", "test-time lungs-boxed-out AUC"), (FIXED_BOX, "fixed box"),
                  ("lungs_removed", "lungs removed"))
 
 

@@ -11,7 +11,7 @@ to tell. A remedy that lowers the AUC elsewhere by more than :data:`HARM` is nam
 
 from __future__ import annotations
 
-from cxr_isi.verdict.kinds import Decision
+from cxr_isi.verdict.kinds import PLAIN, Decision
 
 HELPED, NONE_HELPED, NOT_MEASURED = "a remedy helped", "no remedy helped", "not measured elsewhere"
 KINDS = (HELPED, NONE_HELPED, NOT_MEASURED)
@@ -48,12 +48,12 @@ def decide(table: list[dict], external: list[str], sources_left_out: list[str]) 
     measure, words = ((where, "the external set" if where == "external" else f"the external set {where}") if where
                       else ("loso", "sources left out one at a time"))
     rows = [r for r in table if r["measure"] == measure]
-    plain = next((r for r in rows if r["remedy"] == "plain"), None)
+    plain = next((r for r in rows if r["remedy"] == PLAIN), None)
     if plain is None or plain.get("value") is None:
         return Decision(NOT_MEASURED, "nothing was measured elsewhere: no external set was given and no source gives "
                         "both classes enough to be left out; a remedy's effect on other hospitals is unknown here",
                         rows)
-    others = [r for r in rows if r["remedy"] != "plain" and r.get("diff") is not None]
+    others = [r for r in rows if r["remedy"] != PLAIN and r.get("diff") is not None]
     helped = [r for r in others if r.get("diff_low") is not None and r["diff_low"] > 0]
     harmful = [r["remedy"] for r in others if r["diff"] < -HARM]
     harm = f"; lowered it by more than {HARM}: {', '.join(harmful)}" if harmful else ""
