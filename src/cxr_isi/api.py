@@ -772,7 +772,19 @@ def model_card(judged: str | Path, path: str | Path | None = None) -> str:
 def fails_gate(verdict, fail_on: str) -> bool:
     """Whether a judged model's verdict (a ``ModelVerdict``) is one that ``judge --fail-on fail_on``
     refuses: ``outside``, ``source``, ``any`` or ``inconclusive`` (``cxr_isi.verdict.model.GATES``).
-    For a pipeline in Python: ``assert not ci.fails_gate(ci.judge(...), "any")``."""
+    For a pipeline in Python: ``assert not ci.fails_gate(ci.judge(...), "any")``.
+
+    Parameters
+    ----------
+    verdict : ModelVerdict
+        What :func:`judge` returned (anything with ``kind`` and ``what``).
+    fail_on : {"outside", "source", "any", "inconclusive"}
+
+    Returns
+    -------
+    bool
+        True where the gate refuses the model.
+    """
     from cxr_isi.verdict.model import GATES, gate
 
     if fail_on not in GATES:

@@ -36,23 +36,27 @@ def measured(path: Path = MEASURED) -> dict | None:
         return None
 
 
-def _changed(m: dict, now: dict) -> str:
-    """``key old -> new`` for each threshold that differs from those the rates were measured with
-    (empty where none does)."""
+def _shipped(path: Path, now: dict, what: str, again: str) -> tuple[dict | None, str]:
+    """The rates shipped at ``path`` where they were measured with the thresholds ``now``; else
+    None and the sentence saying why they are unknown (empty where none ship)."""
+    m = measured(path)
+    if not m:
+        return None, ""
     was = m.get("thresholds") or {}
-    return ", ".join(f"{k} {was.get(k)} -> {v}" for k, v in now.items() if was.get(k) != v)
+    changed = ", ".join(f"{k} {was.get(k)} -> {v}" for k, v in now.items() if was.get(k) != v)
+    if changed:
+        return None, (f"The rule's thresholds changed since its error rates were measured ({changed}): {what} "
+                      f"unknown until {again} runs again.")
+    return m, ""
 
 
 def model_measured_sentence() -> str:
     """One sentence beside the judge's rule: how often it said each wrong thing on models whose
     answer is known, or that its thresholds changed since (the rates are then unknown)."""
-    m = measured(MODEL_MEASURED)
-    if not m:
-        return "How often this rule is wrong: unknown (no measurement ships with this version)."
-    changed = _changed(m, model_thresholds())
-    if changed:
-        return (f"The rule's thresholds changed since its error rates were measured ({changed}): how often it is "
-                "wrong is unknown until benchmarks/model_error_rates.py runs again.")
+    m, why = _shipped(MODEL_MEASURED, model_thresholds(), "how often it is wrong is",
+                      "benchmarks/model_error_rates.py")
+    if m is None:
+        return why or "How often this rule is wrong: unknown (no measurement ships with this version)."
     rows = {(r["case"], r["family"]): r for r in m["rows"]}
     t = m["target"]
 
@@ -73,13 +77,9 @@ def model_measured_sentence() -> str:
 def measured_sentence() -> str:
     """One sentence for the report beside the rule: how often this rule was wrong where the answer
     is known, or that its thresholds changed since that was measured."""
-    m = measured()
-    if not m:
-        return ""
-    changed = _changed(m, thresholds())
-    if changed:
-        return (f"The rule's thresholds changed since its error rates were measured ({changed}): "
-                "its false-alarm rate and power are unknown until `cxr-isi error-rates` runs again.")
+    m, why = _shipped(MEASURED, thresholds(), "its false-alarm rate and power are", "`cxr-isi error-rates`")
+    if m is None:
+        return why
     seeds, ph, fa = m["seeds"], m["phantoms"], m["false_alarms"]
     p9, p1, g = m["power_share_0.9"] or {}, m["power_strength_0.1"] or {}, m["geometry_named"] or {}
     levels = [f"{p['axis'].replace('_', ' ')} {p['level']:g}" for p in m.get("power_80", [])
