@@ -45,13 +45,15 @@ def write_json(path: str | Path, data: object) -> Path:
 
 
 def _finite(obj: object) -> object:
-    """NaN and infinity are not JSON: write them as null."""
+    """NaN and infinity are not JSON: write them as null (inside numpy arrays too)."""
     if isinstance(obj, float):
         return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
     if isinstance(obj, dict):
         return {k: _finite(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_finite(v) for v in obj]
+    if type(obj).__module__ == "numpy" and hasattr(obj, "tolist"):  # an array or a numpy scalar
+        return _finite(obj.tolist())
     return obj
 
 

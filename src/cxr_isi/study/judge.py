@@ -26,7 +26,6 @@ lungs, outside the lungs (the frame, or the source through it), or inconclusive.
 from __future__ import annotations
 
 import fnmatch
-import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -417,18 +416,9 @@ def _judge(scorer: Scorer, manifest: Manifest, out: Path, *, seed: int, swap_pai
                # what the rule read, as it read it: the verdict can be decided again from these alone
                "rule_inputs": {"auc": auc, "swap": found, "split_by_class": split_by_class, "maps": maps},
                "lung_qc_flagged": int((seg.frame["lung_qc"] != "").sum())}
-    write_json(out / "judge.json", json.loads(json.dumps(details, default=_plain)))
-    write_json(out / "summary.json", json.loads(json.dumps(summary, default=_plain)))
+    write_json(out / "judge.json", details)
+    write_json(out / "summary.json", summary)
     return ModelVerdict(scorer.name, kind, reason, what, auc, evidence, out)
-
-
-def _plain(value):
-    """JSON for numpy scalars and arrays."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
 
 
 def judge_dfr(scorer: Scorer, manifest: Manifest, balance_on: Manifest, out_dir: str | Path, before: ModelVerdict, *,
@@ -462,5 +452,5 @@ def judge_dfr(scorer: Scorer, manifest: Manifest, balance_on: Manifest, out_dir:
                            + (f" ({after.what})" if after.what else "") + f", was {before.kind}; AUC on these images "
                            f"{o['before']:.2f} -> {o['after']:.2f} (paired difference {o['difference']:+.2f}, 95% CI "
                            f"{o['ci_low']:+.2f} to {o['ci_high']:+.2f})")}
-    write_json(out / "remedy.json", json.loads(json.dumps(result, default=_plain)))
+    write_json(out / "remedy.json", result)
     return result
