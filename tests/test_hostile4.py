@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from cxr_isi.cli.main import app
 from cxr_isi.config import load_yaml
 from cxr_isi.errors import ConfigError
-from cxr_isi.probes.lung_swap import _pairs, swap_test
+from cxr_isi.probes.swap import _pairs, swap_test
 
 runner = CliRunner()
 
@@ -99,7 +99,8 @@ def test_extreme_logits_keep_their_order_so_a_perfect_ranker_scores_auc_1(shift,
     from cxr_isi.explain.occlusion import OcclusionExplainer
     from cxr_isi.models.formats.base import TorchScorer
     from cxr_isi.models.spec import ModelSpec
-    from cxr_isi.study.judge import _not_constant, image_set_aucs
+    from cxr_isi.probes.evidence import image_set_aucs
+    from cxr_isi.study.judge import _not_constant
 
     class Shifted(torch.nn.Module):
         def forward(self, x):  # the mean brightness ranks the images perfectly, far in the tail
@@ -207,7 +208,7 @@ def test_outputs_get_the_mode_new_files_get_here(tmp_path):
 def test_the_lung_swap_makes_its_images_a_chunk_at_a_time(monkeypatch):
     """However many pairs are asked for, at most one chunk of swapped images is in memory (20,000
     pairs took 3.3 GB); the scores are those of one pass over all of them."""
-    from cxr_isi.probes import lung_swap
+    from cxr_isi.probes import swap as lung_swap
 
     rng = np.random.default_rng(0)
     images = rng.random((40, 32, 32)).astype(np.float32)

@@ -365,7 +365,7 @@ def test_the_source_inside_the_lungs_is_found_by_its_direction():
     """Two sources, each mostly one class, whose lungs differ in brightness (a source's exposure
     inside the lungs). A model that reads lung brightness moves toward the lung donor's source in
     same-label swaps; a model that reads a lesion spot does not."""
-    from cxr_isi.probes.lung_swap import swap_test
+    from cxr_isi.probes.swap import swap_test
 
     rng = np.random.default_rng(0)
     images, masks, y, sources = [], [], [], []

@@ -14,7 +14,7 @@ from cxr_isi.data import LabelMapping  # noqa: E402
 from cxr_isi.lungs.hideseek import dataset_box, lungs_boxed_out, shuffle_blocks  # noqa: E402
 from cxr_isi.lungs.postprocess import lung_geometry  # noqa: E402
 from cxr_isi.probes import PROBES, ProbeInput, confounders, get_probe, per_source, source  # noqa: E402
-from cxr_isi.probes.lung_swap import swap_lungs  # noqa: E402
+from cxr_isi.probes.swap import swap_lungs  # noqa: E402
 from cxr_isi.synth import SynthConfig, generate  # noqa: E402
 from cxr_isi.train import TrainConfig  # noqa: E402
 from cxr_isi.train.loop import fit  # noqa: E402

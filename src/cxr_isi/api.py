@@ -719,12 +719,12 @@ def judge(model: str | Path, manifest: str | Path | Manifest, *, out: str | Path
         balance = check_external(Path(balance_on), m.label_mapping, "--balance-on",
                                  home_labels=set(m.frame["label"].astype(str))).with_labels(m.label_mapping)
         balance.check_files()
+        from cxr_isi.data.splits import rows_marked_test
         from cxr_isi.remedies import refuse
-        from cxr_isi.study.judge import test_rows
 
         refuse(balance.frame, balance.y, ["dfr"], f"{balance_on} (--balance-on)")
 
-        _refuse_shared(balance, test_rows(m)[0], "--balance-on")
+        _refuse_shared(balance, rows_marked_test(m)[0], "--balance-on")
         given.append(Path(balance_on))
     scorer = load_scorer(model, arch=arch, spec=model_spec)
     if remedy and not scorer.supports_features:

@@ -159,3 +159,31 @@ def check_folds(manifest: Manifest) -> None:
                 f"({_class_name(manifest, classes[0])} only); "
                 "its AUC is undefined"
             )
+
+
+def rows_marked_test(manifest: Manifest) -> tuple[Manifest, str]:
+    """The rows a model is judged on: where the manifest has a ``split`` column with values, its
+    ``test`` rows alone (read as written by hand too: spaces and case ignored), with a note saying
+    how many were left out; a split column without a test row is one line. A manifest without a
+    split column is judged whole (note empty).
+
+    Parameters
+    ----------
+    manifest : Manifest
+
+    Returns
+    -------
+    (Manifest, str)
+        The test rows and the note.
+    """
+    frame = manifest.frame
+    if "split" not in frame.columns or not (frame["split"].astype(str).str.strip() != "").any():
+        return manifest, ""
+    split = frame["split"].astype(str).str.strip().str.lower()
+    if not (split == "test").any():
+        raise SplitError(f"{manifest.origin}: its split column has no 'test' row (values: "
+                         f"{sorted(split.unique())[:5]}); a model is judged on its test rows only: mark them "
+                         "split=test, or drop the column to judge every row")
+    kept = manifest.with_frame(frame[(split == "test").to_numpy()])
+    return kept, (f"judged on the {len(kept)} rows the manifest's split column marks test; "
+                  f"{len(frame) - len(kept)} train/validation rows left out")

@@ -339,6 +339,25 @@ def image_set_title(name: str) -> str:
 
 BOXED = ("lungs_framed", "lungs_boxed_out")  # the sets a box decides
 FIXED_BOX = "lungs_boxed_out_fixed_box"  # lungs boxed out by the dataset's one fixed box (image_set_name)
+# the image sets a model trained on whole images is scored on at test time (``judge``, the remedies'
+# verdicts, the training monitor): the five sets and the fixed box
+TEST_TIME_SETS = ("original", "lungs_isolated", "lungs_framed", "lungs_removed", "lungs_boxed_out", FIXED_BOX)
+
+
+def fixed_box_of_masks(masks: np.ndarray) -> FixedBox:
+    """One box for all ``masks`` (N, H, W): the 95% quantiles of their union boxes as fractions
+    of the side (the study's fixed-box control, :func:`dataset_box`)."""
+    h, w = masks.shape[-2:]
+    scale = np.array([h, h, w, w], dtype=float)
+    return dataset_box(np.array([np.array(lung_boxes(m, "union")[0]) / scale for m in masks]))
+
+
+def make_test_time_set(name: str, images: np.ndarray, masks: np.ndarray, box: FixedBox | None) -> np.ndarray:
+    """One of :data:`TEST_TIME_SETS` made from ``images`` and ``masks`` (the fixed box with
+    ``box``): made when scored, so that one set at a time is in memory."""
+    if name == FIXED_BOX:
+        return apply_variant("lungs_boxed_out", images, masks, box_mode="dataset", box=box)
+    return images if name == "original" else apply_variant(name, images, masks)
 
 
 def shuffle_blocks(image: np.ndarray, block: int, seed: int) -> np.ndarray:

@@ -1,6 +1,8 @@
 """Probes of what a model reads: controls for the protocol's own leaks and probes of what a
-shortcut is. One module per probe, one signature (:class:`ProbeInput` -> :class:`ProbeResult`),
-one registry, so the runner loops over it and the report renders every probe the same way.
+shortcut is. One module per probe, each declaring itself (``PROBE``, a :class:`Probe`: its name,
+its ``run`` (:class:`ProbeInput` -> :class:`ProbeResult`), the training job it adds, what it tries
+as an explanation, its figure); the registry finds them, so the plan, the runner, the dataset rule
+and the report read the declarations and adding a probe is one file:
 
 - ``geometry``: the label from the lung mask's geometry alone (the protocol's own leak);
 - ``lung_swap``: lungs pasted into the frame of an image of the other label (frame or lungs?);
@@ -14,32 +16,54 @@ one registry, so the runner loops over it and the report renders every probe the
 - ``pest``: PEst's expected external AUC (a model on pixel-shuffled images), the baseline of
   :mod:`cxr_isi.evaluate.external`'s estimate.
 
+Beside them, :mod:`cxr_isi.probes.evidence` gathers what one trained model reads (the
+test-time image sets and the lung swap, :mod:`cxr_isi.probes.swap`) for the judge, the
+remedies' verdicts and the lung-swap probe alike.
+
 The fixed-box control (one box for every image of a dataset) is an image set, not a probe:
 ``lungs_boxed_out_fixed_box`` in the results (``cxr_isi.lungs.hideseek.dataset_box``).
 """
 
 from __future__ import annotations
 
+import pkgutil
 from collections.abc import Callable
+from functools import cache
 from importlib import import_module
 
-from cxr_isi.probes.base import ProbeInput, ProbeResult
+from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult
 
-_MODULES = ("geometry", "lung_swap", "acquisition", "source", "per_source", "confounders", "regions", "causes", "pest")
-PROBES: tuple[str, ...] = _MODULES
+
+@cache
+def probes() -> dict[str, Probe]:
+    """Every probe declared in this package (a module with a ``PROBE``), by name, in the
+    protocol's order (:attr:`Probe.rank`). Modules are imported on the first call, not before:
+    ``import cxr_isi.probes.base`` stays light."""
+    found = []
+    for info in pkgutil.iter_modules(__path__):
+        declared = getattr(import_module(f"{__name__}.{info.name}"), "PROBE", None)
+        if isinstance(declared, Probe):
+            found.append(declared)
+    return {p.name: p for p in sorted(found, key=lambda p: p.rank)}
 
 
 def get_probe(name: str) -> Callable[[ProbeInput], ProbeResult]:
-    """The ``run`` function of the probe called ``name`` (imported on first use)."""
-    if name not in _MODULES:
-        raise ValueError(f"unknown probe {name!r}; one of {', '.join(_MODULES)}")
-    return import_module(f"cxr_isi.probes.{name}").run
+    """The ``run`` function of the probe called ``name``."""
+    if name not in probes():
+        raise ValueError(f"unknown probe {name!r}; one of {', '.join(probes())}")
+    return probes()[name].run
 
 
 def probe_version(name: str) -> int:
-    """The probe's ``VERSION`` (1 when it has none): part of a result's identity, so that a run
-    resumed after the probe changed computes it again."""
-    return int(getattr(import_module(f"cxr_isi.probes.{name}"), "VERSION", 1))
+    """The probe's version: part of a result's identity, so that a run resumed after the probe
+    changed computes it again."""
+    return probes()[name].version
 
 
-__all__ = ["PROBES", "ProbeInput", "ProbeResult", "get_probe", "probe_version"]
+def __getattr__(name: str):
+    if name == "PROBES":  # every probe's name, in order (found on first use)
+        return tuple(probes())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["PROBES", "Probe", "ProbeInput", "ProbeResult", "get_probe", "probe_version", "probes"]

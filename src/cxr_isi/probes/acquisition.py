@@ -23,7 +23,7 @@ import numpy as np
 
 from cxr_isi.evaluate.metrics import auc_ci
 from cxr_isi.lungs.hideseek import FIXED_BOX
-from cxr_isi.probes.base import ProbeInput, ProbeResult, fmt_ci
+from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult, fmt_ci
 
 NAME = "acquisition"
 VERSION = 2
@@ -50,3 +50,12 @@ def run(inp: ProbeInput) -> ProbeResult:
                    if explains else "intensity statistics alone do not tell the classes apart."))
     return ProbeResult(NAME, inp.dataset, MEASURE, ci["auc"], ci["ci_low"], ci["ci_high"], len(pred), explains,
                        sentence, details={"block": block, "image_set": key})
+
+
+def _job(cfg) -> tuple[str, dict]:
+    """One model per dataset on the fixed box's boxed-out images, tile-shuffled: no lungs, no box
+    shape, statistics only."""
+    return "lungs_boxed_out", {"box_mode": "dataset", "scramble_block": cfg.probes.acquisition_block}
+
+
+PROBE = Probe(NAME, MEASURE, run, rank=30, version=VERSION, job=_job, tried="tile-shuffled intensities")

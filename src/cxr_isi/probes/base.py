@@ -10,8 +10,10 @@ same way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -112,6 +114,51 @@ class ProbeResult:
     @classmethod
     def not_applicable(cls, probe: str, dataset: str, measure: str, why: str) -> ProbeResult:
         return cls(probe, dataset, measure, None, None, None, 0, None, why)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A probe's declaration: everything the plan, the runner, the dataset rule and the report
+    know of it. Each probe module declares one as ``PROBE``; the registry
+    (:func:`cxr_isi.probes.probes`) finds every module of the package that has one, so adding a
+    probe is one file (and its test): ``docs/guide/extending.md``.
+
+    Attributes
+    ----------
+    name : str
+        The name in configs (``probes.names``) and results.
+    measure : str
+        What its estimate is, in words.
+    run : callable
+        :class:`ProbeInput` -> :class:`ProbeResult`.
+    rank : int
+        Its place in the protocol's order: the default list, the plan's jobs, the report.
+    version : int
+        Part of a result's identity: a run resumed after the probe changed computes it again.
+    default : bool
+        Whether a config that names no probes runs it.
+    job : callable, optional
+        The training job it adds to each dataset: experiment config -> (image set, training
+        overrides), e.g. the acquisition probe's model on tile-shuffled images.
+    tried : str, optional
+        What it tries as the explanation of a residual boxed-out AUC; an inconclusive verdict
+        names it where it explained nothing.
+    caption : str, optional
+        The caption of its figure in the report (no caption: the figure is not shown there).
+    table : callable, optional
+        Its details (the result's ``details``) -> rows of a table the report shows below the figure.
+    """
+
+    name: str
+    measure: str
+    run: Callable[[ProbeInput], ProbeResult]
+    rank: int
+    version: int = 1
+    default: bool = True
+    job: Callable[[Any], tuple[str, dict]] | None = None
+    tried: str | None = None
+    caption: str | None = None
+    table: Callable[[dict], list[dict]] | None = None
 
 
 def fmt_ci(estimate: float | None, low: float | None, high: float | None, level: float = 0.95) -> str:

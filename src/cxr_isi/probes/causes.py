@@ -44,7 +44,7 @@ import pandas as pd
 from cxr_isi._pool import ProcessPool
 from cxr_isi.evaluate.metrics import auc_ci, mean_ci
 from cxr_isi.logs import get_logger
-from cxr_isi.probes.base import ProbeInput, ProbeResult, boxed_images, fmt_ci
+from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult, boxed_images, fmt_ci
 from cxr_isi.probes.confounders import CEILING, DROP, WEAK, lowest_within, property_levels, within_level_auc
 from cxr_isi.probes.regions import box_pixels
 
@@ -450,3 +450,21 @@ def run(inp: ProbeInput) -> ProbeResult:
     figure = cause_figure(images, table, y, boxed, inp.out_dir / "causes.png",
                           f"{inp.title}: the images the boxed-out model scores highest, with what was found")
     return result_of(inp.dataset, scores, residual, len(paths), warnings, figure, place_by_class(table, y))
+
+
+def _table(details: dict) -> list[dict]:
+    """The report's table below the figure: each cause's AUC and its residual within sources."""
+    def g(v) -> str:
+        return "–" if v is None or v != v else f"{v:.3g}"
+
+    return [{"cause": c["cause"], "AUC (95% CI)": fmt_ci(c["auc"], c["ci_low"], c["ci_high"]),
+             "negatives": g(c["negatives"]), "positives": g(c["positives"]),
+             "AUC within sources (95% CI)": ", ".join(f"{k} {fmt_ci(*v)}" for k, v in
+                                                     c["auc_within_sources"].items()) or "–"}
+            for c in details.get("causes") or []]
+
+
+PROBE = Probe(NAME, MEASURE, run, rank=80, version=VERSION, table=_table,
+              tried="burned-in text, small bright objects and soft tissue beside the lungs",
+              caption="The images the lungs-boxed-out model scores highest, with the words OCR found and the count of "
+                      "small bright objects outside the box.")

@@ -16,7 +16,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from cxr_isi.evaluate.metrics import mean_ci
-from cxr_isi.probes.base import ProbeInput, ProbeResult, fmt_ci
+from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult, fmt_ci
 
 NAME = "confounders"
 MEASURE = "lungs-boxed-out AUC within levels of the flagged property that explains most"
@@ -104,3 +104,6 @@ def run(inp: ProbeInput) -> ProbeResult:
     return ProbeResult(NAME, inp.dataset, MEASURE, float(best["auc_within_levels"]), best["ci_low"],
                        best["ci_high"], int(sum(len(f) for f in folds)), bool(best["explains"]), sentence,
                        details={"properties": table.to_dict("records"), "folds": len(folds)})
+
+
+PROBE = Probe(NAME, MEASURE, run, rank=60, version=VERSION, tried="the audit's flagged properties")

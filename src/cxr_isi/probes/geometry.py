@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from cxr_isi.evaluate.metrics import auc_ci
-from cxr_isi.probes.base import ProbeInput, ProbeResult, fmt_ci, images_and_masks, oof_probabilities
+from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult, fmt_ci, images_and_masks, oof_probabilities
 
 NAME = "geometry"
 MEASURE = "AUC of the label from the lung mask's geometry alone"
@@ -95,3 +95,6 @@ def run(inp: ProbeInput) -> ProbeResult:
     return ProbeResult(NAME, inp.dataset, MEASURE, best["auc"], best["ci_low"], best["ci_high"], len(rows),
                        explains, sentence, details={k: {"auc": v["auc"], "ci_low": v["ci_low"],
                                                          "ci_high": v["ci_high"]} for k, v in found.items()})
+
+
+PROBE = Probe(NAME, MEASURE, run, rank=10, tried="the lung mask's geometry")

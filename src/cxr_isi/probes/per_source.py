@@ -15,7 +15,7 @@ import pandas as pd
 from scipy.special import expit
 
 from cxr_isi.evaluate.metrics import auc_ci, expected_calibration_error, mean_ci, operating_point, youden
-from cxr_isi.probes.base import ProbeInput, ProbeResult, fmt_ci
+from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult, fmt_ci
 
 NAME = "per_source"
 MEASURE = "accuracy lost when the cut-off is chosen on the other sources (leave one source out)"
@@ -94,3 +94,6 @@ def run(inp: ProbeInput) -> ProbeResult:
                 f"{orig['auc'].min():.2f} to {orig['auc'].max():.2f}).")
     return ProbeResult(NAME, inp.dataset, MEASURE, ci["mean"], ci["ci_low"], ci["ci_high"], len(pred), None,
                        sentence, details=details)
+
+
+PROBE = Probe(NAME, MEASURE, run, rank=50)

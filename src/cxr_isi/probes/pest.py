@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from cxr_isi.evaluate.metrics import auc_ci
-from cxr_isi.probes.base import ProbeInput, ProbeResult, fmt_ci
+from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult, fmt_ci
 
 NAME = "pest"
 MEASURE = "PEst: expected external AUC = internal AUC - AUC on pixel-shuffled images + 0.5"
@@ -48,3 +48,11 @@ def run(inp: ProbeInput) -> ProbeResult:
                 f"{fmt_ci(p['estimate'], p['ci_low'], p['ci_high'])}.")
     return ProbeResult(NAME, inp.dataset, MEASURE, p["estimate"], p["ci_low"], p["ci_high"], len(original), None,
                        sentence, details={"internal": a, "shuffled": s, "image_set": shuffled_set(inp.size)})
+
+
+def _job(cfg) -> tuple[str, dict]:
+    """PEst's model: every pixel of the original image shuffled (a block of the whole side)."""
+    return "original", {"scramble_block": cfg.train.size}
+
+
+PROBE = Probe(NAME, MEASURE, run, rank=90, default=False, job=_job)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from cxr_isi.evaluate.metrics import auc_ci
-from cxr_isi.probes.base import ProbeInput, ProbeResult, boxed_images, fmt_ci, oof_probabilities
+from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult, boxed_images, fmt_ci, oof_probabilities
 
 NAME = "regions"
 MEASURE = "AUC of the label from one region outside the fixed lung box (the best region)"
@@ -245,3 +245,8 @@ def run(inp: ProbeInput) -> ProbeResult:
     figure = region_figure(images.mean(axis=0), table, inp.fixed_box, inp.out_dir / "regions.png",
                            f"{inp.title}: where outside the lungs the label is (fixed box hatched)")
     return result_of(table, inp.dataset, len(rows), figure)
+
+
+PROBE = Probe(NAME, MEASURE, run, rank=70, version=VERSION,
+              caption="Where outside the lungs the label is: each region of the mean image read alone (lungs under "
+                      "the dataset's fixed box, hatched), out of fold; colour and figure are the region's AUC.")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from cxr_isi.probes.base import ProbeInput, ProbeResult, fmt_ci, oof_probabilities
+from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult, fmt_ci, oof_probabilities
 
 NAME = "source"
 MEASURE = "macro AUC of the source from the original-trained model's features (out of fold)"
@@ -111,3 +111,6 @@ def run(inp: ProbeInput) -> ProbeResult:
                    "; every source gives one class, so the source cannot be separated from the label."))
     return ProbeResult(NAME, inp.dataset, MEASURE, head["auc"], head["ci_low"], head["ci_high"], head["n"], None,
                        sentence, details=found)
+
+
+PROBE = Probe(NAME, MEASURE, run, rank=40)

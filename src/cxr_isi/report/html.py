@@ -22,6 +22,7 @@ from cxr_isi._io import atomic_write, write_json
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.logs import get_logger
 from cxr_isi.lungs.hideseek import image_set_title
+from cxr_isi.probes import probes
 from cxr_isi.probes.base import fmt_ci
 from cxr_isi.report import figures
 from cxr_isi.report.sentences import cross_sentence
@@ -48,15 +49,6 @@ def _g(v) -> str:
     return "–" if v is None or v != v else f"{v:.3g}"
 
 
-FIGURE_CAPTIONS = {
-    "lung_swap": "Top: the frame donor; middle: the lung donor; bottom: the donor's lungs in the frame, scored by the "
-                 "model trained on original images. A score that stays with the frame means the model reads what is "
-                 "outside the lungs.",
-    "regions": "Where outside the lungs the label is: each region of the mean image read alone (lungs under the "
-               "dataset's fixed box, hatched), out of fold; colour and figure are the region's AUC.",
-    "causes": "The images the lungs-boxed-out model scores highest, with the words OCR found and the count of small "
-              "bright objects outside the box.",
-}
 
 
 def _env():
@@ -262,7 +254,7 @@ class _Report:
 
     # 2
     def probes(self) -> str:
-        """Per dataset the evidence table, the probes' figures, and what the causes probe measured."""
+        """Per dataset the evidence table, and each probe's figure and table as it declares them."""
         parts = []
         for name, d in self.summary["datasets"].items():
             parts.append(_parts().heading(f"{self.titles.get(name, name)}: {d.get('verdict_kind', '')}"))
@@ -274,19 +266,15 @@ class _Report:
             if len(rows) <= 2:
                 parts.append(self.note_missing(f"No probes ran on {name} (config: probes.enabled)."))
             parts.append(_table(pd.DataFrame(rows), 2, wrap=True))
-            probes = self.run.get("probes", {}).get(name, {})
-            for probe, caption in FIGURE_CAPTIONS.items():
-                fig = (probes.get(probe) or {}).get("figure")
-                if fig and (self.dir / fig).is_file():
-                    parts.append(_img(self.dir / fig, f"{probe.replace('_', ' ')}, {name}", caption))
-            causes = ((probes.get("causes") or {}).get("details") or {}).get("causes") or []
-            if causes:
-                parts.append(_table(pd.DataFrame([{
-                    "cause": c["cause"], "AUC (95% CI)": fmt_ci(c["auc"], c["ci_low"], c["ci_high"]),
-                    "negatives": _g(c["negatives"]), "positives": _g(c["positives"]),
-                    "AUC within sources (95% CI)": ", ".join(f"{k} {fmt_ci(*v)}" for k, v in
-                                                             c["auc_within_sources"].items()) or "–"}
-                    for c in causes]), 2, wrap=True))
+            found = self.run.get("probes", {}).get(name, {})
+            for probe in probes().values():  # each probe's figure and table, as it declares them
+                record = found.get(probe.name) or {}
+                fig = record.get("figure")
+                if probe.caption and fig and (self.dir / fig).is_file():
+                    parts.append(_img(self.dir / fig, f"{probe.name.replace('_', ' ')}, {name}", probe.caption))
+                rows = probe.table(record.get("details") or {}) if probe.table else []
+                if rows:
+                    parts.append(_table(pd.DataFrame(rows), 2, wrap=True))
         return _join(parts) or self.note_missing("No datasets in this run.")
 
     # 3

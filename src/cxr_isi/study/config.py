@@ -141,6 +141,14 @@ class FixedBoxConfig(StrictModel):
         return _one_of(v, BOXED, "image set with a box")
 
 
+def _default_probes() -> list[str]:
+    """The probes a config that names none runs: every declared probe but those declared
+    ``default=False`` (PEst, which trains one more model per dataset)."""
+    from cxr_isi.probes import probes
+
+    return [p.name for p in probes().values() if p.default]
+
+
 class ProbesConfig(StrictModel):
     """What the model reads: the probes run after training (``cxr_isi.probes``), and their
     settings. ``acquisition`` adds one training job per dataset (pixels shuffled within tiles of
@@ -148,8 +156,7 @@ class ProbesConfig(StrictModel):
     Tesseract when ``ocr`` (in ``ocr_jobs`` processes); without Tesseract it says so and goes on."""
 
     enabled: bool = False
-    names: list[str] = Field(default_factory=lambda: ["geometry", "lung_swap", "acquisition", "source",
-                                                      "per_source", "confounders", "regions", "causes"])
+    names: list[str] = Field(default_factory=lambda: _default_probes())
     swap_pairs: int = Field(48, ge=4)
     acquisition_block: int = Field(16, ge=2)
     ocr: bool = True

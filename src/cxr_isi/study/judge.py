@@ -10,7 +10,7 @@ images (with sources where the manifest has them) the shipped U-Net segments the
    with a paired DeLong test against the original. The model never saw hidden lungs in training:
    a drop can be the shifted input as much as the missing lungs, so these figures are read with
    the swap, not alone.
-3. **Lung swap** (the causal core, :mod:`cxr_isi.probes.lung_swap`): lungs of one image in the
+3. **Lung swap** (the causal core, :mod:`cxr_isi.probes.swap`): lungs of one image in the
    frame of an image of the other label; does the score follow the frame or the lungs? Controls:
    same-label swaps (the pasting itself) and, where two sources share a label, swaps across
    sources against within one (the source's style inside the lungs).
@@ -36,23 +36,24 @@ from scipy.special import expit
 
 from cxr_isi._environment import environment
 from cxr_isi._io import atomic_write, check_not_input, file_lock, write_json
-from cxr_isi.audit.imbalance import cramers_v, single_class_fraction, source_label_table
+from cxr_isi.audit.imbalance import single_class_fraction, source_label_table
 from cxr_isi.data.manifest import Manifest
+from cxr_isi.data.splits import rows_marked_test
 from cxr_isi.errors import CxrIsiError
-from cxr_isi.evaluate.metrics import auc_ci, delong_test, youden
+from cxr_isi.evaluate.metrics import delong_test, youden
 from cxr_isi.explain.attention import attention_summary, lung_attention
 from cxr_isi.logs import get_logger
-from cxr_isi.lungs.hideseek import FIXED_BOX, apply_variant, dataset_box, lung_boxes
+from cxr_isi.lungs.hideseek import TEST_TIME_SETS
 from cxr_isi.models.scorer import ModelSpecError, Scorer
 from cxr_isi.probes.base import images_and_masks
-from cxr_isi.probes.lung_swap import result_of, swap_figure, swap_test
+from cxr_isi.probes.evidence import gather_model_evidence
 from cxr_isi.probes.per_source import leave_one_source_out, per_source_table
 from cxr_isi.probes.source import source_auc
+from cxr_isi.probes.swap import result_of, swap_figure
 from cxr_isi.verdict import model as model_rule
 from cxr_isi.verdict.error_rates import model_measured_sentence
 from cxr_isi.verdict.kinds import MODEL_KINDS
 from cxr_isi.verdict.model import RULE
-from cxr_isi.verdict.thresholds import MIN_PER_CLASS, SPLIT_BY_CLASS_V
 
 log = get_logger("judge")
 
@@ -60,7 +61,7 @@ EXTERNAL_NOTE = ("No expected AUC on data from elsewhere for a judged model: the
                  "'What it will score elsewhere') reads models trained on this data without the lungs (cxr-isi run "
                  "with the fixed box and the acquisition probe), and a judged model is not retrained.")
 KINDS = MODEL_KINDS
-IMAGE_SETS = ("original", "lungs_isolated", "lungs_framed", "lungs_removed", "lungs_boxed_out", FIXED_BOX)
+IMAGE_SETS = TEST_TIME_SETS
 IG_PIXELS = 8 * 224 * 224  # images x pixels in one of Integrated Gradients' internal batches
 
 
@@ -131,40 +132,6 @@ def _clear_previous(out: Path) -> None:
             f.unlink(missing_ok=True)
     if (out / "dfr" / "judge.json").is_file():  # a previous model's refitted twin
         shutil.rmtree(out / "dfr")
-
-
-def image_set_aucs(y: np.ndarray, scores: dict[str, np.ndarray]) -> dict:
-    """Each image set's AUC with its DeLong interval and, against the original, its paired p.
-
-    Below :data:`~cxr_isi.verdict.thresholds.MIN_PER_CLASS` images of a class the interval and
-    the p are None (DeLong's normal interval on a handful of images is often zero-width: 1.00
-    (1.00-1.00) from two images a class); each row carries the class counts the rule reads."""
-    n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
-    enough = min(n_pos, n_neg) >= MIN_PER_CLASS
-    out = {}
-    for name, s in scores.items():
-        a = auc_ci(y, s)
-        row = {"auc": a["auc"], "ci_low": a["ci_low"] if enough else None,
-               "ci_high": a["ci_high"] if enough else None, "delong_p": None,
-               "n_positive": n_pos, "n_negative": n_neg}
-        if name != "original" and enough:
-            row["delong_p"] = delong_test(y, scores["original"], s)["p_value"]
-        out[name] = row
-    return out
-
-
-def fixed_box(masks: np.ndarray) -> tuple[float, float, float, float]:
-    """One box for all images (the 95% quantiles of the union boxes, as the study's control)."""
-    h, w = masks.shape[-2:]
-    scale = np.array([h, h, w, w], dtype=float)
-    return dataset_box(np.array([np.array(lung_boxes(m, "union")[0]) / scale for m in masks]))
-
-
-def image_set(name: str, images: np.ndarray, masks: np.ndarray, box) -> np.ndarray:
-    """One of :data:`IMAGE_SETS` (made when scored, so only one is in memory at a time)."""
-    if name == FIXED_BOX:
-        return apply_variant("lungs_boxed_out", images, masks, box_mode="dataset", box=box)
-    return images if name == "original" else apply_variant(name, images, masks)
 
 
 def _source_readability(feats: np.ndarray | None, base: np.ndarray, y: np.ndarray, sources: np.ndarray,
@@ -266,23 +233,6 @@ def _deterministic(scorer: Scorer, images: np.ndarray, scores: np.ndarray) -> No
                              "or BatchNorm on each batch's statistics); save or export it after model.eval()")
 
 
-def test_rows(manifest: Manifest) -> tuple[Manifest, str]:
-    """The rows to judge on: where the manifest has a ``split`` column, its test rows alone (a
-    model is not judged on images it may have trained on), with a note saying how many were left
-    out; a split column without a test row is one line."""
-    frame = manifest.frame
-    if "split" not in frame.columns or not (frame["split"].astype(str).str.strip() != "").any():
-        return manifest, ""
-    split = frame["split"].astype(str).str.strip().str.lower()
-    if not (split == "test").any():
-        raise CxrIsiError(f"{manifest.origin}: its split column has no 'test' row (values: "
-                          f"{sorted(split.unique())[:5]}); a model is judged on its test rows only: mark them "
-                          "split=test, or drop the column to judge every row")
-    kept = manifest.with_frame(frame[(split == "test").to_numpy()])
-    return kept, (f"judged on the {len(kept)} rows the manifest's split column marks test; "
-                  f"{len(frame) - len(kept)} train/validation rows left out")
-
-
 def judge_model(scorer: Scorer, manifest: Manifest, out_dir: str | Path, *, seed: int = 0, swap_pairs: int = 48,
                 map_images: int = 16, progress: bool = False, inputs: list[Path] | None = None) -> ModelVerdict:
     """Judge ``scorer`` on a labelled test manifest (label mapping attached); write the results.
@@ -311,7 +261,7 @@ def judge_model(scorer: Scorer, manifest: Manifest, out_dir: str | Path, *, seed
     """
     out = Path(out_dir)
     _refuse_overwrite(out, [Path(p) for p in (inputs or [])])
-    manifest, split_note = test_rows(manifest)
+    manifest, split_note = rows_marked_test(manifest)
     y_all = manifest.y
     for cls, word in ((1, "positive"), (0, "negative")):
         if (y_all == cls).sum() < 2:
@@ -343,25 +293,23 @@ def _judge(scorer: Scorer, manifest: Manifest, out: Path, *, seed: int, swap_pai
                           f"({int((y == 1).sum())} positive, {int((y == 0).sum())} negative)")
     sources = rows["source"].astype(str).to_numpy()
     patients = rows["patient_id"].astype(str).to_numpy()
-    box = fixed_box(masks)
-    # ranked by log-odds (a probability ties images beyond a logit of about 37); scores.csv keeps both
-    base, feats = scorer.log_odds_and_features(images)
+    found = gather_model_evidence(scorer, images, masks, y, sources=sources, seed=seed, swap_pairs=swap_pairs,
+                                  features=True)
+    base, feats, scores, auc, box = (found.log_odds["original"], found.features, found.log_odds, found.auc,
+                                     found.box)
     _not_constant(scorer, base)
-    scores = {"original": base, **{name: scorer.log_odds(image_set(name, images, masks, box))
-                                   for name in IMAGE_SETS[1:]}}
-    auc = image_set_aucs(y, scores)
     table = pd.DataFrame({"path": paths, "label": rows["label"].to_numpy(), "y": y, "source": sources,
                           "patient_id": patients, **{f"score_{k}": expit(v) for k, v in scores.items()},
                           **{f"log_odds_{k}": v for k, v in scores.items()}})
     atomic_write(out / "scores.csv", lambda p: table.to_csv(p, index=False))
     pred = pd.DataFrame({"label": y, "score": expit(base), "log_odds": base, "source": sources})
-    n_sources = len(np.unique(sources))
+    n_sources = found.n_sources
     association: dict[str, float | None]
     if n_sources > 1:
         per_source = per_source_table(pred).to_dict("records")
         loso = leave_one_source_out(pred).to_dict("records")
         source_table = source_label_table(pd.Series(sources), rows["label"].reset_index(drop=True), y)
-        association = {"cramers_v": cramers_v(sources, y), "single_class_fraction": single_class_fraction(source_table)}
+        association = {"cramers_v": found.cramers_v, "single_class_fraction": single_class_fraction(source_table)}
         readability = _source_readability(feats, base, y, sources, patients, seed)
         source_note = ""
     else:
@@ -369,12 +317,9 @@ def _judge(scorer: Scorer, manifest: Manifest, out: Path, *, seed: int, swap_pai
         association = {"cramers_v": None, "single_class_fraction": None}
         source_note = ("the manifest names one source (or none): per-source figures, the cut-off carried across "
                        "sources, the source readability and the cross-source swap control are skipped")
-    split_by_class = bool(association["cramers_v"] is not None and association["cramers_v"] >= SPLIT_BY_CLASS_V)
-    found = swap_test(scorer.score, images, masks, y, seed=seed, n_pairs=swap_pairs,
-                      sources=sources if n_sources > 1 else None)
     swap_result = None
-    if found is not None:
-        swap_result = result_of(found, scorer.name, y, images, lambda *a: swap_figure(
+    if found.swap is not None:
+        swap_result = result_of(found.swap, scorer.name, y, images, lambda *a: swap_figure(
             *a, title=f"{scorer.name}: lungs of one image in the frame of another", out_dir=out)).as_dict()
     maps = _maps(scorer, images, masks, y, map_images, seed, out) if map_images else {}
     cut = youden(y, base)
@@ -396,7 +341,7 @@ def _judge(scorer: Scorer, manifest: Manifest, out: Path, *, seed: int, swap_pai
             evidence.append({"probe": f"source_from_{what_from}", "figure": head["auc"], "ci_low": head["ci_low"],
                              "ci_high": head["ci_high"], "sentence": f"macro AUC of the source from the model's "
                              f"{what_from} (out of fold, {head['n_sources']} sources)"})
-    decision = model_rule.decide(auc, found, split_by_class, maps, evidence)
+    decision = model_rule.decide_evidence(found, maps, evidence)
     kind, reason, what = decision.kind, decision.reason, decision.what
     summary = {
         "model": scorer.name, "format": scorer.format, "verdict_kind": kind, "reason": reason, "what": what,
@@ -414,7 +359,8 @@ def _judge(scorer: Scorer, manifest: Manifest, out: Path, *, seed: int, swap_pai
                "maps": maps, "seed": seed, "manifest": str(manifest.origin),
                "environment": environment(),
                # what the rule read, as it read it: the verdict can be decided again from these alone
-               "rule_inputs": {"auc": auc, "swap": found, "split_by_class": split_by_class, "maps": maps},
+               "rule_inputs": {"auc": auc, "swap": found.swap,
+                               "split_by_class": model_rule.split_by_class(found.cramers_v), "maps": maps},
                "lung_qc_flagged": int((seg.frame["lung_qc"] != "").sum())}
     write_json(out / "judge.json", details)
     write_json(out / "summary.json", summary)

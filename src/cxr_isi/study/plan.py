@@ -114,16 +114,16 @@ def _job_id(dataset: str, image_set: str, model: str, fold: int | None, settings
 
 def _grid(cfg: ExperimentConfig) -> list[tuple[int | None, str, dict]]:
     """(fold, variant, training overrides) of every job, experiment 1 first: the configured
-    variants, the fixed-box controls, the acquisition probe's shuffled images, PEst's
-    pixel-shuffled images; then the folds."""
+    variants, the fixed-box controls, the jobs the probes declare (the acquisition probe's
+    tile-shuffled images, PEst's pixel-shuffled images); then the folds."""
     fixed = {"box_mode": "dataset"}
     grid: list[tuple[int | None, str, dict]] = [(None, v, {}) for v in cfg.variants]
     if cfg.fixed_box.enabled:
         grid += [(None, v, fixed) for v in cfg.fixed_box.variants]
-    if cfg.probes.enabled and "acquisition" in cfg.probes.names:  # no lungs, no box shape: statistics only
-        grid.append((None, "lungs_boxed_out", {**fixed, "scramble_block": cfg.probes.acquisition_block}))
-    if cfg.probes.enabled and "pest" in cfg.probes.names:  # PEst: every pixel of the image shuffled
-        grid.append((None, "original", {"scramble_block": cfg.train.size}))
+    if cfg.probes.enabled:  # the training jobs the probes declare (acquisition: tiles shuffled; PEst: pixels)
+        from cxr_isi.probes import probes
+
+        grid += [(None, *p.job(cfg)) for p in probes().values() if p.job is not None and p.name in cfg.probes.names]
     if cfg.cv.folds:
         cv_sets: list[tuple[str, dict]] = [(v, {}) for v in cfg.cv.variants]
         if cfg.fixed_box.enabled and cfg.fixed_box.cv:

@@ -16,21 +16,20 @@ import numpy as np
 import pandas as pd
 
 from cxr_isi._io import write_json
-from cxr_isi.audit.imbalance import cramers_v
 from cxr_isi.data.manifest import Manifest
+from cxr_isi.data.splits import rows_marked_test
 from cxr_isi.errors import CxrIsiError
+from cxr_isi.lungs.hideseek import fixed_box_of_masks
 from cxr_isi.models.scorer import load_scorer
 from cxr_isi.probes.base import images_and_masks
+from cxr_isi.probes.evidence import gather_model_evidence
 from cxr_isi.probes.lung_swap import VERSION as SWAP_VERSION
-from cxr_isi.probes.lung_swap import swap_test
 from cxr_isi.study.config import ExperimentConfig
-from cxr_isi.study.judge import IMAGE_SETS, fixed_box, image_set, image_set_aucs
 from cxr_isi.study.plan import Job, file_sha256, fixed_box_of, stable_hash
 from cxr_isi.study.remedies import VERDICT
 from cxr_isi.study.runfolder import UNIT_STAMP, RunFolder, stamp_matches, write_stamp
 from cxr_isi.verdict import model as model_rule
 from cxr_isi.verdict.kinds import INCONCLUSIVE, READS_LUNGS
-from cxr_isi.verdict.thresholds import SPLIT_BY_CLASS_V
 
 VERSION = 2  # 2: image-set AUCs ranked by log-odds
 
@@ -48,14 +47,14 @@ def remedy_verdicts(cfg: ExperimentConfig, run_dir: Path, jobs: list[Job]) -> No
         if not firsts:
             continue
         m = Manifest.read(run.prepared_manifest(d.name)).with_labels(d.label_mapping)
-        test = m.with_frame(m.frame[m.frame["split"] == "test"])
+        test = rows_marked_test(m)[0]
         paths, images, masks = images_and_masks(test, cfg.train.size, cfg.train.resize)
         rows = test.frame.assign(_y=test.y).set_index("path").loc[paths]
         box: tuple[float, float, float, float] | None
         try:
             box = fixed_box_of(run.root, d.name, cfg)
         except CxrIsiError:
-            box = fixed_box(masks) if len(masks) else None
+            box = fixed_box_of_masks(masks) if len(masks) else None
         for name, job in firsts.items():
             target = run.root / "remedies" / d.name / name
             identity = stable_hash({"job": job.id, "checkpoint": file_sha256(run.checkpoint(job.id)),
@@ -95,15 +94,12 @@ def judge_remedy(job: Job, checkpoint: Path, images: np.ndarray, masks: np.ndarr
     if len(y) < 4 or min((y == 1).sum(), (y == 0).sum()) < 2 or box is None:
         return {**base, "verdict_kind": INCONCLUSIVE, "measured": False,
                 "reason": f"too few test images with usable lung masks ({len(y)}) to judge the model"}
-    scorer = load_scorer(checkpoint)
-    auc = image_set_aucs(y, {n: scorer.log_odds(image_set(n, images, masks, box)) for n in IMAGE_SETS})
-    sources = rows["source"].astype(str).to_numpy()
-    several = len(np.unique(sources)) > 1
-    split_by_class = bool(several and cramers_v(sources, y) >= SPLIT_BY_CLASS_V)
-    found = swap_test(scorer.score, images, masks, y, seed=seed, n_pairs=swap_pairs,
-                      sources=sources if several else None)
-    decision = model_rule.decide(auc, found, split_by_class, {})
-    swap = None if found is None else {k: v for k, v in found.items()
+    found = gather_model_evidence(load_scorer(checkpoint), images, masks, y,
+                                  sources=rows["source"].astype(str).to_numpy(), box=box, seed=seed,
+                                  swap_pairs=swap_pairs)
+    decision = model_rule.decide_evidence(found)
+    auc = found.auc
+    swap = None if found.swap is None else {k: v for k, v in found.swap.items()
                                        if k not in ("swaps", "made", "base", "swap_scores")}
     return {**base, "verdict_kind": decision.kind, "what": decision.what, "reason": decision.reason,
             "measured": True, "auc": auc, "lung_swap": swap, "n_images": len(y)}

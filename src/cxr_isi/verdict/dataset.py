@@ -33,6 +33,7 @@ them from a run folder; this module only decides.
 
 from __future__ import annotations
 
+from cxr_isi.probes import probes
 from cxr_isi.probes.base import fmt_ci
 from cxr_isi.verdict.kinds import (
     ACQUISITION,
@@ -82,9 +83,7 @@ RULE = ("The verdict names what the model reads, in this order: (1) no lungs-box
         f"Its strength by the boxed-out AUC: shortcut at >= {SHORTCUT_AUC:.2f}, partial between {CHANCE_AUC:.2f} "
         f"and {SHORTCUT_AUC:.2f}.")
 # what each probe that can explain a residual tried, for an inconclusive verdict's reason
-TRIED = {"geometry": "the lung mask's geometry", "acquisition": "tile-shuffled intensities",
-         "confounders": "the audit's flagged properties", "causes": "burned-in text, small bright objects and "
-         "soft tissue beside the lungs"}
+TRIED = {p.name: p.tried for p in probes().values() if p.tried}  # as each probe declares it
 
 
 def thresholds() -> dict[str, float]:

@@ -1,6 +1,6 @@
 """The model rule (``cxr-isi judge``): what does this model read, the lungs or what lies around them?
 
-It reads the evidence the judge gathers on a model trained anywhere (:mod:`cxr_isi.study.judge`):
+It reads the evidence gathered on a model trained anywhere (:mod:`cxr_isi.probes.evidence`):
 the test-time AUCs of the image sets with their intervals, the lung swap and its controls, the
 occlusion map's share inside the lungs, and whether the sources split by class. Its order
 (:data:`RULE`): the model must separate the classes; the lung swap decides where its control
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from cxr_isi.lungs.hideseek import FIXED_BOX
 from cxr_isi.probes.base import fmt_ci
+from cxr_isi.probes.evidence import ModelEvidence
 from cxr_isi.verdict.kinds import (
     INCONCLUSIVE,
     MODEL_KINDS,
@@ -32,7 +33,8 @@ from cxr_isi.verdict.thresholds import (
     model_thresholds,
 )
 
-__all__ = ["GATES", "GATE_EXIT", "MODEL_KINDS", "RULE", "decide", "gate", "thresholds", "verdict_of"]
+__all__ = ["GATES", "GATE_EXIT", "MODEL_KINDS", "RULE", "decide", "decide_evidence", "gate", "split_by_class",
+           "thresholds", "verdict_of"]
 
 RULE = (
     f"0. Fewer than {MIN_PER_CLASS} test images of either class: too few to decide (no interval is given), "
@@ -158,7 +160,7 @@ def decide(auc: dict, swap: dict | None, split_by_class: bool, maps: dict,
         Image set -> ``{"auc", "ci_low", "ci_high", ...}`` (``original``, ``lungs_boxed_out``,
         ``lungs_boxed_out_fixed_box`` are read).
     swap : dict or None
-        The lung swap's result (:func:`cxr_isi.probes.lung_swap.swap_test`); None where no pair
+        The lung swap's result (:func:`cxr_isi.probes.swap.swap_test`); None where no pair
         of opposite labels was told apart.
     split_by_class : bool
         Whether the sources split by class (Cramér's V of source by label at least
@@ -174,6 +176,18 @@ def decide(auc: dict, swap: dict | None, split_by_class: bool, maps: dict,
     """
     kind, reason, what = verdict_of(auc, swap, split_by_class, maps)
     return Decision(kind, reason, list(evidence or []), what=what)
+
+
+def split_by_class(v: float | None) -> bool:
+    """Whether the sources split by class: Cramér's V of source by label (None: fewer than two
+    sources) at least :data:`~cxr_isi.verdict.thresholds.SPLIT_BY_CLASS_V`."""
+    return bool(v is not None and v >= SPLIT_BY_CLASS_V)
+
+
+def decide_evidence(found: ModelEvidence, maps: dict | None = None, evidence: list[dict] | None = None) -> Decision:
+    """:func:`decide` on what :func:`cxr_isi.probes.evidence.gather_model_evidence` gathered
+    (the judge, the remedies' verdicts and the training monitor decide through here)."""
+    return decide(found.auc, found.swap, split_by_class(found.cramers_v), maps or {}, evidence)
 
 
 # what each ``judge --fail-on`` refuses: a decision about a verdict, so it lives beside the rule

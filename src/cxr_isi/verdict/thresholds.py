@@ -9,7 +9,7 @@ rates were measured with. The model rule's cut-offs are all defined here, the lu
 
 from __future__ import annotations
 
-from cxr_isi.probes import acquisition, confounders, geometry, lung_swap, regions
+from cxr_isi.probes import acquisition, confounders, evidence, geometry, regions, swap
 
 # -- the dataset rule (cxr-isi run) --------------------------------------------------------------
 SHORTCUT_AUC = 0.80  # boxed-out AUC from which the shortcut is called strong
@@ -25,10 +25,10 @@ REGION_AUC, REGION_LOW = regions.CARRIES_AUC, regions.CARRIES_LOW
 SEPARATES_LOW = 0.6  # the original AUC's lower bound above which the model tells the classes apart
 BOXED_OUT_LOW = 0.75  # the lower bound of a set without the lungs that alone says "outside the lungs"
 SPLIT_BY_CLASS_V = 0.5  # Cramér's V of source by label from which "the source" is named
-SWAP_MARGIN, SWAP_CONTROL_SHIFT = lung_swap.MARGIN, lung_swap.CONTROL_SHIFT
-SWAP_SOURCE_SHIFT, SWAP_SOURCE_GAP = lung_swap.SOURCE_SHIFT, lung_swap.SOURCE_GAP
-MIN_SWAP_IMAGES = lung_swap.MIN_IMAGES
-MIN_PER_CLASS = 10  # images of each class below which a test set is too small to decide (no interval shown)
+SWAP_MARGIN, SWAP_CONTROL_SHIFT = swap.MARGIN, swap.CONTROL_SHIFT
+SWAP_SOURCE_SHIFT, SWAP_SOURCE_GAP = swap.SOURCE_SHIFT, swap.SOURCE_GAP
+MIN_SWAP_IMAGES = swap.MIN_IMAGES
+MIN_PER_CLASS = evidence.MIN_PER_CLASS  # images of each class below which a set is too small to decide
 
 # -- the cross-dataset rule (trained on one dataset, tested on another) ---------------------------
 CROSS_TRANSFERS = 0.80  # the cross AUC from which, its interval above 0.5, the model transfers
