@@ -25,8 +25,10 @@ JOB_HASH = re.compile(r"__[0-9a-f]{8}\b")
 REFERENCE = Path(__file__).parent / "reference" / "same_figures.json"
 SIZE = 48
 # what differs between two runs of the same code: where and when it ran, and the files' own paths
-VOLATILE = {"environment", "seconds", "started", "finished", "time", "figure", "written", "out_dir", "manifest",
-            "origin", "path", "report", "config", "balance_on", "external", "checkpoint", "run_dir", "history"}
+# ("missing": the report's list of what a run lacks, which summary.json no longer holds)
+VOLATILE = {"missing", "environment", "seconds", "started", "finished", "time", "figure", "written", "out_dir",
+            "manifest", "origin", "path", "report", "config", "balance_on", "external", "checkpoint", "run_dir",
+            "history"}
 
 
 def machine() -> dict:

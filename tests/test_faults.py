@@ -561,7 +561,8 @@ def test_a_failed_command_leaves_no_empty_output_folder(toy):
 
 def test_a_sweep_level_whose_interval_reaches_chance_is_not_called_a_shortcut():
     from cxr_isi.report.sweep import crossing_sentence
-    from cxr_isi.studies.sweep import crossing, sweep_summary
+    from cxr_isi.studies.curves import crossing
+    from cxr_isi.studies.sweep import sweep_summary
     from cxr_isi.verdict.dataset import INCONCLUSIVE, SHORTCUT, verdict_for
 
     rows = []

@@ -15,9 +15,12 @@ from PIL import Image  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from cxr_isi.cli.main import app  # noqa: E402
+from cxr_isi.errors import CxrIsiError  # noqa: E402
 from cxr_isi.report.browser import check_page, find_chromium, screenshot  # noqa: E402
-from cxr_isi.report.html import SECTIONS, write_report  # noqa: E402
+from cxr_isi.report.html import SECTIONS  # noqa: E402
+from cxr_isi.report.html import write_report as render_report  # noqa: E402
 from cxr_isi.study.runner import run_experiment  # noqa: E402
+from cxr_isi.study.summary import write_summary  # noqa: E402
 from cxr_isi.verdict.dataset import (  # noqa: E402
     CHANCE_AUC,
     KINDS,
@@ -28,6 +31,12 @@ from cxr_isi.verdict.dataset import (  # noqa: E402
     verdict_for,
 )
 from tests.grids import tiny, write_config  # noqa: E402
+
+
+def write_report(run_dir, **kwargs) -> dict:
+    """What ``cxr-isi report`` does: decide the verdicts (``summary.json``), then render."""
+    write_summary(run_dir)
+    return render_report(run_dir, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +65,7 @@ def test_report_has_every_section_and_embeds_its_figures(run_dir, report):
     assert "http://" not in page and "https://" not in page  # opens offline
     pngs = sorted((run_dir / "figures").glob("*.png"))
     assert pngs and all(p.with_suffix(".svg").is_file() for p in pngs)
-    assert report["summary"]["missing"] == []
+    assert report["missing"] == []
 
 
 def test_summary_holds_the_verdict_numbers(run_dir, report):
@@ -107,11 +116,27 @@ def test_a_run_with_missing_pieces_still_reports(run_dir, tmp_path):
     r.to_csv(part / "results.csv", index=False)
     r.to_parquet(part / "results.parquet", index=False)
     result = write_report(part)
-    missing = " ".join(result["summary"]["missing"])
+    missing = " ".join(result["missing"])
     assert "No cross-validation" in missing and "No explanations" in missing
     page = Path(result["report"]).read_text()
     assert page.count('<section id="s') == len(SECTIONS) and "No explanations in this run" in page
     assert result["summary"]["datasets"]["isi"]["auc_from"] == "test split"
+
+
+def test_the_run_decides_and_the_report_renders_what_is_on_disk(run_dir, tmp_path):
+    """``cxr-isi run`` writes summary.json as its last stage; the report shows what that file
+    says (it decides nothing), and without it is one line naming the file."""
+    part = tmp_path / "rendered"
+    shutil.copytree(run_dir, part, ignore=shutil.ignore_patterns("figures", "report.html"))
+    summary = json.loads((part / "summary.json").read_text())
+    assert summary["datasets"]["isi"]["verdict_kind"] in KINDS  # written by the run, before any report
+    summary["datasets"]["isi"]["verdict_kind"] = "a verdict only the file holds"
+    (part / "summary.json").write_text(json.dumps(summary))
+    assert "a verdict only the file holds" in Path(render_report(part)["report"]).read_text()
+    (part / "summary.json").unlink()
+    with pytest.raises(CxrIsiError, match="summary.json: missing or unreadable"):
+        render_report(part)
+    assert not (part / "summary.json").exists()
 
 
 def test_not_a_run_folder_is_one_line(tmp_path):
@@ -186,7 +211,7 @@ def test_a_run_killed_before_its_tables_reports_its_finished_jobs(run_dir, tmp_p
     shutil.copytree(run_dir, part, ignore=shutil.ignore_patterns("figures", "report.html", "summary.json",
                                                                   "results.*", "cv.csv", "delong.csv"))
     result = write_report(part)
-    assert not any("No finished jobs" in m for m in result["summary"]["missing"])
+    assert not any("No finished jobs" in m for m in result["missing"])
     page = Path(result["report"]).read_text()
     assert "No finished jobs" not in page and "ROC per dataset" in page
     assert result["summary"]["datasets"]["isi"]["auc_from"] == "test split"
@@ -206,7 +231,8 @@ def _fake_sweep(boxed: dict[float, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def test_sweep_crossing_is_where_the_verdict_stays_shortcut():
-    from cxr_isi.studies.sweep import crossing, sweep_summary
+    from cxr_isi.studies.curves import crossing
+    from cxr_isi.studies.sweep import sweep_summary
 
     sweep, audit = _fake_sweep({0.5: 0.5, 0.6: 0.62, 0.7: 0.85, 0.8: 0.7, 0.9: 0.9, 1.0: 0.99})
     summary = sweep_summary(sweep, audit)
@@ -222,6 +248,7 @@ def test_report_scores_explanations_against_the_truth_and_shows_a_sweep(run_dir,
     import shutil
 
     from cxr_isi.report.sweep import write_sweep
+    from cxr_isi.studies.sweep import write_sweep_summary
 
     truth = pd.read_csv(run_dir / "explain_truth.csv")
     assert {"lungs", "lesion", "marker", "border", "fingerprint"} <= set(truth["region"])
@@ -232,7 +259,8 @@ def test_report_scores_explanations_against_the_truth_and_shows_a_sweep(run_dir,
     assert set(separation["more_in"]) == {"isi", "bal"} and set(separation["region"]) == {"fingerprint", "lesion"}
     sweep_dir = tmp_path / "sweep"
     sweep_dir.mkdir()
-    _, figure, sentences = write_sweep(sweep_dir, *_fake_sweep({0.5: 0.5, 0.75: 0.7, 1.0: 0.98}))
+    _, figure, sentences = write_sweep(sweep_dir, write_sweep_summary(sweep_dir, *_fake_sweep({0.5: 0.5, 0.75: 0.7,
+                                                                                             1.0: 0.98})))
     assert figure.is_file() and "turns shortcut" in sentences[0] and "at 1 " in sentences[0]
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)

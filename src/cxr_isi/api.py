@@ -260,7 +260,7 @@ def run_experiment(config: str | Path, *, out: str | Path, executor: str = "sequ
 
 
 def write_report(run: RunResult | str | Path, sweep: str | Path | None = None) -> Report:
-    """Write ``report.html`` and ``summary.json`` of a run folder.
+    """Decide a run folder's verdicts (``summary.json``) and render its ``report.html``.
 
     Parameters
     ----------
@@ -272,9 +272,13 @@ def write_report(run: RunResult | str | Path, sweep: str | Path | None = None) -
     -------
     Report
     """
+    from cxr_isi.report.html import check_sweep
     from cxr_isi.report.html import write_report as _write
+    from cxr_isi.study.summary import write_summary
 
     path = run.path if isinstance(run, RunResult) else Path(run)
+    check_sweep(sweep)
+    write_summary(path)  # decided first, from what the folder holds now; then rendered
     written = _write(path, sweep_dir=sweep)
     s = written["summary"]
     verdicts = {name: DatasetVerdict(
@@ -286,7 +290,7 @@ def write_report(run: RunResult | str | Path, sweep: str | Path | None = None) -
     from cxr_isi.study.runfolder import RunFolder
 
     return Report(path=Path(written["report"]), summary_path=RunFolder(path).summary_path, verdicts=verdicts,
-                  missing=list(s.get("missing", [])))
+                  missing=list(written["missing"]))
 
 
 @dataclass
@@ -441,12 +445,12 @@ def sweep(*, out: str | Path, majority_share: list[float] | None = None,
     SweepResult
     """
     from cxr_isi.report.sweep import write_sweep
-    from cxr_isi.studies.sweep import SweepConfig, run_sweep
+    from cxr_isi.studies.sweep import SweepConfig, run_sweep, write_sweep_summary
 
     cfg = SweepConfig(majority_share=majority_share or [], fingerprint_strength=fingerprint_strength or [],
                       folds=folds, n=n, base=Path(base) if base else None, seed=seed)
     table, audit = run_sweep(cfg, out, executor=executor, n_jobs=jobs, progress=progress)
-    summary, figure, sentences = write_sweep(Path(out), table, audit)
+    summary, figure, sentences = write_sweep(Path(out), write_sweep_summary(out, table, audit))
     return SweepResult(path=Path(out), sweep=table, audit=audit, summary=summary, figure=figure,
                        sentences=sentences)
 
@@ -507,12 +511,12 @@ def error_rates(*, out: str | Path, smoke: bool = False, seeds: int | None = Non
     ErrorRatesResult
     """
     from cxr_isi.report.error_rates import write_error_rates
-    from cxr_isi.studies.error_rates import error_rates_config, run_error_rates
+    from cxr_isi.studies.error_rates import error_rate_tables, error_rates_config, run_error_rates
 
     cfg = error_rates_config(smoke=smoke, seeds=seeds, power_seeds=power_seeds, first_seed=first_seed,
                              where="cxr_isi.error_rates")
     run_error_rates(cfg, out, n_jobs=jobs, progress=progress)
-    r = write_error_rates(out, cfg)
+    r = write_error_rates(out, error_rate_tables(out, cfg))
     path = Path(out)
     return ErrorRatesResult(path=path, cases=pd.read_csv(path / "error_rates_cases.csv"),
                             rates=pd.DataFrame(r["rates"]), probes=pd.DataFrame(r["probes"]),
@@ -571,12 +575,12 @@ def external(*, out: str | Path, smoke: bool = False, seeds: int | None = None, 
     ExternalResult
     """
     from cxr_isi.report.external import write_external
-    from cxr_isi.studies.external import external_config, run_external
+    from cxr_isi.studies.external import external_config, external_tables, run_external
 
     cfg = external_config(smoke=smoke, seeds=seeds, block=None if real or smoke else {"real": False},
                           where="cxr_isi.external")
     run_external(cfg, out, n_jobs=jobs, progress=progress)
-    r = write_external(out, cfg)
+    r = write_external(out, external_tables(out, cfg))
     path = Path(out)
     return ExternalResult(path=path, pairs=pd.read_csv(path / "external_pairs.csv"), errors=r["errors"],
                           model=r["model"], targets=r["targets"])

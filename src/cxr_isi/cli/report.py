@@ -19,10 +19,13 @@ def report(
     """Write a run's HTML report and summary.json.
 
     Write RUN_DIR/report.html (self-contained) and RUN_DIR/summary.json."""
-    from cxr_isi.report.html import write_report
+    from cxr_isi.report.html import check_sweep, write_report
+    from cxr_isi.study.summary import write_summary
 
+    check_sweep(sweep_dir)
+    write_summary(run_dir)  # decided first, from what the folder holds now; then rendered
     result = write_report(run_dir, sweep_dir=sweep_dir)
     print_verdicts(result["summary"])
-    if result["summary"]["missing"]:
-        out.print(f"[yellow]not in this run:[/] {' '.join(result['summary']['missing'])}")
+    if result["missing"]:
+        out.print(f"[yellow]not in this run:[/] {' '.join(result['missing'])}")
     out.print(f"report: {result['report']}")

@@ -86,7 +86,7 @@ def sweep(
     verdict turns shortcut."""
     from cxr_isi.config import load_yaml, parse_model
     from cxr_isi.report.sweep import write_sweep
-    from cxr_isi.studies.sweep import SweepConfig, run_sweep
+    from cxr_isi.studies.sweep import SweepConfig, run_sweep, write_sweep_summary
 
     data: dict = {}
     if config is not None:
@@ -104,7 +104,7 @@ def sweep(
     if jobs > 1 and executor == "sequential":
         executor = "process"
     table, audit = run_sweep(cfg, out_dir, executor=executor, n_jobs=jobs, progress=sys.stderr.isatty())
-    summary, figure, sentences = write_sweep(out_dir, table, audit)
+    summary, figure, sentences = write_sweep(out_dir, write_sweep_summary(out_dir, table, audit))
     t = Table(title="dose-response (mean AUC over folds, 95% interval)")
     for c in ("axis", "level", "boxed out", "original", "cross test", "Cramér's V", "source-only AUC", "verdict"):
         t.add_column(c)
@@ -140,7 +140,7 @@ def error_rates(
     missed (error_rates.md, error_rates.png)."""
     from cxr_isi.config import load_yaml
     from cxr_isi.report.error_rates import write_error_rates
-    from cxr_isi.studies.error_rates import error_rates_config, run_error_rates
+    from cxr_isi.studies.error_rates import error_rate_tables, error_rates_config, run_error_rates
     from cxr_isi.verdict.error_rates import rate_text
 
     block = None
@@ -152,7 +152,7 @@ def error_rates(
     cfg = error_rates_config(smoke=smoke, block=block, seeds=seeds, power_seeds=power_seeds, first_seed=first_seed,
                              where=str(config or "cxr-isi error-rates"))
     run_error_rates(cfg, out_dir, n_jobs=jobs, progress=sys.stderr.isatty())
-    result = write_error_rates(out_dir, cfg)
+    result = write_error_rates(out_dir, error_rate_tables(out_dir, cfg))
     t = Table(title="the verdict's error rates (95% Wilson intervals)")
     for c in ("target", "asked", "measured", "met"):
         t.add_column(c)
@@ -180,11 +180,11 @@ def external(
     measured external AUC; mean absolute error and coverage (external.md, external_pairs.csv,
     external_model.json: the line runs use)."""
     from cxr_isi.report.external import write_external
-    from cxr_isi.studies.external import external_config, run_external
+    from cxr_isi.studies.external import external_config, external_tables, run_external
 
     cfg = external_config(smoke=smoke, seeds=seeds, block=None if real or smoke else {"real": False})
     run_external(cfg, out_dir, n_jobs=jobs, progress=sys.stderr.isatty())
-    result = write_external(out_dir, cfg)
+    result = write_external(out_dir, external_tables(out_dir, cfg))
     t = Table(title="external AUC: estimators against the measured value")
     for c in ("pairs", "estimator", "n", "mean abs. error", "coverage"):
         t.add_column(c)

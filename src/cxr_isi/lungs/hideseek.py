@@ -345,16 +345,40 @@ TEST_TIME_SETS = ("original", "lungs_isolated", "lungs_framed", "lungs_removed",
 
 
 def fixed_box_of_masks(masks: np.ndarray) -> FixedBox:
-    """One box for all ``masks`` (N, H, W): the 95% quantiles of their union boxes as fractions
-    of the side (the study's fixed-box control, :func:`dataset_box`)."""
+    """One box for all ``masks``: the 95% quantiles of their union boxes as fractions of the side
+    (the study's fixed-box control, :func:`dataset_box`).
+
+    Parameters
+    ----------
+    masks : array (N, H, W)
+        Lung masks, each non-empty.
+
+    Returns
+    -------
+    tuple
+        ``(y0, y1, x0, x1)`` as fractions of the side.
+    """
     h, w = masks.shape[-2:]
     scale = np.array([h, h, w, w], dtype=float)
     return dataset_box(np.array([np.array(lung_boxes(m, "union")[0]) / scale for m in masks]))
 
 
 def make_test_time_set(name: str, images: np.ndarray, masks: np.ndarray, box: FixedBox | None) -> np.ndarray:
-    """One of :data:`TEST_TIME_SETS` made from ``images`` and ``masks`` (the fixed box with
-    ``box``): made when scored, so that one set at a time is in memory."""
+    """One of :data:`TEST_TIME_SETS` made from ``images`` and ``masks``: made when scored, so
+    that one set at a time is in memory.
+
+    Parameters
+    ----------
+    name : str
+        Of :data:`TEST_TIME_SETS`.
+    images, masks : arrays (N, H, W)
+    box : tuple or None
+        The fixed box (fractions of the side), for :data:`FIXED_BOX`.
+
+    Returns
+    -------
+    array (N, H, W)
+    """
     if name == FIXED_BOX:
         return apply_variant("lungs_boxed_out", images, masks, box_mode="dataset", box=box)
     return images if name == "original" else apply_variant(name, images, masks)

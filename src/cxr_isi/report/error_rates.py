@@ -12,16 +12,7 @@ import pandas as pd
 
 from cxr_isi._io import write_json
 from cxr_isi.evaluate.metrics import proportion_ci
-from cxr_isi.studies.error_rates import (
-    GEOMETRY,
-    NULL_ALIKE,
-    NULL_BALANCED,
-    SHARE,
-    STRENGTH,
-    ErrorRatesConfig,
-    error_rate_tables,
-    rate_of,
-)
+from cxr_isi.studies.cases import GEOMETRY, NULL_ALIKE, NULL_BALANCED, SHARE, STRENGTH, rate_of
 from cxr_isi.verdict.error_rates import rate_text
 from cxr_isi.verdict.kinds import KINDS
 
@@ -101,13 +92,13 @@ def figure(r: pd.DataFrame, path: Path) -> Path:
     return save(fig, path)
 
 
-def write_error_rates(out: str | Path, cfg: ErrorRatesConfig) -> dict:
-    """Read every finished case (:func:`cxr_isi.studies.error_rates.error_rate_tables`: the
-    tables and the JSON), then draw the figure and write the documentation's tables; returns the
-    JSON's content (``cases`` and ``rates`` as records, ``targets``, ``power``, ``thresholds``,
-    ``figure``)."""
+def write_error_rates(out: str | Path, result: dict) -> dict:
+    """Draw the figure and write the documentation's tables of the benchmark's result (every
+    finished case's verdict, decided by :func:`cxr_isi.studies.error_rates.error_rate_tables`);
+    returns the JSON's content (``cases`` and ``rates`` as records, ``targets``, ``power``,
+    ``thresholds``, ``figure``)."""
     out = Path(out)
-    result = error_rate_tables(out, cfg)
+    result = dict(result)
     r, p = pd.DataFrame(result["rates"]), pd.DataFrame(result["probes"])
     (out / "error_rates.md").write_text(markdown(r, p, result["targets"], result["power"]) if len(r)
                                         else "no finished case\n")

@@ -1,7 +1,8 @@
 """The external-AUC benchmark's tables for the documentation (issue 24): per pair the figures at home, this
 project's leave-one-pair-out estimate beside PEst's and the AUC measured elsewhere, then each
 estimator's mean absolute error and coverage. The figures are read by
-:func:`cxr_isi.studies.external.external_tables`; this module writes ``external.md``."""
+:func:`cxr_isi.studies.external.external_tables` (the caller passes them); this module writes
+``external.md``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from pathlib import Path
 import pandas as pd
 
 from cxr_isi.evaluate import external as est
-from cxr_isi.studies.external import ExternalConfig, external_tables
 
 
 def markdown(table: pd.DataFrame, errors: dict, model: dict | None) -> str:
@@ -33,11 +33,10 @@ def markdown(table: pd.DataFrame, errors: dict, model: dict | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_external(out: str | Path, cfg: ExternalConfig) -> dict:
-    """Read every finished pair (:func:`cxr_isi.studies.external.external_tables`: the tables,
-    the JSON and the shipped-model candidate), then write the documentation's tables
-    (``external.md``)."""
+def write_external(out: str | Path, result: dict) -> dict:
+    """Write the documentation's tables (``external.md``) of the benchmark's result (every
+    finished pair read by :func:`cxr_isi.studies.external.external_tables`: the tables, the JSON
+    and the shipped-model candidate)."""
     out = Path(out)
-    result = external_tables(out, cfg)
     (out / "external.md").write_text(markdown(pd.DataFrame(result["pairs"]), result["errors"], result["model"]))
     return result

@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 from markupsafe import Markup
 
-from cxr_isi._io import atomic_write, write_json
+from cxr_isi._io import atomic_write
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.logs import get_logger
 from cxr_isi.lungs.hideseek import image_set_title
@@ -35,8 +35,9 @@ from cxr_isi.study.runfolder import (
     SPLIT,
     TRUTH,
     RunFolder,
+    read_json,
 )
-from cxr_isi.study.summary import load_run, summarise
+from cxr_isi.study.tables import load_run
 from cxr_isi.verdict.kinds import ACQUISITION, CAUSE, GEOMETRY, NONE, SHORTCUT, SOURCE
 
 log = get_logger("report")
@@ -156,10 +157,15 @@ METHOD_LEGENDS = {
 }
 
 
+def check_sweep(sweep_dir: str | Path | None) -> None:
+    """A ``--sweep`` folder that is not there is one line, before any work."""
+    if sweep_dir is not None and not Path(sweep_dir).is_dir():
+        raise CxrIsiError(f"{sweep_dir}: no such sweep folder (--sweep takes a folder made by cxr-isi sweep)")
+
+
 class _Report:
     def __init__(self, run_dir: Path, sweep_dir: Path | None = None):
-        if sweep_dir is not None and not Path(sweep_dir).is_dir():
-            raise CxrIsiError(f"{sweep_dir}: no such sweep folder (--sweep takes a folder made by cxr-isi sweep)")
+        check_sweep(sweep_dir)
         self.sweep_dir = sweep_dir
         self.folder = RunFolder(run_dir)
         self.dir = self.folder.root
@@ -171,7 +177,12 @@ class _Report:
         self.fig_dir = self.folder.figures_dir
         self.titles = {d["name"]: d.get("title") or d["name"] for d in self.cfg.get("datasets", [])}
         self.model = (self.cfg.get("models") or [None])[0]
-        self.summary = summarise(self.run)
+        summary = read_json(self.folder.summary_path)
+        if not isinstance(summary, dict):
+            raise CxrIsiError(f"{self.folder.summary_path}: missing or unreadable; a run writes its verdicts there as "
+                              "its last stage: finish it with cxr-isi run, or write the report with cxr-isi report "
+                              "(which decides them first)")
+        self.summary: dict = summary
         self.missing: list[str] = []
 
     def note_missing(self, what: str) -> Markup:
@@ -538,13 +549,14 @@ class _Report:
 
 
 def write_report(run_dir: str | Path, sweep_dir: str | Path | None = None) -> dict:
-    """Write ``report.html`` and ``summary.json`` (figures under ``figures/`` as PNG and SVG);
-    ``sweep_dir``: also show a ``cxr-isi sweep`` folder's dose-response curves."""
+    """Render ``report.html`` (figures under ``figures/`` as PNG and SVG) from a run folder and
+    the verdicts its ``summary.json`` holds (:func:`cxr_isi.study.summary.write_summary` decides
+    them; this renders); ``sweep_dir``: also show a ``cxr-isi sweep`` folder's dose-response
+    curves. Returns the report's path, the summary, and what the run did not have (``missing``:
+    one sentence each, naming the config key that adds it)."""
     rep = _Report(Path(run_dir), Path(sweep_dir) if sweep_dir else None)
     page = rep.build()
     out = rep.folder.report_path
     atomic_write(out, lambda p: p.write_text(page, encoding="utf-8"))
-    summary = {**rep.summary, "missing": rep.missing}
-    write_json(rep.folder.summary_path, summary)
-    return {"report": out, "summary": summary}
+    return {"report": out, "summary": rep.summary, "missing": rep.missing}
 

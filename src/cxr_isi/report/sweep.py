@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from cxr_isi.report.figures import _plt, save
-from cxr_isi.studies.sweep import SERIES, crossing, sweep_summary
+from cxr_isi.studies.curves import SERIES, crossing
 from cxr_isi.verdict.kinds import INCONCLUSIVE, SHORTCUT
 from cxr_isi.verdict.thresholds import CHANCE_LOW, SHORTCUT_AUC
 
@@ -84,26 +84,23 @@ def sweep_figure(summary: pd.DataFrame, out: Path) -> Path:
     return save(fig, out)
 
 
-def write_sweep(out: Path, sweep: pd.DataFrame, audit: pd.DataFrame) -> tuple[pd.DataFrame, Path, list[str]]:
-    """``sweep_summary.csv``, ``sweep.png`` (and ``.svg``) in ``out``, and the crossing
-    sentences.
+def write_sweep(out: Path, summary: pd.DataFrame) -> tuple[pd.DataFrame, Path, list[str]]:
+    """``sweep.png`` (and ``.svg``) and ``sweep.txt`` in ``out``: the curves and the crossing
+    sentences of a sweep's summary (its verdicts decided by
+    :func:`~cxr_isi.studies.sweep.write_sweep_summary`).
 
     Parameters
     ----------
     out : path
         The sweep folder.
-    sweep, audit : DataFrame
-        From :func:`~cxr_isi.studies.sweep.run_sweep`.
+    summary : DataFrame
+        ``sweep_summary.csv``.
 
     Returns
     -------
     (DataFrame, path, list of str)
         The summary, the figure, one sentence per axis.
     """
-    from cxr_isi._io import write_csv
-
-    summary = sweep_summary(sweep, audit)
-    write_csv(Path(out) / "sweep_summary.csv", summary)
     figure = sweep_figure(summary, Path(out) / "sweep.png")
     sentences = [crossing_sentence(summary, a) for a in ("majority_share", "fingerprint_strength")
                  if a in set(summary["axis"])]

@@ -43,6 +43,7 @@ from cxr_isi.config import StrictModel, parse_model
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.evaluate.metrics import proportion_ci
 from cxr_isi.logs import get_logger
+from cxr_isi.studies.cases import CASES, GEOMETRY, NULL_ALIKE, NULL_BALANCED, SHARE, STRENGTH, rate_of
 from cxr_isi.study.config import ExperimentConfig
 from cxr_isi.study.runfolder import RunFolder
 from cxr_isi.study.summary import _num, load_run, summarise
@@ -51,9 +52,6 @@ from cxr_isi.verdict.kinds import KINDS, PARTIAL, SHORTCUT
 from cxr_isi.verdict.thresholds import SOURCE_FIXED_AUC
 
 log = get_logger("studies")
-NULL_BALANCED, NULL_ALIKE, SHARE, STRENGTH, GEOMETRY = (
-    "null_balanced", "null_alike", "majority_share", "fingerprint_strength", "geometry")
-CASES = (NULL_BALANCED, NULL_ALIKE, SHARE, STRENGTH, GEOMETRY)
 DATASET = "phantom"
 NULLS = (NULL_BALANCED, NULL_ALIKE)
 PROBES = ("lungs_boxed_out", "fixed_box", "geometry", "acquisition", "confounders")
@@ -311,17 +309,6 @@ def power_level(r: pd.DataFrame, axis: str, power: float = 0.8) -> dict:
 
     return {"axis": axis, "power": power, "level": first("rate"), "ci_low": first("ci_high"),
             "ci_high": first("ci_low")}
-
-
-def rate_of(r: pd.DataFrame, case: str, level: float | None = None) -> dict:
-    g = r[r["case"] == case]
-    if level is not None:
-        g = g[np.isclose(g["level"], level)]
-    if g.empty:
-        return {"rate": None, "ci_low": None, "ci_high": None, "seeds": 0}
-    k, n = int(g["right"].sum()), int(g["seeds"].sum())
-    ci = proportion_ci(k, n)
-    return {"rate": ci["rate"], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "seeds": n}
 
 
 def targets(r: pd.DataFrame, probes: pd.DataFrame) -> list[dict]:

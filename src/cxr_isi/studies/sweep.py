@@ -24,10 +24,10 @@ from cxr_isi.config import Seed, StrictModel, config_dir, parse_model
 from cxr_isi.errors import CxrIsiError
 from cxr_isi.evaluate.metrics import mean_ci
 from cxr_isi.logs import get_logger
+from cxr_isi.studies.curves import SERIES
 from cxr_isi.study.config import ExperimentConfig, load_experiment
 from cxr_isi.study.runfolder import CV, RESULTS, RunFolder
 from cxr_isi.verdict.dataset import verdict_for
-from cxr_isi.verdict.kinds import SHORTCUT
 
 log = get_logger("studies")
 AXES = ("majority_share", "fingerprint_strength")
@@ -194,10 +194,6 @@ def gather(cfg: SweepConfig, out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 # -- the dose-response table ----------------------------------------------------------------------
 
-SERIES = {"lungs_boxed_out": ("lungs_boxed_out", "own", "lungs boxed out (k-fold)", "tab:red"),
-          "original": ("original", "own", "original (k-fold)", "tab:blue"),
-          "cross": ("original", "balanced", "original, tested on the balanced phantom", "tab:green")}
-
 def sweep_summary(sweep: pd.DataFrame, audit: pd.DataFrame) -> pd.DataFrame:
     """Per axis and level: each series' mean AUC over the folds with its 95% t interval, the
     audit's figures and the verdict the boxed-out AUC gives.
@@ -227,15 +223,9 @@ def sweep_summary(sweep: pd.DataFrame, audit: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def crossing(summary: pd.DataFrame, axis: str) -> float | None:
-    """The lowest level of ``axis`` from which the verdict is ``shortcut`` at it and at every
-    level above; None when the highest level is not a shortcut."""
-    s = summary[summary["axis"] == axis].sort_values("level")
-    found = None
-    for level, verdict in zip(s["level"][::-1], s["verdict"][::-1], strict=True):
-        if verdict != SHORTCUT:
-            break
-        found = float(level)
-    return found
-
-
+def write_sweep_summary(out: str | Path, sweep: pd.DataFrame, audit: pd.DataFrame) -> pd.DataFrame:
+    """:func:`sweep_summary` (each level's verdict decided) written to ``sweep_summary.csv``: what
+    the sweep's figure and sentences (:mod:`cxr_isi.report.sweep`) render."""
+    summary = sweep_summary(sweep, audit)
+    write_csv(Path(out) / "sweep_summary.csv", summary)
+    return summary

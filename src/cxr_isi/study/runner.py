@@ -218,6 +218,9 @@ def _run(cfg: ExperimentConfig, config_path, run: RunFolder, executor: str, n_jo
     history = run.run_record().get("history", [])
     session = {k: record[k] for k in ("executor", "n_run_now", "started", "finished", "seconds")}
     run.write_run_record({**record, "history": [*history, session]})
+    from cxr_isi.study.summary import write_summary
+
+    write_summary(run.root)  # the last stage: every verdict decided on what is now on disk (failed jobs too)
     if failed:
         first = failed[0]
         raise CxrIsiError(f"{len(failed)} of {len(todo)} jobs failed, the others are kept; first: "

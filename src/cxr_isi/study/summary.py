@@ -13,35 +13,42 @@ from pathlib import Path
 
 import pandas as pd
 
+from cxr_isi._io import write_json
+from cxr_isi.errors import CxrIsiError
 from cxr_isi.evaluate.metrics import mean_ci
 from cxr_isi.lungs.hideseek import FIXED_BOX
 from cxr_isi.study.elsewhere import estimate_for
 from cxr_isi.study.elsewhere import sentence as external_sentence
-from cxr_isi.study.probes import read_probe_results
-from cxr_isi.study.results import checked_results
-from cxr_isi.study.runfolder import ATTENTION, CV, CV_TABLE, DELONG_TABLE, SPLIT, RunFolder
+from cxr_isi.study.runfolder import CV, SPLIT, RunFolder
+from cxr_isi.study.tables import load_run
 from cxr_isi.verdict import cross as cross_rule
 from cxr_isi.verdict import dataset as rule
 from cxr_isi.verdict.error_rates import measured_sentence
 
 FIXED = FIXED_BOX
+__all__ = ["load_run", "summarise", "write_summary"]
 
 
-def load_run(run_dir: Path) -> dict:
-    """Every table and record of a run folder; a missing piece is an empty table or None."""
-    run = RunFolder(run_dir)
-    results = checked_results(run)  # the records and the table, checked against what they came from
-    config = run.config()
-    if results.empty:  # a run killed before its tables were written: read its finished jobs
-        from cxr_isi.study.plan import Job
-        from cxr_isi.study.results import results_table
+def write_summary(run_dir: str | Path) -> dict:
+    """Decide every verdict of a run folder from what is on disk and write ``summary.json``: the
+    run's last stage (and ``cxr-isi report``'s first, for a folder an older version ran). The
+    report renders this file; it decides nothing.
 
-        results = results_table(run, [Job.from_dict(j) for j in run.job_list()])
-    return {"dir": run.root, "folder": run, "config": config, "run": run.run_record(),
-            "results": results, "cv": run.table(CV_TABLE), "delong": run.table(DELONG_TABLE),
-            "attention": run.table(ATTENTION),
-            "audits": {d["name"]: run.audit(d["name"]) for d in config.get("datasets", [])},
-            "probes": read_probe_results(run.root)}
+    Parameters
+    ----------
+    run_dir : path
+
+    Returns
+    -------
+    dict
+        The summary written.
+    """
+    folder = RunFolder(run_dir)
+    if not folder.is_run():
+        raise CxrIsiError(f"{folder.root}: not a run folder (no config.json; make one with cxr-isi run)")
+    summary = summarise(load_run(folder.root))
+    write_json(folder.summary_path, summary)
+    return summary
 
 
 def _own(results: pd.DataFrame, dataset: str, variant: str, protocol: str, model: str | None = None) -> pd.DataFrame:
