@@ -35,6 +35,7 @@ from cxr_isi.errors import CxrIsiError
 from cxr_isi.logs import get_logger
 from cxr_isi.lungs.dataset import HideSeekDataset
 from cxr_isi.models import create_model
+from cxr_isi.models.formats.base import head_rows, write_head
 from cxr_isi.models.registry import read_classifier
 from cxr_isi.models.weights import CHECKPOINT_FORMAT
 from cxr_isi.train.config import TrainConfig
@@ -388,9 +389,7 @@ def _refit_last_layer(model, data: dict, parts: dict, cfg: TrainConfig, device) 
     part = parts["val"].with_frame(frame)
     refit = refit_head(feats, part.y, group_ids(part)[0], cfg.seed)
     refit["fitted_on"] = " and ".join({"train": "training", "val": "validation"}[s] for s in use)
-    with torch.no_grad():
-        model.head.weight.copy_(torch.from_numpy(refit["weight"]).view_as(model.head.weight))
-        model.head.bias.fill_(refit["bias"])
+    write_head(model.head, *head_rows(refit["weight"], refit["bias"], 1, 0, "logit"))  # one logit: column 0
     return refit
 
 

@@ -23,6 +23,50 @@ from cxr_isi.models.classifier import IMAGENET_MEAN, IMAGENET_STD
 from cxr_isi.models.spec import CAFFE_MEAN, XRV_RANGE, ModelSpec, ModelSpecError
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+NO_FEATURES = ("DFR refits the last layer on the model's features, and a {fmt} model keeps none: give its weights as "
+               "a state dict with --arch (torch.save(model.state_dict(), ...)), a Keras .keras file, or a cxr-isi "
+               "best.pt")
+
+
+def head_rows(weight: np.ndarray, bias: float, width: int, col: int,
+              output: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """A logistic head on the features (``weight``, ``bias``: DFR's refit) as the rows of a last
+    layer of ``width`` outputs whose column ``col`` is the positive class: that column's row, and
+    for a two-column softmax the other column's opposite (halved, so that the softmax is the
+    logistic's probability).
+
+    Parameters
+    ----------
+    weight : array (D,)
+    bias : float
+    width : int
+        The layer's outputs.
+    col : int
+        The positive column.
+    output : str
+        The spec's ``output`` (``softmax`` or a logit kind).
+
+    Returns
+    -------
+    (array (K, D), array (K,), list of int)
+        The rows, their biases and the columns they go to.
+    """
+    if output == "softmax":
+        if width != 2:
+            raise CxrIsiError(f"DFR on a softmax head of {width} outputs is not defined here; only one logit, a "
+                              "multi-label head or a two-class softmax")
+        order = [1 - col, col]
+        return np.stack([-weight / 2, weight / 2])[order], np.array([-bias / 2, bias / 2])[order], [0, 1]
+    return weight[None, :], np.array([bias]), [col]
+
+
+def write_head(layer, rows: np.ndarray, biases: np.ndarray, cols: list[int]) -> None:
+    """Write :func:`head_rows` into a ``torch.nn.Linear`` (in place, no gradient): the one place
+    a refitted head enters a torch model (``cxr-isi remedy``'s DFR and ``judge --remedy dfr``)."""
+    with torch.no_grad():
+        for row, c in enumerate(cols):
+            layer.weight[c] = torch.from_numpy(rows[row]).to(layer.weight.dtype)
+            layer.bias[c] = float(biases[row])
 
 
 class Scorer:
@@ -93,6 +137,18 @@ class Scorer:
     def torch_module(self):
         """A differentiable module ``(N, 1, H, W) -> (N,)`` log-odds; None for ONNX."""
         return None
+
+    def with_head(self, weight: np.ndarray, bias: float) -> Scorer:
+        """A copy of this model whose last layer is the logistic head ``weight``, ``bias`` on its
+        features (DFR), in the positive column (:func:`head_rows`); the model itself untouched.
+        Each format that keeps its layers says how its head is written; the others refuse in one
+        line."""
+        raise CxrIsiError(f"{self.origin}: " + NO_FEATURES.format(fmt=self.format))
+
+    def save_whole(self, out: Path) -> tuple[Path, str | None]:
+        """This model written whole under ``out`` in its format's own kind of file (for a model
+        :meth:`with_head` made); the path, and a note where it had to fall back."""
+        raise CxrIsiError(f"{self.origin}: a {self.format} model cannot be written again by cxr-isi")
 
     def _raw_log_odds(self, images: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -297,6 +353,36 @@ class TorchScorer(Scorer):
     @property
     def supports_features(self) -> bool:
         return self.feature_layer is not None
+
+    def with_head(self, weight: np.ndarray, bias: float) -> Scorer:
+        if self.feature_layer is None:
+            return super().with_head(weight, bias)
+        import copy
+
+        model = copy.deepcopy(self.model)
+        name = next(n for n, m in self.model.named_modules() if m is self.feature_layer)
+        layer = model.get_submodule(name)
+        width = int(layer.weight.shape[0])
+        write_head(layer, *head_rows(weight, bias, width, self.spec.column(width, self.origin), self.spec.output))
+        return TorchScorer(model.eval(), self.spec, f"{self.name} + DFR", self.format, feature_layer=layer,
+                           origin=self.origin)
+
+    def save_whole(self, out: Path) -> tuple[Path, str | None]:
+        """TorchScript (traced), or the state dict where tracing cannot follow the model."""
+        import warnings
+
+        size = int(self.spec.size or 224)
+        example = Preprocess(self.spec)(torch.zeros(2, 1, size, size))
+        path = out / "model_dfr.ts"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.jit.save(torch.jit.trace(self.model.eval(), example), str(path))  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - a model tracing cannot follow keeps its weights instead
+            path = out / "model_dfr_state_dict.pt"
+            torch.save(self.model.state_dict(), path)
+            return path, f"not traceable as TorchScript ({type(exc).__name__}); its state dict is written"
+        return path, None
 
     def torch_module(self):
         if self.fixed_batch is not None:  # a program exported for one batch size takes no other (#43)

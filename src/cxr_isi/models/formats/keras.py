@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,6 +33,7 @@ from cxr_isi.models.formats.base import (
     Scorer,
     explain_failure,
     fixed_input,
+    head_rows,
     register_format,
 )
 from cxr_isi.models.spec import ModelSpec, ModelSpecError
@@ -86,6 +88,26 @@ class KerasScorer(Scorer):
 
     def torch_module(self):
         return self.module
+
+    def with_head(self, weight: np.ndarray, bias: float) -> Scorer:
+        """The clone's last Dense layer takes the head (:func:`~cxr_isi.models.formats.base.head_rows`)."""
+        keras = import_keras()
+        model = self.inner.keras_model
+        clone = keras.models.clone_model(model)
+        clone.set_weights(model.get_weights())
+        dense = [layer for layer in clone.layers if isinstance(layer, keras.layers.Dense)][-1]
+        kernel, biases = (np.array(v) for v in dense.get_weights())
+        rows, row_bias, cols = head_rows(weight, bias, kernel.shape[1], self.spec.column(kernel.shape[1], self.origin),
+                                         self.spec.output)
+        for row, c in enumerate(cols):
+            kernel[:, c], biases[c] = rows[row], row_bias[row]
+        dense.set_weights([kernel, biases])
+        return KerasScorer(clone, self.spec, f"{self.name} + DFR", self.origin, _features_model(keras, clone))
+
+    def save_whole(self, out: Path) -> tuple[Path, str | None]:
+        path = out / "model_dfr.keras"
+        self.inner.keras_model.save(path)
+        return path, None
 
     def _forward(self, images: np.ndarray, features: bool):
         x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)
