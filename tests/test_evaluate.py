@@ -99,3 +99,20 @@ def test_a_mean_that_can_be_negative_keeps_its_interval_unclipped():
     assert free["ci_low"] < free["mean"] < free["ci_high"] < 0
     clipped = mean_ci(shifts)  # AUCs and rates: [0, 1]
     assert clipped["ci_low"] == 0.0 and clipped["ci_high"] == free["ci_high"]
+
+
+def test_one_interval_formatter_says_a_missing_interval_and_never_hides_it():
+    from cxr_isi.evaluate.text import interval_text
+
+    assert interval_text(0.912, 0.85, 0.96) == "0.91 (95% CI 0.85-0.96)"
+    assert interval_text(0.912, 0.85, 0.96, level=0.975) == "0.91 (97.5% CI 0.85-0.96)"
+    assert interval_text(0.05, -0.01, 0.11, style="to", signed=True) == "+0.05 (95% CI -0.01 to +0.11)"
+    assert interval_text(0.9456, 0.901, 0.99, digits=3, style="short") == "0.946 (0.90-0.99)"
+    assert interval_text(None, 0.1, 0.2) == "n/a" and interval_text(float("nan"), None, None, absent="–") == "–"
+    said = " (no interval: too few images)"
+    assert interval_text(0.9, None, None, without=said) == "0.90" + said
+    nan = float("nan")
+    assert interval_text(0.9, nan, nan, unknown=" (95% CI unknown: one value)") == "0.90 (95% CI unknown: one value)"
+    assert interval_text(0.9, nan, 0.95) == "0.90"
+    with pytest.raises(ValueError, match="style"):
+        interval_text(0.9, 0.8, 0.95, style="long")

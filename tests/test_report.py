@@ -186,7 +186,7 @@ def test_a_balanced_dataset_with_a_shortcut_names_its_confounders():
 
 
 def test_tables_print_folds_as_integers_and_missing_as_a_dash():
-    from cxr_isi.report.html import _table
+    from cxr_isi.report.blocks import table as _table
 
     frame = pd.DataFrame({"fold": pd.array([0, 1, None], dtype="Int64"), "p_value": [0.5, np.nan, 0.01]})
     page = _table(frame, 4)

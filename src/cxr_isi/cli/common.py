@@ -18,6 +18,7 @@ from rich.table import Table
 
 from cxr_isi import __version__
 from cxr_isi.errors import CxrIsiError
+from cxr_isi.evaluate.text import interval_text
 from cxr_isi.logs import setup_logging
 
 app = typer.Typer(
@@ -267,12 +268,8 @@ def print_verdicts(summary: dict) -> None:
 
 
 def _with_ci(auc, ci) -> str:
-    auc = _num(auc)
-    if auc != auc:
-        return "-"
-    if ci and ci[0] is not None and ci[1] is not None:
-        return f"{auc:.3f} ({ci[0]:.2f}-{ci[1]:.2f})"
-    return f"{auc:.3f}"
+    low, high = ci if ci else (None, None)
+    return interval_text(auc, low, high, digits=3, style="short", absent="-")
 
 
 def _num(x) -> float:

@@ -22,8 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from cxr_isi.evaluate.metrics import auc_ci
+from cxr_isi.evaluate.text import interval_text
 from cxr_isi.lungs.hideseek import FIXED_BOX
-from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult, fmt_ci
+from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult
 
 NAME = "acquisition"
 VERSION = 2
@@ -40,7 +41,7 @@ def run(inp: ProbeInput) -> ProbeResult:
                                           "(config: probes.names includes acquisition).")
     ci = auc_ci(pred["label"].to_numpy(), pred["score"].to_numpy())
     explains = ci["auc"] >= EXPLAINS_AUC and ci["ci_low"] > EXPLAINS_LOW
-    text = fmt_ci(ci["auc"], ci["ci_low"], ci["ci_high"])
+    text = interval_text(ci["auc"], ci["ci_low"], ci["ci_high"])
     sentence = (f"With the lungs boxed out and every {block} x {block}-pixel tile shuffled (no anatomy, only "
                 "intensity statistics outside the lungs), "
                 f"a model scores AUC {text}: "

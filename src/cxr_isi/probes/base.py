@@ -161,15 +161,6 @@ class Probe:
     table: Callable[[dict], list[dict]] | None = None
 
 
-def fmt_ci(estimate: float | None, low: float | None, high: float | None, level: float = 0.95) -> str:
-    """``0.91 (95% CI 0.85-0.96)``, or the estimate alone when the interval is unknown."""
-    if estimate is None or estimate != estimate:
-        return "n/a"
-    if low is None or high is None or low != low or high != high:
-        return f"{estimate:.2f}"
-    return f"{estimate:.2f} ({level:.1%} CI {low:.2f}-{high:.2f})".replace(".0% CI", "% CI")
-
-
 def oof_probabilities(x: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int = 0,
                       n_splits: int = 5) -> np.ndarray | None:
     """Out-of-fold probabilities of a standardised logistic regression (scikit-learn's

@@ -43,8 +43,9 @@ import pandas as pd
 
 from cxr_isi._pool import ProcessPool
 from cxr_isi.evaluate.metrics import auc_ci, mean_ci
+from cxr_isi.evaluate.text import interval_text
 from cxr_isi.logs import get_logger
-from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult, boxed_images, fmt_ci
+from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult, boxed_images
 from cxr_isi.probes.confounders import CEILING, DROP, WEAK, lowest_within, property_levels, within_level_auc
 from cxr_isi.probes.regions import box_pixels
 
@@ -374,7 +375,7 @@ def result_of(dataset: str, scores: pd.DataFrame, residual: pd.DataFrame, n: int
     """The probe's answer from its tables."""
     note = (" " + " ".join(warnings)) if warnings else ""
     predicting = scores[scores.apply(_predicts, axis=1)] if len(scores) else scores
-    named = ", ".join(f"{r.cause} (AUC {fmt_ci(r.auc, r.ci_low, r.ci_high)})" for r in predicting.itertuples())
+    named = ", ".join(f"{r.cause} (AUC {interval_text(r.auc, r.ci_low, r.ci_high)})" for r in predicting.itertuples())
     details = {"causes": scores.to_dict("records"), "residual": residual.to_dict("records"), "warnings": warnings,
                "text_place_by_class": places or {}}
     usable = residual.dropna(subset=["auc_within_levels"]) if len(residual) else residual
@@ -457,9 +458,9 @@ def _table(details: dict) -> list[dict]:
     def g(v) -> str:
         return "–" if v is None or v != v else f"{v:.3g}"
 
-    return [{"cause": c["cause"], "AUC (95% CI)": fmt_ci(c["auc"], c["ci_low"], c["ci_high"]),
+    return [{"cause": c["cause"], "AUC (95% CI)": interval_text(c["auc"], c["ci_low"], c["ci_high"]),
              "negatives": g(c["negatives"]), "positives": g(c["positives"]),
-             "AUC within sources (95% CI)": ", ".join(f"{k} {fmt_ci(*v)}" for k, v in
+             "AUC within sources (95% CI)": ", ".join(f"{k} {interval_text(*v)}" for k, v in
                                                      c["auc_within_sources"].items()) or "–"}
             for c in details.get("causes") or []]
 

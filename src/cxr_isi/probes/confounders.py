@@ -16,7 +16,8 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from cxr_isi.evaluate.metrics import mean_ci
-from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult, fmt_ci
+from cxr_isi.evaluate.text import interval_text
+from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult
 
 NAME = "confounders"
 MEASURE = "lungs-boxed-out AUC within levels of the flagged property that explains most"
@@ -58,7 +59,7 @@ def lowest_within(usable: pd.DataFrame, name: str, listed: str) -> tuple[pd.Seri
     shortcut where it ``explains``, else none of ``listed`` alone is (the text before "the
     boxed-out AUC stays")."""
     best = usable.sort_values("auc_within_levels").iloc[0]
-    text = fmt_ci(best["auc_within_levels"], best["ci_low"], best["ci_high"])
+    text = interval_text(best["auc_within_levels"], best["ci_low"], best["ci_high"])
     if best["explains"]:
         return best, (f"Within levels of {best[name]} the boxed-out AUC falls from {best['auc_overall']:.2f} to "
                       f"{text}: the shortcut outside the lungs is {best[name]}.")

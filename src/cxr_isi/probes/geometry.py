@@ -21,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from cxr_isi.evaluate.metrics import auc_ci
-from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult, fmt_ci, images_and_masks, oof_probabilities
+from cxr_isi.evaluate.text import interval_text
+from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult, images_and_masks, oof_probabilities
 
 NAME = "geometry"
 MEASURE = "AUC of the label from the lung mask's geometry alone"
@@ -87,7 +88,7 @@ def run(inp: ProbeInput) -> ProbeResult:
                                           "geometry-only predictor out of fold.")
     which, best = max(found.items(), key=lambda kv: kv[1]["auc"])
     explains = best["auc"] >= EXPLAINS_AUC
-    text = fmt_ci(best["auc"], best["ci_low"], best["ci_high"], level=CONFIDENCE)
+    text = interval_text(best["auc"], best["ci_low"], best["ci_high"], level=CONFIDENCE)
     sentence = (f"The lung mask alone ({which}, the better of {PREDICTORS} predictors) predicts the label "
                 f"with AUC {text}: "
                 + ("the box that lungs-boxed-out draws carries the label by its size and place."

@@ -15,7 +15,8 @@ import pandas as pd
 from scipy.special import expit
 
 from cxr_isi.evaluate.metrics import auc_ci, expected_calibration_error, mean_ci, operating_point, youden
-from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult, fmt_ci
+from cxr_isi.evaluate.text import interval_text
+from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult
 
 NAME = "per_source"
 MEASURE = "accuracy lost when the cut-off is chosen on the other sources (leave one source out)"
@@ -89,7 +90,7 @@ def run(inp: ProbeInput) -> ProbeResult:
         result.details = details
         return result
     ci = mean_ci(loso["drop"].to_numpy())
-    sentence = (f"A cut-off chosen on the other sources loses {fmt_ci(ci['mean'], ci['ci_low'], ci['ci_high'])} "
+    sentence = (f"A cut-off chosen on the other sources loses {interval_text(ci['mean'], ci['ci_low'], ci['ci_high'])} "
                 f"accuracy on the held-out source (mean over {len(loso)} sources; per-source AUC "
                 f"{orig['auc'].min():.2f} to {orig['auc'].max():.2f}).")
     return ProbeResult(NAME, inp.dataset, MEASURE, ci["mean"], ci["ci_low"], ci["ci_high"], len(pred), None,

@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from cxr_isi.evaluate.metrics import auc_ci
-from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult, fmt_ci
+from cxr_isi.evaluate.text import interval_text
+from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult
 
 NAME = "pest"
 MEASURE = "PEst: expected external AUC = internal AUC - AUC on pixel-shuffled images + 0.5"
@@ -43,9 +44,9 @@ def run(inp: ProbeInput) -> ProbeResult:
     a = auc_ci(original["label"].to_numpy(), original["score"].to_numpy())
     s = auc_ci(shuffled["label"].to_numpy(), shuffled["score"].to_numpy())
     p = pest(a, s)
-    sentence = (f"PEst (Ong Ly et al. 2024): at home AUC {fmt_ci(a['auc'], a['ci_low'], a['ci_high'])}, on "
-                f"pixel-shuffled images {fmt_ci(s['auc'], s['ci_low'], s['ci_high'])}: expected elsewhere "
-                f"{fmt_ci(p['estimate'], p['ci_low'], p['ci_high'])}.")
+    sentence = (f"PEst (Ong Ly et al. 2024): at home AUC {interval_text(a['auc'], a['ci_low'], a['ci_high'])}, on "
+                f"pixel-shuffled images {interval_text(s['auc'], s['ci_low'], s['ci_high'])}: expected elsewhere "
+                f"{interval_text(p['estimate'], p['ci_low'], p['ci_high'])}.")
     return ProbeResult(NAME, inp.dataset, MEASURE, p["estimate"], p["ci_low"], p["ci_high"], len(original), None,
                        sentence, details={"internal": a, "shuffled": s, "image_set": shuffled_set(inp.size)})
 

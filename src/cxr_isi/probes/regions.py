@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 
 from cxr_isi.evaluate.metrics import auc_ci
-from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult, boxed_images, fmt_ci, oof_probabilities
+from cxr_isi.evaluate.text import interval_text
+from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult, boxed_images, oof_probabilities
 
 NAME = "regions"
 MEASURE = "AUC of the label from one region outside the fixed lung box (the best region)"
@@ -173,7 +174,7 @@ def carrying(table: pd.DataFrame) -> pd.DataFrame:
 
 def where_text(table: pd.DataFrame, at_most: int = 3) -> str:
     """``top band, AUC 0.78 (95% CI 0.71-0.85); ...`` for the regions that carry the label."""
-    return "; ".join(f"{r.region}, AUC {fmt_ci(r.auc, r.ci_low, r.ci_high)}"
+    return "; ".join(f"{r.region}, AUC {interval_text(r.auc, r.ci_low, r.ci_high)}"
                      for r in carrying(table).head(at_most).itertuples())
 
 
@@ -221,7 +222,7 @@ def result_of(table: pd.DataFrame, dataset: str, n: int, figure: str | None = No
                                           "(too few patients per class, or the box covers the image).")
     best = scored.sort_values("auc", ascending=False).iloc[0]
     level = float(table.attrs.get("confidence", 0.95))
-    text = fmt_ci(best["auc"], best["adj_low"], best["adj_high"], level=level)
+    text = interval_text(best["auc"], best["adj_low"], best["adj_high"], level=level)
     where = where_text(table)
     if where:
         sentence = f"With the lungs under one fixed box, the label is readable from: {where} (best {text})."

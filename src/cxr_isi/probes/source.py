@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult, fmt_ci, oof_probabilities
+from cxr_isi.evaluate.text import interval_text
+from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult, oof_probabilities
 
 NAME = "source"
 MEASURE = "macro AUC of the source from the original-trained model's features (out of fold)"
@@ -104,7 +105,7 @@ def run(inp: ProbeInput) -> ProbeResult:
                                           "or more images.")
     within = [v["auc"] for e in found.values() for k, v in e.items() if k != "all" and v is not None]
     sentence = (f"The original-trained model's features tell the {head['n_sources']} sources apart with macro AUC "
-                f"{fmt_ci(head['auc'], head['ci_low'], head['ci_high'])}"
+                f"{interval_text(head['auc'], head['ci_low'], head['ci_high'])}"
                 + (f"; within one class up to {max(within):.2f}: the features carry the source beyond the label."
                    if within and max(within) >= 0.75 else
                    "; within a class the sources are hard to tell apart." if within else

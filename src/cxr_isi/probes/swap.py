@@ -31,7 +31,8 @@ import numpy as np
 from scipy import ndimage
 
 from cxr_isi.evaluate.metrics import mean_ci, proportion_ci
-from cxr_isi.probes.base import ProbeResult, fmt_ci
+from cxr_isi.evaluate.text import interval_text
+from cxr_isi.probes.base import ProbeResult
 
 NAME = "lung_swap"
 MEASURE = "share of lung swaps whose score follows the frame, not the lungs"
@@ -239,7 +240,7 @@ def result_of(found: dict, dataset: str, y: np.ndarray, images: np.ndarray, figu
                 f"{frame['ci_high']:.2f}), {lungs['rate']:.0%} the lungs: {swap_reading(found)}"
                 + (f"; {control}." if control else "."))
     details = {k: v for k, v in found.items() if k not in ("swaps", "made", "base", "swap_scores")}
-    details["lung_following_text"] = fmt_ci(lungs["rate"], lungs["ci_low"], lungs["ci_high"])
+    details["lung_following_text"] = interval_text(lungs["rate"], lungs["ci_low"], lungs["ci_high"])
     return ProbeResult(NAME, dataset, MEASURE, frame["rate"], frame["ci_low"], frame["ci_high"], found["n_swaps"],
                        None, sentence, figure=figure, details=details)
 

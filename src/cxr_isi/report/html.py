@@ -9,7 +9,6 @@ attention, 9 how the run was made.
 
 from __future__ import annotations
 
-import base64
 from math import nan
 from pathlib import Path
 
@@ -20,11 +19,11 @@ from markupsafe import Markup
 
 from cxr_isi._io import atomic_write
 from cxr_isi.errors import CxrIsiError
+from cxr_isi.evaluate.text import interval_text
 from cxr_isi.logs import get_logger
 from cxr_isi.lungs.hideseek import image_set_title
 from cxr_isi.probes import probes
-from cxr_isi.probes.base import fmt_ci
-from cxr_isi.report import figures
+from cxr_isi.report import blocks, figures
 from cxr_isi.report.sentences import cross_sentence
 from cxr_isi.study.runfolder import (
     ATTENTION,
@@ -45,61 +44,14 @@ SECTIONS = ("Verdict", "What the model reads", "Audit: sources and labels", "The
             "Cross-dataset test", "Cross-validation", "Explanations", "How this run was made")
 
 WHAT_TO_DO = "What to do"  # a section of its own where remedies ran (cxr-isi remedy)
-_ENV = None
-def _g(v) -> str:
-    return "–" if v is None or v != v else f"{v:.3g}"
-
-
-
-
-def _env():
-    """jinja2 with autoescape: every text that reaches the page is escaped by the engine."""
-    global _ENV
-    if _ENV is None:
-        from jinja2 import Environment, PackageLoader, select_autoescape
-
-        _ENV = Environment(loader=PackageLoader("cxr_isi.report", "templates"),
-                           autoescape=select_autoescape(["html", "j2"]), trim_blocks=False)
-    return _ENV
-
-
-def _parts():
-    """The template macros (figure, missing, table, verdict, para, heading, pre) as functions."""
-    return _env().get_template("parts.html.j2").module
-
-
-def _join(parts) -> Markup:
-    return Markup("").join(parts)  # Markup.join escapes anything that is not already markup
-
-
-def _img(path: Path, alt: str, caption: str = "") -> Markup:
-    return _parts().figure(base64.b64encode(Path(path).read_bytes()).decode(), alt, caption)
-
-
-def _missing(text: str) -> Markup:
-    return _parts().missing(text)
-
-
-def _cell(v, digits: int) -> str:
-    if v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and v != v):
-        return "–"
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else ""
-    if isinstance(v, (float, np.floating)):
-        return f"{v:.{digits}f}"
-    return str(v)
-
-
 def _auc_ci(r: dict) -> str:
     """``0.946 (0.90-0.99)``: an AUC and its interval in one cell that never wraps."""
-    auc, low, high = (r.get(k, nan) for k in ("auc", "auc_ci_low", "auc_ci_high"))
-    if auc != auc:
-        return "–"
-    return f"{auc:.3f} ({low:.2f}-{high:.2f})" if low == low and high == high else f"{auc:.3f}"
+    return interval_text(r.get("auc", nan), r.get("auc_ci_low", nan), r.get("auc_ci_high", nan), digits=3,
+                         style="short", absent="–")
 
 
 def _pair(r: dict, a: str, b: str) -> str:
-    return " / ".join(_cell(r.get(k, nan), 2) for k in (a, b))
+    return " / ".join(blocks.cell(r.get(k, nan), 2) for k in (a, b))
 
 
 REGION_WORDS = {"fingerprint": "on the source marks", "lesion": "on the lesions", "lungs": "in the lungs"}
@@ -134,11 +86,6 @@ def _separation_answers(sep: pd.DataFrame) -> pd.DataFrame:
             row[METHOD_NAMES.get(r["method"], r["method"])] = _auc_ci(r)
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _table(frame: pd.DataFrame, digits: int = 3, wrap: bool = False) -> Markup:
-    rows = [[_cell(v, digits) for v in row] for row in frame.itertuples(index=False)]
-    return _parts().table([str(c) for c in frame.columns], rows, wrap)
 
 
 METHOD_NAMES = {"lime": "LIME", "gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++",
@@ -187,7 +134,7 @@ class _Report:
 
     def note_missing(self, what: str) -> Markup:
         self.missing.append(what)
-        return _missing(what)
+        return blocks.missing(what)
 
     # 1
     def verdicts(self) -> str:
@@ -201,27 +148,27 @@ class _Report:
             ext = (d.get("external_estimate") or {}).get("sentence")
             strength = d["strength"] + (f" {ext[0].upper()}{ext[1:]} (the documentation: 'What it will score elsewhere')."
                                         if ext else "")
-            parts.append(_parts().verdict(cls, f"{d['title']}: {kind}", tags, d["reason"].rstrip("."), strength,
+            parts.append(blocks.parts().verdict(cls, f"{d['title']}: {kind}", tags, d["reason"].rstrip("."), strength,
                                           d.get("note") or ""))
-        parts.append(_parts().para(self.summary["rule"], True))
+        parts.append(blocks.parts().para(self.summary["rule"], True))
         if self.summary.get("rule_error_rates"):
-            parts.append(_parts().para(self.summary["rule_error_rates"], True))
+            parts.append(blocks.parts().para(self.summary["rule_error_rates"], True))
         for c in self.summary["cross"]:
-            parts.append(_parts().para(cross_sentence(c)))
+            parts.append(blocks.parts().para(cross_sentence(c)))
         if not self.summary["cross"]:
-            parts.append(_missing("No cross-dataset test in this run (config: cross)."))
+            parts.append(blocks.missing("No cross-dataset test in this run (config: cross)."))
         shortcut = [n for n, d in self.summary["datasets"].items()
                     if d.get("verdict_kind") in (SOURCE, ACQUISITION, CAUSE) or d["verdict"] == SHORTCUT]
         if shortcut:
             todo = any(d.get("remedies") for d in self.summary["datasets"].values())
-            parts.append(_parts().para("A dataset with a shortcut rewards a classifier for what it can read outside "
+            parts.append(blocks.parts().para("A dataset with a shortcut rewards a classifier for what it can read outside "
                                        "the lungs; its test AUC says nothing about the disease. " + (
                                            "What each remedy did, measured on data the models never saw, is in "
                                            "'What to do' below." if todo else
                                            "Which remedy helps (intra-source balance, lungs only, group-robust "
                                            "training, last-layer retraining), measured on sources the model never "
                                            "saw: cxr-isi remedy MANIFEST -p LABEL --external OTHER.csv.")))
-        return _join(parts)
+        return blocks.join(parts)
 
     # after 1, where remedies ran
     def remedies(self) -> str:
@@ -233,42 +180,42 @@ class _Report:
             if not r:
                 continue
             table = pd.DataFrame(r["table"])
-            parts.append(_parts().heading(f"{self.titles.get(name, name)}: {r['kind']}"))
-            parts.append(_parts().para(r["sentence"][0].upper() + r["sentence"][1:] + "."))
+            parts.append(blocks.parts().heading(f"{self.titles.get(name, name)}: {r['kind']}"))
+            parts.append(blocks.parts().para(r["sentence"][0].upper() + r["sentence"][1:] + "."))
             words = {"home": "home (its test split)", "boxed_out": "home, lungs boxed out (test time)",
                      "loso": "left-out sources (mean over sources)"}
             shown = pd.DataFrame([{
                 "remedy": x["remedy"], "measured on": words.get(x["measure"], f"external: {x['measure']}"),
                 "images": f"{x['images']} ({x['left_out_home']} left out: home's own)" if x.get("left_out_home")
-                else x["images"], "AUC (95% CI)": fmt_ci(x["value"], x["ci_low"], x["ci_high"])
+                else x["images"], "AUC (95% CI)": interval_text(x["value"], x["ci_low"], x["ci_high"])
                 if x["value"] is not None and x["value"] == x["value"] else "not computed",
                 "vs plain (95% CI)": "–" if x["diff"] is None or x["diff"] != x["diff"] else (
                     f"{x['diff']:+.2f}" + ("" if x["diff_low"] is None or x["diff_low"] != x["diff_low"]
                                            else f" ({x['diff_low']:+.2f} to {x['diff_high']:+.2f})"))}
                 for x in r["table"]])
-            parts.append(_table(shown, 2, wrap=True))
+            parts.append(blocks.table(shown, 2, wrap=True))
             if any(m not in ("home", "boxed_out") for m in table["measure"]):
                 fig = figures.remedy_figure(table, self.fig_dir / f"remedies_{name}",
                                             f"{self.titles.get(name, name)}: AUC elsewhere by remedy")
-                parts.append(_img(fig, f"AUC elsewhere by remedy, {name}", "Each remedy's AUC on data it never "
+                parts.append(blocks.image(fig, f"AUC elsewhere by remedy, {name}", "Each remedy's AUC on data it never "
                                   "saw, with its 95% interval; dashed: plain training's."))
-            parts.append(_parts().para(r["rule"], True))
+            parts.append(blocks.parts().para(r["rule"], True))
             verdicts = r.get("verdicts") or {}
             if verdicts:
-                parts.append(_parts().para("What each model reads (the judge's rule on the home test split, the "
+                parts.append(blocks.parts().para("What each model reads (the judge's rule on the home test split, the "
                                            "first training seed's model):"))
-                parts.append(_table(pd.DataFrame([{
+                parts.append(blocks.table(pd.DataFrame([{
                     "remedy": k, "reads": v["verdict_kind"] + (f" ({v['what']})" if v.get("what") else ""),
                     "why": v["reason"]} for k, v in verdicts.items()]), 1, wrap=True))
-                parts.append(_parts().para(r.get("verdict_rule", ""), True))
-        return _join(parts)
+                parts.append(blocks.parts().para(r.get("verdict_rule", ""), True))
+        return blocks.join(parts)
 
     # 2
     def probes(self) -> str:
         """Per dataset the evidence table, and each probe's figure and table as it declares them."""
         parts = []
         for name, d in self.summary["datasets"].items():
-            parts.append(_parts().heading(f"{self.titles.get(name, name)}: {d.get('verdict_kind', '')}"))
+            parts.append(blocks.parts().heading(f"{self.titles.get(name, name)}: {d.get('verdict_kind', '')}"))
             rows = [{"evidence": e["probe"], "figure": e.get("figure"),
                      "95% CI": (f"{e['ci_low']:.2f}‑{e['ci_high']:.2f}" if e.get("ci_low") is not None
                                 and e.get("ci_high") is not None else "–"),
@@ -276,53 +223,53 @@ class _Report:
                      "reading": e.get("sentence", "")} for e in d.get("evidence", [])]
             if len(rows) <= 2:
                 parts.append(self.note_missing(f"No probes ran on {name} (config: probes.enabled)."))
-            parts.append(_table(pd.DataFrame(rows), 2, wrap=True))
+            parts.append(blocks.table(pd.DataFrame(rows), 2, wrap=True))
             found = self.run.get("probes", {}).get(name, {})
             for probe in probes().values():  # each probe's figure and table, as it declares them
                 record = found.get(probe.name) or {}
                 fig = record.get("figure")
                 if probe.caption and fig and (self.dir / fig).is_file():
-                    parts.append(_img(self.dir / fig, f"{probe.name.replace('_', ' ')}, {name}", probe.caption))
+                    parts.append(blocks.image(self.dir / fig, f"{probe.name.replace('_', ' ')}, {name}", probe.caption))
                 rows = probe.table(record.get("details") or {}) if probe.table else []
                 if rows:
-                    parts.append(_table(pd.DataFrame(rows), 2, wrap=True))
-        return _join(parts) or self.note_missing("No datasets in this run.")
+                    parts.append(blocks.table(pd.DataFrame(rows), 2, wrap=True))
+        return blocks.join(parts) or self.note_missing("No datasets in this run.")
 
     # 3
     def audit(self) -> str:
         parts = []
         for name, a in self.run["audits"].items():
-            parts.append(_parts().heading(self.titles[name]))
+            parts.append(blocks.parts().heading(self.titles[name]))
             if not a:
                 parts.append(self.note_missing(f"No audit for {name}."))
                 continue
-            parts.append(_parts().para(a["headline"]))
+            parts.append(blocks.parts().para(a["headline"]))
             rows = pd.DataFrame([{"source": s["source"], "positive": s["n_positive"], "negative": s["n_negative"],
                                   "positive share": s["positive_share"], "single class": "yes" if s["single_class"] else ""}
                                  for s in a["sources"]])
             figs = figures.source_label_bars(a, self.fig_dir / f"audit_{name}", self.titles[name])
-            parts.append(_img(figs, f"images per source, {name}"))
-            parts.append(_table(rows, 2))
+            parts.append(blocks.image(figs, f"images per source, {name}"))
+            parts.append(blocks.table(rows, 2))
             stats = pd.DataFrame([{"images": a["n_images"], "sources": a["n_sources"], "patients": a["n_patients"],
                                    "Cramér's V": a["cramers_v"], "NMI": a["nmi"],
                                    "single-class share": a["single_class_fraction"],
                                    "source-only AUC (out of fold)": a["source_only_auc"]}])
-            parts.append(_table(stats, 2))
+            parts.append(blocks.table(stats, 2))
             acq = pd.DataFrame(a.get("acquisition", []))
             if len(acq):
                 constant = acq["note"].astype(str).eq("constant") if "note" in acq.columns else acq["auc"].isna()
                 cols = [c for c in ("property", "auc", "oof_auc", "flagged", "note") if c in acq.columns]
                 named = ", ".join(acq.loc[constant, "property"].astype(str))
                 if constant.all():  # no table of headers without rows
-                    parts.append(_parts().para(f"Every acquisition property read is the same for all images "
+                    parts.append(blocks.parts().para(f"Every acquisition property read is the same for all images "
                                                f"({named}): none of them can carry the label."))
                 else:
-                    parts.append(_parts().para("Acquisition properties and how well each alone predicts the label "
+                    parts.append(blocks.parts().para("Acquisition properties and how well each alone predicts the label "
                                                "(AUC; far from 0.5 either way is a confounder):"))
-                    parts.append(_table(acq.loc[~constant, cols], 2))
+                    parts.append(blocks.table(acq.loc[~constant, cols], 2))
                     if constant.any():
-                        parts.append(_parts().para(f"constant: {named}"))
-        return _join(parts) or self.note_missing("No datasets in this run.")
+                        parts.append(blocks.parts().para(f"constant: {named}"))
+        return blocks.join(parts) or self.note_missing("No datasets in this run.")
 
     # 4
     def image_sets(self) -> str:
@@ -347,9 +294,9 @@ class _Report:
             for suffix in (".svg", ".png"):
                 out = hide_and_seek_figure(im.get(row["path"]), mk.get(row["mask_path"]) > 127,
                                            self.fig_dir / f"image_sets_{name}{suffix}")
-            parts.append(_img(out, f"five image sets, {name}", f"{self.titles[name]}: one image and its "
+            parts.append(blocks.image(out, f"five image sets, {name}", f"{self.titles[name]}: one image and its "
                               "four modified sets (lung mask by the U-Net)."))
-        return _join(parts)
+        return blocks.join(parts)
 
     # 5
     def roc_split(self) -> str:
@@ -368,10 +315,10 @@ class _Report:
                              "spec.": r.get("specificity", nan), "acc. (Youden)": r.get("accuracy", nan),
                              "acc. at 0.5": r.get("accuracy_at_05", nan)})
         if not curves:
-            return self.note_missing("No single-split results with both classes.") + (_table(pd.DataFrame(rows)) if rows else "")
+            return self.note_missing("No single-split results with both classes.") + (blocks.table(pd.DataFrame(rows)) if rows else "")
         out = figures.roc_panels(curves, self.fig_dir / "roc_split")
-        return (_img(out, "ROC per dataset and image set", "Test-split ROC of every image set; "
-                     "AUC in the legend (the paper's Figures 4 and 5).") + _table(pd.DataFrame(rows)))
+        return (blocks.image(out, "ROC per dataset and image set", "Test-split ROC of every image set; "
+                     "AUC in the legend (the paper's Figures 4 and 5).") + blocks.table(pd.DataFrame(rows)))
 
     # 6
     def cross(self) -> str:
@@ -393,11 +340,11 @@ class _Report:
                          "sens. / spec. (Youden)": _pair(r, "sensitivity", "specificity"),
                          "acc. (Youden)": r.get("accuracy", nan)})
         if not pairs:
-            return _table(pd.DataFrame(rows))
+            return blocks.table(pd.DataFrame(rows))
         out = figures.cross_panels(pairs, self.fig_dir / "cross_dataset")
-        return (_img(out, "cross-dataset ROC", "Trained on one dataset's original images, tested on the "
+        return (blocks.image(out, "cross-dataset ROC", "Trained on one dataset's original images, tested on the "
                      "other's (the paper's Figure 6). Left out: test images the model saw in training, the "
-                     "same file or a near-identical one.") + _table(pd.DataFrame(rows)))
+                     "same file or a near-identical one.") + blocks.table(pd.DataFrame(rows)))
 
     # 7
     def cv(self) -> str:
@@ -414,7 +361,7 @@ class _Report:
         parts = []
         if groups:
             out = figures.cv_panels(groups, self.fig_dir / "cross_validation")
-            parts.append(_img(out, "cross-validation mean ROC", "Mean ROC over the folds with its 95% "
+            parts.append(blocks.image(out, "cross-validation mean ROC", "Mean ROC over the folds with its 95% "
                               "band; dots: mean Youden point (the paper's Figures 7 to 9)."))
         cv = self.run["cv"]
         if not cv.empty:  # one readable row per group; every column stays in cv.csv
@@ -424,17 +371,17 @@ class _Report:
                                                   "auc_ci_high": r["auc_ci_high"]}),
                      "sens. / spec. (mean)": _pair(r, "sensitivity_mean", "specificity_mean"),
                      "acc. (Youden)": r.get("youden_accuracy", nan)} for r in cv.to_dict("records")]
-            parts.append(_table(pd.DataFrame(rows)))
+            parts.append(blocks.table(pd.DataFrame(rows)))
         d = self.run["delong"]
         if not d.empty:
-            parts.append(_parts().heading("Original vs lungs-boxed-out (DeLong's paired test)"))
-            parts.append(_parts().para("Are the two AUCs different on the same images? Significant means hiding the "
+            parts.append(blocks.parts().heading("Original vs lungs-boxed-out (DeLong's paired test)"))
+            parts.append(blocks.parts().para("Are the two AUCs different on the same images? Significant means hiding the "
                                        "lungs changed what the model can do; not significant on a high AUC means the "
                                        "lungs were not needed."))
-            parts.append(_table(d.drop(columns=[c for c in ("protocol",) if c in d.columns]), 4))
+            parts.append(blocks.table(d.drop(columns=[c for c in ("protocol",) if c in d.columns]), 4))
         else:
             parts.append(self.note_missing("No DeLong comparison (needs original and lungs_boxed_out)."))
-        return _join(parts)
+        return blocks.join(parts)
 
     # 8
     def explanations(self) -> str:
@@ -444,18 +391,18 @@ class _Report:
             return self.note_missing("No explanations in this run (config: explain.enabled).")
         parts = []
         for test, variant, model, method, p in panels:
-            parts.append(_img(p, f"{method} on {test}", f"{METHOD_NAMES.get(method, method)} on "
+            parts.append(blocks.image(p, f"{method} on {test}", f"{METHOD_NAMES.get(method, method)} on "
                               f"{self.titles.get(test, test)} test images ({variant}, {model}); one row per model, "
                               f"named by the data it was trained on. {METHOD_LEGENDS.get(method, '')}"))
         if not att.empty:
             out = figures.attention_bars(att, self.fig_dir / "lung_attention")
-            parts.append(_img(out, "lung attention", "Share of the positive attribution inside the lungs "
+            parts.append(blocks.image(out, "lung attention", "Share of the positive attribution inside the lungs "
                               "(95% CI) against the lung area, what a map spread at random would score."))
         parts.append(self.explanations_truth())
         written = [n for n in (ATTENTION, TRUTH, SEPARATION, SANITY) if (self.dir / n).is_file()]
         if written:  # every row stays in the run folder; the page shows one answer per question
-            parts.append(_parts().files("Every row, in the run folder:", written))
-        return _join(parts)
+            parts.append(blocks.parts().files("Every row, in the run folder:", written))
+        return blocks.join(parts)
 
     def explanations_truth(self) -> Markup:
         """Maps scored against the phantom's truth, the explainers ranked by how well they tell
@@ -465,32 +412,32 @@ class _Report:
         truth, sanity, sep = (self.folder.table(n) for n in (TRUTH, SANITY, SEPARATION))
         parts = []
         if not truth.empty:
-            parts += [_parts().heading("Explanations against the truth"),
-                      _parts().para("The phantoms know where the source marks (burned-in marker, collimation "
+            parts += [blocks.parts().heading("Explanations against the truth"),
+                      blocks.parts().para("The phantoms know where the source marks (burned-in marker, collimation "
                                     "border) and the disease (the lesions) are. Each cell: the share of a map's "
                                     "positive relevance inside the region (95% t interval) / the region's share of "
                                     "the image, what a map spread at random scores. A model that reads the sources "
                                     "puts its relevance on the marks; one that reads the disease, on the lesions "
                                     "(the pointing game and every region are in the CSV below).")]
-            parts.append(_table(_truth_answers(truth)))
+            parts.append(blocks.table(_truth_answers(truth)))
         if not sep.empty:
-            parts += [_parts().para("Which explainer tells the models apart: for each region, the AUC that the "
+            parts += [blocks.parts().para("Which explainer tells the models apart: for each region, the AUC that the "
                                     "first model's maps put more relevance there than the second's, on the same "
                                     "images (DeLong 95% interval); higher ranks the explainer better for this "
                                     "task (the paper used LIME only)."),
-                      _table(_separation_answers(sep))]
+                      blocks.table(_separation_answers(sep))]
         if not sanity.empty:
             sanity = sanity.assign(passes=sanity["rank_correlation"] <= RANDOMISATION_FAILS_AT)
             failed = sanity[~sanity["passes"]]
             note = (f"Failed by: {', '.join(sorted(set(failed['method'])))}: their maps stay alike when the model's "
                     "weights are re-drawn, so they show the image more than the model; read them with care."
                     if len(failed) else "Every explainer passes.")
-            parts += [_parts().heading("Sanity check: model randomisation"),
-                      _parts().para("Adebayo et al. (2018): the maps of a model whose weights are re-drawn must "
+            parts += [blocks.parts().heading("Sanity check: model randomisation"),
+                      blocks.parts().para("Adebayo et al. (2018): the maps of a model whose weights are re-drawn must "
                                     "differ from the trained model's. Mean Spearman correlation of |map| between "
                                     f"the two; above {RANDOMISATION_FAILS_AT} fails. " + note),
-                      _table(sanity, 2)]
-        return _join(parts)
+                      blocks.table(sanity, 2)]
+        return blocks.join(parts)
 
     def sweep(self) -> Markup:
         """The dose-response curves of a sweep, when one was given."""
@@ -500,11 +447,11 @@ class _Report:
         if not png.is_file():
             return self.note_missing(f"No sweep figure in {self.sweep_dir} (run cxr-isi sweep --out there).")
         lines = text.read_text().splitlines() if text.is_file() else []
-        return _join([_parts().heading("How much imbalance does it take? (phantom sweep)"),
-                      _img(png, "dose-response sweep", "Boxed-out, original and cross-test AUC (mean over folds, "
+        return blocks.join([blocks.parts().heading("How much imbalance does it take? (phantom sweep)"),
+                      blocks.image(png, "dose-response sweep", "Boxed-out, original and cross-test AUC (mean over folds, "
                            "95% bands) against the imbalance and the fingerprint strength; the audit's Cramér's V "
                            "and source-only AUC dashed on the same axis."),
-                      *[_parts().para(line) for line in lines]])
+                      *[blocks.parts().para(line) for line in lines]])
 
     # 9
     def how(self) -> str:
@@ -522,28 +469,28 @@ class _Report:
                 *[(k, v) for k, v in env.items()]]
         if not self.res.empty and "train_seconds" in self.res.columns:
             rows.append(("training time summed over jobs", f"{self.res.drop_duplicates('job_id')['train_seconds'].sum() / 60:.1f} min"))
-        table = _table(pd.DataFrame(rows, columns=["what", "value"]).astype(str))
+        table = blocks.table(pd.DataFrame(rows, columns=["what", "value"]).astype(str))
         text = yaml.safe_dump(self.cfg, sort_keys=False)
         parts = [table]
         excluded = self.folder.excluded()
         if len(excluded):
             shown = excluded.head(20).assign(path=[Path(p).name for p in excluded["path"].head(20)])
-            parts += [_parts().heading(f"Images left out ({len(excluded)})"),
-                      _parts().para("Left out of every job of their dataset, with the reason (RUN/excluded.csv); "
-                                    "the study ran on the rest."), _table(shown)]
-        return _join([*parts, _parts().heading("Config"), _parts().pre(text)])
+            parts += [blocks.parts().heading(f"Images left out ({len(excluded)})"),
+                      blocks.parts().para("Left out of every job of their dataset, with the reason (RUN/excluded.csv); "
+                                    "the study ran on the rest."), blocks.table(shown)]
+        return blocks.join([*parts, blocks.parts().heading("Config"), blocks.parts().pre(text)])
 
     def build(self) -> str:
         from importlib.resources import files
 
-        bodies = [_join([Markup(self.verdicts()), self.sweep()]), self.probes(), self.audit(), self.image_sets(), self.roc_split(), self.cross(),
+        bodies = [blocks.join([Markup(self.verdicts()), self.sweep()]), self.probes(), self.audit(), self.image_sets(), self.roc_split(), self.cross(),
                   self.cv(), self.explanations(), self.how()]
         css = (files("cxr_isi.report") / "templates" / "report.css").read_text(encoding="utf-8")
         sections = list(zip(SECTIONS, [Markup(b) for b in bodies], strict=True))
         todo = self.remedies()
         if todo:
             sections.insert(1, (WHAT_TO_DO, Markup(todo)))
-        return _env().get_template("page.html.j2").render(
+        return blocks.env().get_template("page.html.j2").render(
             name=self.cfg.get("name", "run"), description=self.cfg.get("description", ""), model=str(self.model),
             css=Markup(css), sections=sections)
 

@@ -33,8 +33,8 @@ them from a run folder; this module only decides.
 
 from __future__ import annotations
 
+from cxr_isi.evaluate.text import interval_text
 from cxr_isi.probes import probes
-from cxr_isi.probes.base import fmt_ci
 from cxr_isi.verdict.kinds import (
     ACQUISITION,
     CAUSE,
@@ -129,7 +129,7 @@ def verdict_for(boxed_out: float, ci_low: float | None = None) -> str:
 
 
 def _ci_text(a: dict) -> str:
-    return fmt_ci(a["auc"], a["ci_low"], a["ci_high"])
+    return interval_text(a["auc"], a["ci_low"], a["ci_high"])
 
 
 def verdict_kind(boxed: dict, fixed: dict, audit: dict | None, probes: dict[str, dict]) -> tuple[str, str]:

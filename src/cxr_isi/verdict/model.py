@@ -10,8 +10,8 @@ lies outside them); otherwise the occlusion map and those sets decide, or nothin
 
 from __future__ import annotations
 
+from cxr_isi.evaluate.text import interval_text
 from cxr_isi.lungs.hideseek import FIXED_BOX
-from cxr_isi.probes.base import fmt_ci
 from cxr_isi.probes.evidence import ModelEvidence
 from cxr_isi.verdict.kinds import (
     INCONCLUSIVE,
@@ -79,15 +79,15 @@ def verdict_of(auc: dict, swap: dict | None, split_by_class: bool, maps: dict) -
                               "more test images"), None
     if o["ci_high"] < 0.5:
         return INCONCLUSIVE, (f"the model ranks these images the wrong way round (AUC "
-                              f"{fmt_ci(o['auc'], o['ci_low'], o['ci_high'])}, its interval below 0.5): the "
+                              f"{interval_text(o['auc'], o['ci_low'], o['ci_high'])}, its interval below 0.5): the "
                               "positive label is most likely reversed; give the labels the model calls positive "
                               "(-p), or the output column that scores them (--positive-index or --head)"), None
     if o["ci_low"] <= SEPARATES_LOW:
         return INCONCLUSIVE, (f"the model does not separate the classes on these images (AUC "
-                              f"{fmt_ci(o['auc'], o['ci_low'], o['ci_high'])}): nothing to attribute"), None
+                              f"{interval_text(o['auc'], o['ci_low'], o['ci_high'])}): nothing to attribute"), None
     sets = _without_lungs(auc)
     def said(chosen: list[tuple[str, dict]]) -> str:
-        return ", ".join(f"{words} {fmt_ci(a['auc'], a['ci_low'], a['ci_high'])}" for words, a in chosen)
+        return ", ".join(f"{words} {interval_text(a['auc'], a['ci_low'], a['ci_high'])}" for words, a in chosen)
 
     quoted = said(sets)
     # without the lungs it still tells the classes apart: the bar the original AUC must clear
@@ -129,8 +129,9 @@ def verdict_of(auc: dict, swap: dict | None, split_by_class: bool, maps: dict) -
            "the lung swap is undecided (its interval contains 0.5)")
     lungs = bool(occ and occ.get("n") and occ["ci_low"] > occ["lung_area_share"])
     if lungs and occ:
-        occ_ci = (f"occlusion puts {fmt_ci(occ['inside_share'], occ['ci_low'], occ['ci_high'])} of the relevance "
-                  f"inside the lungs, above their area ({occ['lung_area_share']:.2f})")
+        share = interval_text(occ["inside_share"], occ["ci_low"], occ["ci_high"])
+        occ_ci = (f"occlusion puts {share} of the relevance inside the lungs, above their area "
+                  f"({occ['lung_area_share']:.2f})")
         if above:
             return READS_BOTH, f"{why}; {occ_ci}, and {still}", what
         rest = (f"without the lungs the model is not above chance (every interval holds 0.5: {quoted})" if chance

@@ -11,6 +11,7 @@ to tell. A remedy that lowers the AUC elsewhere by more than :data:`HARM` is nam
 
 from __future__ import annotations
 
+from cxr_isi.evaluate.text import interval_text
 from cxr_isi.verdict.kinds import PLAIN, Decision
 
 HELPED, NONE_HELPED, NOT_MEASURED = "a remedy helped", "no remedy helped", "not measured elsewhere"
@@ -24,15 +25,16 @@ RULE = ("A remedy helped where its AUC elsewhere (the first external set, else l
         f"helped. One that lowers the AUC elsewhere by more than {HARM} is named as harmful.")
 
 
-def _text(v: float | None, low: float | None, high: float | None, signed: bool = False) -> str:
-    if v is None:
-        return "not computed"
-    f = "{:+.2f}" if signed else "{:.2f}"
-    if low is None or high is None:
-        return f.format(v)
-    if low != low or high != high:  # one value (one source left out, one seed): no interval to give
-        return f.format(v) + " (95% CI unknown: one value)"
-    return f.format(v) + f" (95% CI {f.format(low)} to {f.format(high)})"
+def _text(v: float | None, low: float | None, high: float | None, *, signed: bool = False) -> str:
+    """A remedy's figure in its sentence: one value (one source left out, one seed) says its
+    interval is unknown."""
+    return interval_text(v, low, high, style="to", signed=signed, absent="not computed",
+                         unknown=" (95% CI unknown: one value)")
+
+
+def _diff(row: dict) -> str:
+    """A remedy's paired difference against plain training, signed, with its interval."""
+    return _text(row["diff"], row["diff_low"], row["diff_high"], signed=True)
 
 
 def decide(table: list[dict], external: list[str], sources_left_out: list[str]) -> Decision:
@@ -63,7 +65,7 @@ def decide(table: list[dict], external: list[str], sources_left_out: list[str]) 
         best = max(helped, key=lambda r: r["diff"])
         return Decision(NONE_HELPED, (
             f"{base}: below chance, the model ranks that data's classes the wrong way round; {best['remedy']} raised "
-            f"it by {_text(best['diff'], best['diff_low'], best['diff_high'], True)} to "
+            f"it by {_diff(best)} to "
             f"{_text(best['value'], best['ci_low'], best['ci_high'])}, still below chance: no remedy made a model "
             "that works there (its labels or patients differ from home's in a way no remedy for a source shortcut "
             f"can fix){harm}"), rows)
@@ -74,7 +76,7 @@ def decide(table: list[dict], external: list[str], sources_left_out: list[str]) 
         return Decision(HELPED, (f"{best['remedy']} helped most: on {words} it scores "
                                  f"{_text(best['value'], best['ci_low'], best['ci_high'])} against plain training's "
                                  f"{plain['value']:.2f}, a paired difference of "
-                                 f"{_text(best['diff'], best['diff_low'], best['diff_high'], True)}{one_seed}{harm}"),
+                                 f"{_diff(best)}{one_seed}{harm}"),
                         rows, what=best["remedy"])
     if not others:
         return Decision(NONE_HELPED, f"{base}; no remedy was measured beside it", rows)
@@ -93,5 +95,5 @@ def decide(table: list[dict], external: list[str], sources_left_out: list[str]) 
            "their paired intervals reach 0: too few images or seeds elsewhere to tell a gain from chance")
     return Decision(NONE_HELPED, (f"no remedy raised the AUC on {words} with an interval above 0 ({base}; the "
                                   f"largest difference, {top['remedy']}: "
-                                  f"{_text(top['diff'], top['diff_low'], top['diff_high'], True)}): {why}{harm}"),
+                                  f"{_diff(top)}): {why}{harm}"),
                     rows)
