@@ -13,6 +13,7 @@ imported only by the calls that train or explain).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -259,7 +260,8 @@ def run_experiment(config: str | Path, *, out: str | Path, executor: str = "sequ
     return load_run(out)
 
 
-def write_report(run: RunResult | str | Path, sweep: str | Path | None = None) -> Report:
+def write_report(run: RunResult | str | Path, sweep: str | Path | None = None,
+                 sections: list[tuple[str, Callable[[dict], object]]] | None = None) -> Report:
     """Decide a run folder's verdicts (``summary.json``) and render its ``report.html``.
 
     Parameters
@@ -267,6 +269,9 @@ def write_report(run: RunResult | str | Path, sweep: str | Path | None = None) -
     run : RunResult or path
     sweep : path, optional
         A sweep folder (:func:`sweep`) whose dose-response curves the report shows.
+    sections : list of (str, callable), optional
+        Sections of one's own after the report's: a title and a function of the summary
+        (``summary.json`` as a dict) that returns the content (``docs/guide/extending.md``).
 
     Returns
     -------
@@ -279,7 +284,7 @@ def write_report(run: RunResult | str | Path, sweep: str | Path | None = None) -
     path = run.path if isinstance(run, RunResult) else Path(run)
     check_sweep(sweep)
     write_summary(path)  # decided first, from what the folder holds now; then rendered
-    written = _write(path, sweep_dir=sweep)
+    written = _write(path, sweep_dir=sweep, sections=sections or ())
     s = written["summary"]
     verdicts = {name: DatasetVerdict(
         name=name, title=d["title"], kind=d["verdict_kind"], strength=d["verdict"], reason=d["reason"],

@@ -2,7 +2,8 @@
 shortcut is. One module per probe, each declaring itself (``PROBE``, a :class:`Probe`: its name,
 its ``run`` (:class:`ProbeInput` -> :class:`ProbeResult`), the training job it adds, what it tries
 as an explanation, its figure); the registry finds them, so the plan, the runner, the dataset rule
-and the report read the declarations and adding a probe is one file:
+and the report read the declarations and adding a probe is one file (or, from outside the
+package, one :func:`register_probe` call):
 
 - ``geometry``: the label from the lung mask's geometry alone (the protocol's own leak);
 - ``lung_swap``: lungs pasted into the frame of an image of the other label (frame or lungs?);
@@ -33,18 +34,47 @@ from importlib import import_module
 
 from cxr_isi.probes.base import Probe, ProbeInput, ProbeResult
 
+_REGISTERED: dict[str, Probe] = {}
+
 
 @cache
-def probes() -> dict[str, Probe]:
-    """Every probe declared in this package (a module with a ``PROBE``), by name, in the
-    protocol's order (:attr:`Probe.rank`). Modules are imported on the first call, not before:
-    ``import cxr_isi.probes.base`` stays light."""
+def _declared() -> tuple[Probe, ...]:
     found = []
     for info in pkgutil.iter_modules(__path__):
         declared = getattr(import_module(f"{__name__}.{info.name}"), "PROBE", None)
         if isinstance(declared, Probe):
             found.append(declared)
+    return tuple(found)
+
+
+def probes() -> dict[str, Probe]:
+    """Every probe: those declared in this package (a module with a ``PROBE``) and those
+    registered from outside it (:func:`register_probe`), by name, in the protocol's order
+    (:attr:`Probe.rank`). The package's modules are imported on the first call, not before:
+    ``import cxr_isi.probes.base`` stays light."""
+    found = [*_declared(), *_REGISTERED.values()]
     return {p.name: p for p in sorted(found, key=lambda p: p.rank)}
+
+
+def register_probe(probe: Probe) -> Probe:
+    """Add a probe from outside the package (a notebook, a plugin): runs, configs, the rule's
+    "tried" list and the report then know it as they know the shipped ones. A name already
+    taken is refused; the probe runs in the process that runs the study's probes.
+
+    Parameters
+    ----------
+    probe : Probe
+
+    Returns
+    -------
+    Probe
+    """
+    if not isinstance(probe, Probe):
+        raise TypeError(f"register_probe takes a Probe, got {type(probe).__name__}")
+    if probe.name in {p.name for p in _declared()} or probe.name in _REGISTERED:
+        raise ValueError(f"a probe called {probe.name!r} exists already")
+    _REGISTERED[probe.name] = probe
+    return probe
 
 
 def get_probe(name: str) -> Callable[[ProbeInput], ProbeResult]:
@@ -66,4 +96,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["PROBES", "Probe", "ProbeInput", "ProbeResult", "get_probe", "probe_version", "probes"]
+__all__ = ["PROBES", "Probe", "ProbeInput", "ProbeResult", "get_probe", "probe_version", "probes", "register_probe"]

@@ -9,6 +9,7 @@ attention, 9 how the run was made.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from math import nan
 from pathlib import Path
 
@@ -480,7 +481,7 @@ class _Report:
                                     "the study ran on the rest."), blocks.table(shown)]
         return blocks.join([*parts, blocks.parts().heading("Config"), blocks.parts().pre(text)])
 
-    def build(self) -> str:
+    def build(self, extra: Sequence[tuple[str, Callable[[dict], object]]] = ()) -> str:
         from importlib.resources import files
 
         bodies = [blocks.join([Markup(self.verdicts()), self.sweep()]), self.probes(), self.audit(), self.image_sets(), self.roc_split(), self.cross(),
@@ -490,19 +491,24 @@ class _Report:
         todo = self.remedies()
         if todo:
             sections.insert(1, (WHAT_TO_DO, Markup(todo)))
+        # sections of one's own: rendered from the summary, their text escaped unless it is markup
+        sections += [(title, blocks.join([render(self.summary)])) for title, render in extra]
         return blocks.env().get_template("page.html.j2").render(
             name=self.cfg.get("name", "run"), description=self.cfg.get("description", ""), model=str(self.model),
             css=Markup(css), sections=sections)
 
 
-def write_report(run_dir: str | Path, sweep_dir: str | Path | None = None) -> dict:
+def write_report(run_dir: str | Path, sweep_dir: str | Path | None = None,
+                 sections: Sequence[tuple[str, Callable[[dict], object]]] = ()) -> dict:
     """Render ``report.html`` (figures under ``figures/`` as PNG and SVG) from a run folder and
     the verdicts its ``summary.json`` holds (:func:`cxr_isi.study.summary.write_summary` decides
     them; this renders); ``sweep_dir``: also show a ``cxr-isi sweep`` folder's dose-response
-    curves. Returns the report's path, the summary, and what the run did not have (``missing``:
-    one sentence each, naming the config key that adds it)."""
+    curves; ``sections``: sections of one's own after the report's, each a title and a function
+    of the summary that returns its content (text, escaped, or markup made with
+    :mod:`cxr_isi.report.blocks`). Returns the report's path, the summary, and what the run did not
+    have (``missing``: one sentence each, naming the config key that adds it)."""
     rep = _Report(Path(run_dir), Path(sweep_dir) if sweep_dir else None)
-    page = rep.build()
+    page = rep.build(sections)
     out = rep.folder.report_path
     atomic_write(out, lambda p: p.write_text(page, encoding="utf-8"))
     return {"report": out, "summary": rep.summary, "missing": rep.missing}

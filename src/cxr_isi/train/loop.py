@@ -35,20 +35,10 @@ from cxr_isi.errors import CxrIsiError
 from cxr_isi.logs import get_logger
 from cxr_isi.lungs.dataset import HideSeekDataset
 from cxr_isi.models import create_model
-from cxr_isi.models.formats.base import head_rows, write_head
 from cxr_isi.models.registry import read_classifier
 from cxr_isi.models.weights import CHECKPOINT_FORMAT
 from cxr_isi.train.config import TrainConfig
-from cxr_isi.train.remedies import (
-    GroupDRO,
-    WeightedSampler,
-    WithGroups,
-    balance_weights,
-    balance_within_sources,
-    group_ids,
-    pooled_features,
-    refit_head,
-)
+from cxr_isi.train.remedies import WeightedSampler, training_remedies
 
 log = get_logger("train")
 
@@ -239,8 +229,9 @@ def _fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: bo
             raise CxrIsiError(f"{manifest.origin}: the {s} split has a single class "
                               f"({_class_word(y)} only, {len(y)} images); a classifier cannot be "
                               "trained or scored on it")
-    if cfg.source_balance == "subsample":  # the paper's remedy: each source's classes to equal shares
-        parts["train"] = balance_within_sources(parts["train"], cfg.seed)
+    remedies = training_remedies(cfg)  # each remedy's hooks (train.remedies.TrainingRemedy)
+    for remedy in remedies:
+        parts["train"] = remedy.training_part(parts["train"], cfg.seed)
     stamp = data_stamp(parts)
     check_same_data(out, stamp)  # before the folder's split.csv is written: nothing of the old run is lost
     if rank == 0:
@@ -271,23 +262,21 @@ def _fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: bo
 
     sampler: Any = DistributedSampler(data["train"], num_replicas=world, rank=rank,  # type: ignore[arg-type]  # a Dataset by duck typing
                                  shuffle=True, seed=cfg.seed, drop_last=True)
-    by = "source" if cfg.source_balance == "weight" else "group" if cfg.group_robust == "sampling" else None
     kept = pd.Index(parts["train"].frame["path"]).get_indexer(data["train"].paths)  # the dataset may leave out
-    if by:  # an image it could not cache: the weights and groups follow its rows, by path
-        w = balance_weights(parts["train"], by)[kept]
+    weights = next((w for r in remedies if (w := r.sampling_weights(parts["train"])) is not None), None)
+    if weights is not None:  # an image it could not cache: the weights and groups follow its rows, by path
+        w = weights[kept]
         sampler = WeightedSampler(w / w.sum(), cfg.seed, num_replicas=world, rank=rank)
-    dro = None
-    if cfg.group_robust == "dro":
-        groups, names = group_ids(parts["train"])
-        data["train"] = WithGroups(data["train"], groups[kept])  # type: ignore[assignment]
-        dro = GroupDRO(len(names), cfg.dro_step, device)
+    for remedy in remedies:
+        data["train"] = remedy.training_set(data["train"], parts["train"], kept, device)
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
         train_model = DistributedDataParallel(train_model, device_ids=[device.index] if device.type == "cuda" else None)
     y_train = data["train"].labels
     pos_weight = torch.tensor(float((y_train == 0).sum() / max((y_train == 1).sum(), 1))
-                              if cfg.class_weighting and not by and dro is None else 1.0, device=device)
+                              if cfg.class_weighting and not any(r.reweights for r in remedies) else 1.0,
+                              device=device)
     train_loader = _loader(data["train"], cfg, device, shuffle=True, gen=gen, sampler=sampler)
     val_loader = _loader(data["val"], cfg, device, shuffle=False)
     writer = _tensorboard(out) if rank == 0 else None
@@ -306,10 +295,8 @@ def _fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: bo
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 logits = train_model(x)
-            if dro is not None:
-                per_image = F.binary_cross_entropy_with_logits(logits.float(), y, reduction="none")
-                loss = dro.loss(per_image, batch[2].to(device))
-            else:
+            loss = next((lo for r in remedies if (lo := r.loss(logits.float(), y, batch)) is not None), None)
+            if loss is None:
                 loss = F.binary_cross_entropy_with_logits(logits.float(), y, pos_weight=pos_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -347,12 +334,14 @@ def _fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: bo
         return {"paused_at_epoch": state["epoch"], "epochs": cfg.epochs}
     best = read_checkpoint(out / "best.pt")
     _unwrap(model).load_state_dict(best["state_dict"])
-    refit = None
-    if cfg.last_layer == "dfr":  # the head refitted on group-balanced features of the held-out val part
-        refit = _refit_last_layer(_unwrap(model), data, parts, cfg, device)
-        save_classifier(model, out / "best.pt", cfg, mapping, {**json.loads(best.get("extra") or "{}"),
-                                                               "dfr": {k: v for k, v in refit.items()
-                                                                       if k not in ("weight", "bias")}})
+    records = {}  # what each remedy did to the best model (DFR: the head refitted on the held-out part)
+    for remedy in remedies:
+        done = remedy.after_training(_unwrap(model), data, parts, lambda ds: _loader(ds, cfg, device, shuffle=False),
+                                     device, cfg.seed)
+        if done is not None:
+            records[remedy.name] = {k: v for k, v in done.items() if k not in ("weight", "bias")}
+    if records:
+        save_classifier(model, out / "best.pt", cfg, mapping, {**json.loads(best.get("extra") or "{}"), **records})
     metrics = {"model": cfg.model, "variant": cfg.variant, "size": cfg.size, "weights": cfg.weights,
                "label_mapping": mapping, "device": str(device), "world_size": world,
                "epochs": state["epoch"], "best_epoch": state["best_epoch"],
@@ -367,30 +356,9 @@ def _fit(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, progress: bo
             pd.DataFrame({"path": data[s].paths, "label": data[s].labels, "score": scores}).to_csv(
                 out / f"predictions_{s}.csv", index=False)
     metrics["config"] = json.loads(cfg.model_dump_json())
-    if refit is not None:
-        metrics["dfr"] = {k: v for k, v in refit.items() if k not in ("weight", "bias")}
+    metrics.update(records)
     write_json(out / "metrics.json", metrics)
     return metrics
-
-
-DFR_MIN_GROUP = 5  # the smallest group (source x label) of the held-out part DFR refits on
-
-
-def _refit_last_layer(model, data: dict, parts: dict, cfg: TrainConfig, device) -> dict:
-    """DFR: features of the validation part (never trained on), a logistic head fitted on them
-    group-balanced (:func:`~cxr_isi.train.remedies.refit_head`), written into the model's head.
-    Where the validation part's smallest group has fewer than :data:`DFR_MIN_GROUP` images, the
-    training part's features join it (the paper's DFR on training data, said in the record)."""
-    groups, _ = group_ids(parts["val"])
-    use = ["val"] if np.bincount(groups).min() >= DFR_MIN_GROUP else ["train", "val"]
-    feats = np.concatenate([pooled_features(model, _loader(data[s], cfg, device, shuffle=False), device) for s in use])
-    paths = [p for s in use for p in data[s].paths]  # the rows the datasets kept, in their order
-    frame = pd.concat([parts[s].frame for s in use], ignore_index=True).set_index("path").loc[paths].reset_index()
-    part = parts["val"].with_frame(frame)
-    refit = refit_head(feats, part.y, group_ids(part)[0], cfg.seed)
-    refit["fitted_on"] = " and ".join({"train": "training", "val": "validation"}[s] for s in use)
-    write_head(model.head, *head_rows(refit["weight"], refit["bias"], 1, 0, "logit"))  # one logit: column 0
-    return refit
 
 
 def _tensorboard(out: Path):

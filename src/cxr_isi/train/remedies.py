@@ -162,3 +162,125 @@ def refit_head(features: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: in
     b = float(clf.intercept_[0] - (clf.coef_[0] * mean / scale).sum())
     return {"weight": w.astype(np.float32), "bias": b, "n_images": int(len(pick)), "per_group": n,
             "n_groups": int(len(present))}
+
+
+# -- the hooks: what a remedy changes in one training run -----------------------------------------
+DFR_MIN_GROUP = 5  # the smallest group (source x label) of the held-out part DFR refits on
+
+
+class TrainingRemedy:
+    """What one remedy changes in a training run: one hook per place the training loop lets a
+    remedy in (as pytorch-grad-cam's methods override one hook of ``BaseCAM``); the base changes
+    nothing. :func:`training_remedies` builds them from a ``TrainConfig``; a new remedy that
+    changes training overrides the hooks it needs (``docs/guide/extending.md``).
+
+    Attributes
+    ----------
+    name : str
+        The key its record is written under (``metrics.json``, the checkpoint).
+    reweights : bool
+        Whether it weights the classes itself (its sampler or its loss): the loop's class
+        weighting is then off.
+    """
+
+    name = "none"
+    reweights = False
+
+    def training_part(self, part: Manifest, seed: int) -> Manifest:
+        """The training rows it trains on (before any image is read)."""
+        return part
+
+    def sampling_weights(self, part: Manifest) -> np.ndarray | None:
+        """Per-row sampling weights of the training rows (None: the usual shuffle)."""
+        return None
+
+    def training_set(self, dataset, part: Manifest, kept: np.ndarray, device):
+        """The training dataset it trains on (``kept``: the rows the dataset kept, by index)."""
+        return dataset
+
+    def loss(self, logits: torch.Tensor, y: torch.Tensor, batch) -> torch.Tensor | None:
+        """The batch's loss where it sets its own (None: the loop's cross-entropy)."""
+        return None
+
+    def after_training(self, model, data: dict, parts: dict, loader, device, seed: int) -> dict | None:
+        """Changes to the best model once training ended (``loader``: a dataset's loader in a
+        fixed order); the record of what it did, or None."""
+        return None
+
+
+class SourceBalance(TrainingRemedy):
+    """Each source's classes to equal shares: a seeded subsample, or sampling weights."""
+
+    name = "source_balance"
+
+    def __init__(self, mode: str):
+        self.mode = mode
+        self.reweights = mode == "weight"
+
+    def training_part(self, part: Manifest, seed: int) -> Manifest:
+        return balance_within_sources(part, seed) if self.mode == "subsample" else part
+
+    def sampling_weights(self, part: Manifest) -> np.ndarray | None:
+        return balance_weights(part, "source") if self.mode == "weight" else None
+
+
+class GroupRobust(TrainingRemedy):
+    """Source x label groups: GroupDRO's online loss, or every group drawn equally often."""
+
+    name = "group_robust"
+    reweights = True
+
+    def __init__(self, mode: str, step: float):
+        self.mode, self.step, self.dro, self.device = mode, step, None, None
+
+    def sampling_weights(self, part: Manifest) -> np.ndarray | None:
+        return balance_weights(part, "group") if self.mode == "sampling" else None
+
+    def training_set(self, dataset, part: Manifest, kept: np.ndarray, device):
+        if self.mode != "dro":
+            return dataset
+        groups, names = group_ids(part)
+        self.dro, self.device = GroupDRO(len(names), self.step, device), device
+        return WithGroups(dataset, groups[kept])
+
+    def loss(self, logits: torch.Tensor, y: torch.Tensor, batch) -> torch.Tensor | None:
+        if self.dro is None:
+            return None
+        per_image = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
+        return self.dro.loss(per_image, batch[2].to(self.device))
+
+
+class LastLayer(TrainingRemedy):
+    """DFR: features of the validation part (never trained on), a logistic head fitted on them
+    group-balanced (:func:`refit_head`), written into the model's head. Where the validation
+    part's smallest group has fewer than :data:`DFR_MIN_GROUP` images, the training part's
+    features join it (the paper's DFR on training data, said in the record)."""
+
+    name = "dfr"
+
+    def after_training(self, model, data: dict, parts: dict, loader, device, seed: int) -> dict | None:
+        from cxr_isi.models.formats.base import head_rows, write_head
+
+        groups, _ = group_ids(parts["val"])
+        use = ["val"] if np.bincount(groups).min() >= DFR_MIN_GROUP else ["train", "val"]
+        feats = np.concatenate([pooled_features(model, loader(data[s]), device) for s in use])
+        paths = [p for s in use for p in data[s].paths]  # the rows the datasets kept, in their order
+        frame = pd.concat([parts[s].frame for s in use], ignore_index=True).set_index("path").loc[paths].reset_index()
+        part = parts["val"].with_frame(frame)
+        refit = refit_head(feats, part.y, group_ids(part)[0], seed)
+        refit["fitted_on"] = " and ".join({"train": "training", "val": "validation"}[s] for s in use)
+        write_head(model.head, *head_rows(refit["weight"], refit["bias"], 1, 0, "logit"))  # one logit: column 0
+        return refit
+
+
+def training_remedies(cfg) -> list[TrainingRemedy]:
+    """The hooks a ``TrainConfig`` asks for (``source_balance``, ``group_robust``,
+    ``last_layer``), in the order the loop applies them."""
+    found: list[TrainingRemedy] = []
+    if cfg.source_balance != "none":
+        found.append(SourceBalance(cfg.source_balance))
+    if cfg.group_robust != "none":
+        found.append(GroupRobust(cfg.group_robust, cfg.dro_step))
+    if cfg.last_layer == "dfr":
+        found.append(LastLayer())
+    return found

@@ -7,24 +7,11 @@ test AUC with DeLong's interval). Its strength (:func:`verdict_for`), with cut-o
 reader can disagree: ``shortcut`` at >= 0.80, ``no shortcut found`` at <= 0.65, ``partial
 shortcut`` between.
 
-What it is (:func:`decide`), in this order (:data:`RULE`):
-
-1. no lungs-boxed-out result: ``inconclusive``;
-2. boxed-out AUC <= 0.65: ``no shortcut found``; its interval reaching 0.55: ``inconclusive``;
-3. the audit finds the sources split by class and the boxed-out AUC with the *fixed* box (one
-   box for every image) stays >= 0.75 (the per-image box's AUC where the run has no fixed box):
-   ``source shortcut``;
-4. the lung geometry alone predicts the label (probe ``geometry`` >= 0.70) and the fixed box
-   brings the boxed-out AUC to <= 0.65: ``protocol leak: lung geometry``;
-5. the tile-shuffled model reads the label (probe ``acquisition``) or the residual vanishes
-   within levels of a flagged property (probe ``confounders``): ``acquisition shortcut``;
-6. the residual vanishes within levels of a cause the ``causes`` probe sees (burned-in text,
-   small bright objects, soft tissue beside the lungs), with the confounders' thresholds:
-   ``named cause``, the reason naming it;
-7. otherwise: ``inconclusive`` (readable outside the lungs, explained by no probe).
-
-From step 3 on, where the ``regions`` probe finds regions outside the fixed box that carry the
-label, the reason ends with them ("where: top band, AUC 0.78 (95% CI 0.71-0.85)").
+What it is (:func:`decide`): the steps of :data:`STEPS`, in order, each one clause of the
+rule's text (:data:`RULE`, made from them, quoted in every report) and one function that decides
+it or passes to the next; the first that decides names the kind. From step 3 on, where the
+``regions`` probe finds regions outside the fixed box that carry the label, the reason ends with
+them ("where: top band, AUC 0.78 (95% CI 0.71-0.85)").
 
 The evidence comes in as plain figures (``{"auc", "ci_low", "ci_high", "from"}`` for the two
 boxed-out AUCs, the audit's record, each probe's record): :mod:`cxr_isi.study.summary` gathers
@@ -33,8 +20,11 @@ them from a run folder; this module only decides.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from cxr_isi.evaluate.text import interval_text
-from cxr_isi.probes import probes
+from cxr_isi.probes import probes as all_probes
 from cxr_isi.verdict.kinds import (
     ACQUISITION,
     CAUSE,
@@ -63,35 +53,16 @@ from cxr_isi.verdict.thresholds import (
     dataset_thresholds,
 )
 
-__all__ = ["KINDS", "RULE", "decide", "thresholds", "verdict_for", "verdict_kind", "evidence", "sentence",
-           "confounder_note"]
-
-RULE = ("The verdict names what the model reads, in this order: (1) no lungs-boxed-out result: inconclusive; "
-        f"(2) boxed-out AUC <= {CHANCE_AUC:.2f}: no shortcut found, or its 95% interval reaching {CHANCE_LOW:.2f}: "
-        "inconclusive; (3) the audit finds the sources split by class and the boxed-out AUC with the fixed box "
-        f"(one box for every image) stays >= {SOURCE_FIXED_AUC:.2f}: source shortcut; (4) the lung mask's geometry "
-        f"alone predicts the label (AUC >= {GEOMETRY_AUC:.2f}) and the fixed box brings the boxed-out AUC to "
-        f"<= {CHANCE_AUC:.2f}: protocol leak: lung geometry; (5) a model on tile-shuffled images reads the label "
-        f"(AUC >= {ACQUISITION_AUC:.2f}, interval above {ACQUISITION_LOW:.2f}), or the boxed-out "
-        "AUC falls by "
-        f">= {CONFOUNDER_DROP:.2f} to <= {CONFOUNDER_CEILING:.2f} within levels of a flagged acquisition property: "
-        "acquisition shortcut; (6) the boxed-out AUC falls as in (5) within levels of a cause seen outside the "
-        "lungs (burned-in text, small bright objects, soft tissue beside the lungs): named cause; (7) otherwise: "
-        "inconclusive (readable outside the lungs, explained by no probe). From (3) on, the regions outside the "
-        f"fixed box that carry the label (AUC >= {REGION_AUC:.2f}, Bonferroni interval above "
-        f"{REGION_LOW:.2f}) are named. "
-        f"Its strength by the boxed-out AUC: shortcut at >= {SHORTCUT_AUC:.2f}, partial between {CHANCE_AUC:.2f} "
-        f"and {SHORTCUT_AUC:.2f}.")
-# what each probe that can explain a residual tried, for an inconclusive verdict's reason
-TRIED = {p.name: p.tried for p in probes().values() if p.tried}  # as each probe declares it
-
+__all__ = ["KINDS", "RULE", "STEPS", "Evidence", "Step", "confounder_note", "decide", "evidence", "rule_text",
+           "sentence", "thresholds", "verdict_for", "verdict_kind"]
 
 def thresholds() -> dict[str, float]:
     """Every threshold :data:`RULE` decides with (the ones the error rates were measured with)."""
     return dataset_thresholds()
 
 
-def decide(boxed: dict, fixed: dict, audit: dict | None, probes: dict[str, dict]) -> Decision:
+def decide(boxed: dict, fixed: dict, audit: dict | None, probes: dict[str, dict],
+           steps: tuple[Step, ...] | None = None) -> Decision:
     """The dataset verdict from its evidence.
 
     Parameters
@@ -104,13 +75,15 @@ def decide(boxed: dict, fixed: dict, audit: dict | None, probes: dict[str, dict]
     probes : dict
         Probe name -> its record (``estimate``, ``ci_low``, ``ci_high``, ``explains``,
         ``sentence``, ``details``).
+    steps : tuple of Step, optional
+        A rule of one's own (``docs/guide/extending.md``); by default :data:`STEPS`.
 
     Returns
     -------
     Decision
         Kind, reason, the evidence read, and the strength by the boxed-out AUC.
     """
-    kind, reason = verdict_kind(boxed, fixed, audit, probes)
+    kind, reason = verdict_kind(boxed, fixed, audit, probes, steps)
     return Decision(kind, reason, evidence(boxed, fixed, probes), strength=verdict_for(boxed["auc"], boxed["ci_low"]))
 
 
@@ -132,52 +105,155 @@ def _ci_text(a: dict) -> str:
     return interval_text(a["auc"], a["ci_low"], a["ci_high"])
 
 
-def verdict_kind(boxed: dict, fixed: dict, audit: dict | None, probes: dict[str, dict]) -> tuple[str, str]:
-    """What the model reads, by :data:`RULE`; the kind and the reason in one sentence (ending
-    with the regions that carry the label, where the ``regions`` probe found any)."""
-    kind, reason = _kind(boxed, fixed, audit, probes)
+def verdict_kind(boxed: dict, fixed: dict, audit: dict | None, probes: dict[str, dict],
+                 steps: tuple[Step, ...] | None = None) -> tuple[str, str]:
+    """What the model reads, by :data:`RULE` (or ``steps``); the kind and the reason in one
+    sentence (ending with the regions that carry the label, where the ``regions`` probe found
+    any)."""
+    kind, reason = _kind(boxed, fixed, audit, probes, STEPS if steps is None else steps)
     where = ((probes.get("regions") or {}).get("details") or {}).get("where")
     if where and verdict_for(boxed["auc"], boxed["ci_low"]) not in (INCOMPLETE, NONE, INCONCLUSIVE):  # past step 2
         reason = f"{reason.rstrip('.')}; where: {where}"
     return kind, reason
 
 
-def _kind(boxed: dict, fixed: dict, audit: dict | None, probes: dict[str, dict]) -> tuple[str, str]:
-    b, f = boxed["auc"], fixed["auc"]
-    if b != b:
-        return INCONCLUSIVE, "no lungs-boxed-out result in this run"
-    if b <= CHANCE_AUC:
-        low = boxed["ci_low"]
+@dataclass(frozen=True)
+class Evidence:
+    """What the dataset rule reads: the two boxed-out AUCs, the audit's record, each probe's."""
+
+    boxed: dict
+    fixed: dict
+    audit: dict
+    probes: dict[str, dict]
+
+    @property
+    def b(self) -> float:
+        """The boxed-out AUC (NaN where not run)."""
+        return self.boxed["auc"]
+
+    @property
+    def f(self) -> float:
+        """The fixed box's boxed-out AUC (NaN where not run)."""
+        return self.fixed["auc"]
+
+    def probe(self, name: str) -> dict:
+        """A probe's record; empty where it did not run."""
+        return self.probes.get(name) or {}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the dataset rule: what it says (a clause of :data:`RULE`) and the function
+    that decides it (a kind and a reason), or returns None to pass to the next step."""
+
+    says: str
+    decide: Callable[[Evidence], tuple[str, str] | None]
+
+
+def _no_result(e: Evidence) -> tuple[str, str] | None:
+    return (INCONCLUSIVE, "no lungs-boxed-out result in this run") if e.b != e.b else None
+
+
+def _chance(e: Evidence) -> tuple[str, str] | None:
+    if e.b <= CHANCE_AUC:
+        low = e.boxed["ci_low"]
         if low is not None and low == low and round(low, 2) > 0.5:  # as printed: "near chance" would contradict it
-            return NONE, (f"without the lungs a model scores AUC {_ci_text(boxed)}: above chance, but at or below "
+            return NONE, (f"without the lungs a model scores AUC {_ci_text(e.boxed)}: above chance, but at or below "
                           f"{CHANCE_AUC:g}, the rule's bar for a shortcut outside the lungs")
-        return NONE, f"without the lungs a model scores AUC {_ci_text(boxed)}, near chance"
-    if boxed["ci_low"] is not None and boxed["ci_low"] <= CHANCE_LOW:
-        return INCONCLUSIVE, f"the boxed-out AUC {_ci_text(boxed)} has an interval that reaches chance"
-    audit = audit or {}
-    split_by_class = audit.get("verdict") not in (None, "balanced")
-    geometry, acquisition, confounders = (probes.get(k) or {} for k in ("geometry", "acquisition", "confounders"))
-    decisive = f if f == f else b
-    if split_by_class and decisive >= SOURCE_FIXED_AUC:
-        where = (f"with one fixed box for every image it stays at {_ci_text(fixed)}" if f == f
+        return NONE, f"without the lungs a model scores AUC {_ci_text(e.boxed)}, near chance"
+    if e.boxed["ci_low"] is not None and e.boxed["ci_low"] <= CHANCE_LOW:
+        return INCONCLUSIVE, f"the boxed-out AUC {_ci_text(e.boxed)} has an interval that reaches chance"
+    return None
+
+
+def _source(e: Evidence) -> tuple[str, str] | None:
+    split_by_class = e.audit.get("verdict") not in (None, "balanced")
+    if split_by_class and (e.f if e.f == e.f else e.b) >= SOURCE_FIXED_AUC:
+        where = (f"with one fixed box for every image it stays at {_ci_text(e.fixed)}" if e.f == e.f
                  else "no fixed-box control ran")
-        return SOURCE, (f"the sources split by class (audit: {audit.get('verdict')}) and a model without the lungs "
-                        f"scores AUC {_ci_text(boxed)}; {where}")
-    if geometry.get("explains") and f == f and f <= CHANCE_AUC:
+        return SOURCE, (f"the sources split by class (audit: {e.audit.get('verdict')}) and a model without the lungs "
+                        f"scores AUC {_ci_text(e.boxed)}; {where}")
+    return None
+
+
+def _geometry(e: Evidence) -> tuple[str, str] | None:
+    geometry = e.probe("geometry")
+    if geometry.get("explains") and e.f == e.f and e.f <= CHANCE_AUC:
         return GEOMETRY, (f"the lung mask alone predicts the label (AUC {geometry['estimate']:.2f}) and with one fixed "
-                          f"box for every image the boxed-out AUC falls from {b:.2f} to {_ci_text(fixed)}: the "
+                          f"box for every image the boxed-out AUC falls from {e.b:.2f} to {_ci_text(e.fixed)}: the "
                           "per-image box, not the image, carried the label")
+    return None
+
+
+def _acquisition(e: Evidence) -> tuple[str, str] | None:
+    acquisition, confounders = e.probe("acquisition"), e.probe("confounders")
     if acquisition.get("explains") or confounders.get("explains"):
         why = [p["sentence"] for p in (acquisition, confounders) if p.get("explains")]
-        return ACQUISITION, f"boxed-out AUC {_ci_text(boxed)}; " + " ".join(why)
-    causes = probes.get("causes") or {}
-    if causes.get("explains"):
-        return CAUSE, f"boxed-out AUC {_ci_text(boxed)}; {causes['sentence']}"
-    tried = [what for name, what in TRIED.items() if (probes.get(name) or {}).get("explains") is False]
-    return INCONCLUSIVE, (f"the label is readable outside the lungs (boxed-out AUC {_ci_text(boxed)}"
-                          + (f", fixed box {_ci_text(fixed)}" if f == f else "")
+        return ACQUISITION, f"boxed-out AUC {_ci_text(e.boxed)}; " + " ".join(why)
+    return None
+
+
+def _cause(e: Evidence) -> tuple[str, str] | None:
+    causes = e.probe("causes")
+    return (CAUSE, f"boxed-out AUC {_ci_text(e.boxed)}; {causes['sentence']}") if causes.get("explains") else None
+
+
+def _otherwise(e: Evidence) -> tuple[str, str]:
+    # what each probe that can explain a residual tried, as it declares it, where it explained nothing
+    tried = [p.tried for p in all_probes().values() if p.tried and e.probe(p.name).get("explains") is False]
+    return INCONCLUSIVE, (f"the label is readable outside the lungs (boxed-out AUC {_ci_text(e.boxed)}"
+                          + (f", fixed box {_ci_text(e.fixed)}" if e.f == e.f else "")
                           + ") and no probe of this run explains it"
                           + (f" (tried: {', '.join(tried)})" if tried else ""))
+
+
+STEPS: tuple[Step, ...] = (
+    Step("no lungs-boxed-out result: inconclusive", _no_result),
+    Step(f"boxed-out AUC <= {CHANCE_AUC:.2f}: no shortcut found, or its 95% interval reaching {CHANCE_LOW:.2f}: "
+         "inconclusive", _chance),
+    Step("the audit finds the sources split by class and the boxed-out AUC with the fixed box (one box for every "
+         f"image) stays >= {SOURCE_FIXED_AUC:.2f}: source shortcut", _source),
+    Step(f"the lung mask's geometry alone predicts the label (AUC >= {GEOMETRY_AUC:.2f}) and the fixed box brings "
+         f"the boxed-out AUC to <= {CHANCE_AUC:.2f}: protocol leak: lung geometry", _geometry),
+    Step(f"a model on tile-shuffled images reads the label (AUC >= {ACQUISITION_AUC:.2f}, interval above "
+         f"{ACQUISITION_LOW:.2f}), or the boxed-out AUC falls by >= {CONFOUNDER_DROP:.2f} to <= "
+         f"{CONFOUNDER_CEILING:.2f} within levels of a flagged acquisition property: acquisition shortcut",
+         _acquisition),
+    Step("the boxed-out AUC falls as in (5) within levels of a cause seen outside the lungs (burned-in text, small "
+         "bright objects, soft tissue beside the lungs): named cause", _cause),
+    Step("otherwise: inconclusive (readable outside the lungs, explained by no probe)", _otherwise),
+)
+
+
+def rule_text(steps: tuple[Step, ...] = STEPS) -> str:
+    """The rule in words, made from its steps (:data:`RULE` is the shipped rule's).
+
+    Parameters
+    ----------
+    steps : tuple of Step
+
+    Returns
+    -------
+    str
+    """
+    return ("The verdict names what the model reads, in this order: "
+            + "; ".join(f"({i}) {step.says}" for i, step in enumerate(steps, 1))
+            + ". From (3) on, the regions outside the fixed box that carry the label (AUC >= "
+            f"{REGION_AUC:.2f}, Bonferroni interval above {REGION_LOW:.2f}) are named. Its strength by the boxed-out "
+            f"AUC: shortcut at >= {SHORTCUT_AUC:.2f}, partial between {CHANCE_AUC:.2f} and {SHORTCUT_AUC:.2f}.")
+
+
+RULE = rule_text()
+
+
+def _kind(boxed: dict, fixed: dict, audit: dict | None, probes: dict[str, dict],
+          steps: tuple[Step, ...] = STEPS) -> tuple[str, str]:
+    e = Evidence(boxed, fixed, audit or {}, probes)
+    for step in steps:
+        found = step.decide(e)
+        if found is not None:
+            return found
+    return _otherwise(e)  # a rule of one's own without the last step: nothing decided
 
 
 def evidence(boxed: dict, fixed: dict, probes: dict[str, dict]) -> list[dict]:
