@@ -18,7 +18,8 @@ from tests import figures
 from tests.grids import REPO
 from tests.tutorials import blocks, missing_lines, run_page
 
-PAGES = sorted((REPO / "docs" / "tutorials").glob("*.md"))
+# the tutorials, and the guide whose worked examples extend cxr-isi (a probe, a format, a remedy...)
+PAGES = [*sorted((REPO / "docs" / "tutorials").glob("*.md")), REPO / "docs" / "guide" / "extending.md"]
 
 
 def _keys(value, depth: int) -> set[str]:

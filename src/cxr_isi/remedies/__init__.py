@@ -7,8 +7,8 @@ Each remedy says what it changes (the data, the input, the loss, or the last lay
 asks of training; the mechanics live in :mod:`cxr_isi.train.remedies`.
 """
 
-from cxr_isi.remedies.base import REMEDIES, Remedy
+from cxr_isi.remedies.base import REMEDIES, Remedy, register_remedy
 from cxr_isi.remedies.choose import check_external, get_remedy, refuse
 from cxr_isi.verdict.kinds import PLAIN
 
-__all__ = ["PLAIN", "REMEDIES", "Remedy", "check_external", "get_remedy", "refuse"]
+__all__ = ["PLAIN", "REMEDIES", "Remedy", "check_external", "get_remedy", "refuse", "register_remedy"]
