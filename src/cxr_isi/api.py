@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +23,20 @@ from cxr_isi.data.importers import ImportResult
 from cxr_isi.data.labels import LabelMapping
 from cxr_isi.data.manifest import Manifest
 from cxr_isi.errors import CxrIsiError
+from cxr_isi.report.html import Report
+from cxr_isi.studies.error_rates import ErrorRatesResult
+from cxr_isi.studies.external import ExternalResult
+from cxr_isi.studies.sweep import SweepResult
+from cxr_isi.study.remedies import RemedyResult, remedy_result
+from cxr_isi.study.runfolder import RunFolder
+from cxr_isi.study.tables import RunResult, run_result
+from cxr_isi.verdict.kinds import DatasetVerdict
+
+# the face of the package: its calls, and the results they return (each defined beside what makes it)
+__all__ = ["DatasetVerdict", "ErrorRatesResult", "ExternalResult", "Report", "RemedyResult", "RunResult",
+           "SweepResult", "audit_dataset", "error_rates", "external", "fails_gate", "import_dataset", "judge",
+           "load_run", "model_card", "phantoms", "read_manifest", "remedy", "run_experiment", "sweep",
+           "write_report"]
 
 
 def _checked(fn):
@@ -46,91 +59,6 @@ def _checked(fn):
             raise CxrIsiError(f"cxr_isi.{fn.__name__}: {key}={first.get('input')!r}: {first['msg']}") from None
 
     return call
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """A run folder and the tables its study wrote.
-
-    Attributes
-    ----------
-    path : Path
-        The run folder.
-    results : DataFrame
-        One row per job and test set (``results.csv``): AUC with its DeLong interval, operating
-        points, the image set, the fold.
-    cv : DataFrame
-        The cross-validation summary (``cv.csv``): AUC mean, standard deviation, t interval.
-    delong : DataFrame
-        Original against lungs-boxed-out on the same images (``delong.csv``).
-    probes : DataFrame
-        One row per probe and dataset (``probes.csv``): estimate, interval, sentence.
-    record : dict
-        ``run.json``: executor, times per stage, versions, hardware.
-    """
-
-    path: Path
-    results: pd.DataFrame
-    cv: pd.DataFrame
-    delong: pd.DataFrame
-    probes: pd.DataFrame
-    record: dict
-
-
-@dataclass(frozen=True)
-class DatasetVerdict:
-    """What a model trained on one dataset reads, and the evidence.
-
-    Attributes
-    ----------
-    name, title : str
-    kind : str
-        ``source shortcut``, ``acquisition shortcut``, ``protocol leak: lung geometry``,
-        ``no shortcut found`` or ``inconclusive`` (the rule: ``cxr_isi.verdict.dataset.RULE``).
-    strength : str
-        ``shortcut``, ``partial shortcut``, ``no shortcut found`` or ``incomplete``: the
-        lungs-boxed-out AUC against the fixed cut-offs 0.80 and 0.65.
-    reason : str
-        The kind's reason in one sentence.
-    auc_lungs_boxed_out, auc_original, auc_lungs_boxed_out_fixed_box : float
-        The deciding AUCs (NaN where not run), each with its 95% interval in ``*_ci``.
-    evidence : list of dict
-        Every figure behind the verdict (probe, figure, interval, sentence).
-    """
-
-    name: str
-    title: str
-    kind: str
-    strength: str
-    reason: str
-    auc_lungs_boxed_out: float
-    auc_lungs_boxed_out_ci: tuple[float | None, float | None]
-    auc_lungs_boxed_out_fixed_box: float
-    auc_lungs_boxed_out_fixed_box_ci: tuple[float | None, float | None]
-    auc_original: float
-    evidence: list[dict] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Report:
-    """The written report and its verdicts.
-
-    Attributes
-    ----------
-    path : Path
-        ``report.html``.
-    summary_path : Path
-        ``summary.json`` (the same numbers as data).
-    verdicts : dict
-        Dataset name -> :class:`DatasetVerdict`.
-    missing : list of str
-        What the run did not have (each a sentence naming the config key that adds it).
-    """
-
-    path: Path
-    summary_path: Path
-    verdicts: dict[str, DatasetVerdict]
-    missing: list[str]
 
 
 def read_manifest(path: str | Path) -> Manifest:
@@ -205,7 +133,6 @@ def phantoms(preset: str = "isi", *, n: int = 240, size: int = 128, seed: int = 
     return generate(SynthConfig(preset=preset, n=n, size=size, seed=seed, **settings), Path(out))
 
 
-
 def load_run(path: str | Path) -> RunResult:
     """The tables of a run folder (finished or not).
 
@@ -217,18 +144,7 @@ def load_run(path: str | Path) -> RunResult:
     -------
     RunResult
     """
-    from cxr_isi.study.runfolder import CV_TABLE, DELONG_TABLE, PROBES, RunFolder
-
-    run = RunFolder(path)
-    if not run.root.is_dir():
-        what = "is a file, not a run folder" if run.root.exists() else "no such run folder"
-        raise CxrIsiError(f"{run.root}: {what}")
-    if not run.is_run():
-        raise CxrIsiError(f"{run.root}: not a run folder (no config.json; make one with cxr-isi run)")
-    from cxr_isi.study.results import checked_results
-
-    return RunResult(path=run.root, results=checked_results(run), cv=run.table(CV_TABLE),
-                     delong=run.table(DELONG_TABLE), probes=run.table(PROBES), record=run.run_record())
+    return run_result(path)
 
 
 @_checked
@@ -285,49 +201,7 @@ def write_report(run: RunResult | str | Path, sweep: str | Path | None = None,
     check_sweep(sweep)
     write_summary(path)  # decided first, from what the folder holds now; then rendered
     written = _write(path, sweep_dir=sweep, sections=sections or ())
-    s = written["summary"]
-    verdicts = {name: DatasetVerdict(
-        name=name, title=d["title"], kind=d["verdict_kind"], strength=d["verdict"], reason=d["reason"],
-        auc_lungs_boxed_out=d["auc_lungs_boxed_out"], auc_lungs_boxed_out_ci=tuple(d["auc_lungs_boxed_out_ci"]),
-        auc_lungs_boxed_out_fixed_box=d["auc_lungs_boxed_out_fixed_box"],
-        auc_lungs_boxed_out_fixed_box_ci=tuple(d["auc_lungs_boxed_out_fixed_box_ci"]),
-        auc_original=d["auc_original"], evidence=d["evidence"]) for name, d in s["datasets"].items()}
-    from cxr_isi.study.runfolder import RunFolder
-
-    return Report(path=Path(written["report"]), summary_path=RunFolder(path).summary_path, verdicts=verdicts,
-                  missing=list(written["missing"]))
-
-
-@dataclass
-class RemedyResult:
-    """What to do about a shortcut: each remedy against plain training, measured where the model
-    never was.
-
-    Attributes
-    ----------
-    path : Path
-        The run folder (``report.html``, ``summary.json``, ``results.csv``).
-    table : DataFrame
-        One row per remedy (``plain`` first) and measure (``home``, ``boxed_out``, each external
-        set, ``loso``): ``value, ci_low, ci_high`` (AUC, 95%), ``diff, diff_low, diff_high`` (the
-        paired difference to plain training).
-    kind : str
-        ``a remedy helped``, ``no remedy helped`` or ``not measured elsewhere``.
-    best : str or None
-        The remedy that helped most.
-    sentence : str
-        The decision in one sentence, with its figures.
-    verdicts : dict
-        Remedy (``plain`` too) -> what its model reads by the judge's rule on the home test
-        split (``verdict_kind``, ``what``, ``reason``, ``measured``).
-    """
-
-    path: Path
-    table: pd.DataFrame
-    kind: str
-    best: str | None
-    sentence: str
-    verdicts: dict = field(default_factory=dict)
+    return Report.from_written(written, RunFolder(path).summary_path)
 
 
 @_checked
@@ -400,25 +274,8 @@ def remedy(manifest: str | Path, *, positive: list[str] | str, out: str | Path,
     home = cfg.datasets[0]  # what the split leaves to train on, checked before anything is written
     remedy_loso(cfg, {home.name: check_dataset(load_dataset(home, Path(out)), home, 0, cfg)})
     _run(None, out, executor="process" if jobs > 1 else "sequential", n_jobs=jobs, progress=progress, config=cfg)
-    report = write_report(out)
-    import json
-
-    s = json.loads(report.summary_path.read_text())["datasets"]["home"]["remedies"]
-    return RemedyResult(path=Path(out), table=pd.DataFrame(s["table"]), kind=s["kind"], best=s["best"],
-                        sentence=s["sentence"], verdicts=s.get("verdicts") or {})
-
-
-@dataclass
-class SweepResult:
-    """A dose-response sweep: per-fold AUCs, the audit per level, the summary with 95%
-    intervals and verdicts, the figure and where the verdict turns ``shortcut``."""
-
-    path: Path
-    sweep: pd.DataFrame
-    audit: pd.DataFrame
-    summary: pd.DataFrame
-    figure: Path
-    sentences: list[str]
+    write_report(out)
+    return remedy_result(out)
 
 
 @_checked
@@ -460,39 +317,6 @@ def sweep(*, out: str | Path, majority_share: list[float] | None = None,
                        sentences=sentences)
 
 
-
-@dataclass
-class ErrorRatesResult:
-    """How often the verdict is wrong (``cxr-isi error-rates``).
-
-    Attributes
-    ----------
-    path : Path
-        The benchmark folder.
-    cases : DataFrame
-        One row per case (phantom, level, seed): the verdict, the right one, every figure.
-    rates : DataFrame
-        Per case kind and level: the rate of the right verdict with its Wilson interval and the
-        count of every other verdict.
-    probes : DataFrame
-        Per probe on the null cases: how often it fires, how often its interval excludes 0.5.
-    targets : list of dict
-        Each target of issue 27: asked, measured, met.
-    thresholds : dict
-        The thresholds the verdict's rule ran with.
-    figure : Path or None
-        Power curves with the null cases' false-alarm rates.
-    """
-
-    path: Path
-    cases: pd.DataFrame
-    rates: pd.DataFrame
-    probes: pd.DataFrame
-    targets: list[dict]
-    thresholds: dict
-    figure: Path | None
-
-
 @_checked
 def error_rates(*, out: str | Path, smoke: bool = False, seeds: int | None = None, power_seeds: int | None = None,
                 first_seed: int | None = None, jobs: int = 2, progress: bool = False) -> ErrorRatesResult:
@@ -527,32 +351,6 @@ def error_rates(*, out: str | Path, smoke: bool = False, seeds: int | None = Non
                             rates=pd.DataFrame(r["rates"]), probes=pd.DataFrame(r["probes"]),
                             targets=r["targets"], thresholds=r["thresholds"],
                             figure=Path(r["figure"]) if r["figure"] else None)
-
-
-@dataclass
-class ExternalResult:
-    """The external-AUC benchmark: per pair the figures at home, this project's estimate (by
-    leave-one-pair-out, with its interval), PEst's, and the AUC measured elsewhere.
-
-    Attributes
-    ----------
-    path : Path
-        The benchmark folder (``pairs/``, ``external_pairs.csv``, ``external.md``, ...).
-    pairs : DataFrame
-        One row per pair.
-    errors : dict
-        Mean absolute error and coverage of each estimator, over all pairs and the real ones.
-    model : dict or None
-        The line fitted on every pair (what ``external_model.json`` ships).
-    targets : list of dict
-        Each target, its measured figure and whether it was met.
-    """
-
-    path: Path
-    pairs: pd.DataFrame
-    errors: dict
-    model: dict | None
-    targets: list[dict]
 
 
 @_checked

@@ -58,9 +58,10 @@ def demo_config(real: bool, data: Path | None):
 
 
 def run_demo(out_dir: Path, *, real: bool = False, data: Path | None = None, jobs: int | None = None,
-             console: Console, print_verdicts, progress: bool = True) -> dict:
+             console: Console, progress: bool = True) -> dict:
     """Run the study of the demo config into ``out_dir``, write the report, print the verdicts."""
     from cxr_isi.report.html import write_report
+    from cxr_isi.report.terminal import print_verdicts
     from cxr_isi.study.runner import run_experiment
 
     path, cfg = demo_config(real, data)
@@ -74,7 +75,7 @@ def run_demo(out_dir: Path, *, real: bool = False, data: Path | None = None, job
     t = time.perf_counter()
     result = write_report(out_dir)
     report_seconds = time.perf_counter() - t
-    print_verdicts(result["summary"])
+    print_verdicts(result["summary"], console)
     console.print(f"report: {result['report']}")
     console.print(time_spent(done["run"]["seconds"], report_seconds, time.perf_counter() - started,
                              done["results"]), highlight=False)

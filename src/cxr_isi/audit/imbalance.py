@@ -337,3 +337,25 @@ class AuditResult:
             "acquisition": self.acquisition.to_dict("records"),
             "flagged_properties": self.flagged_properties, "warnings": self.warnings,
         }
+
+
+def sources_with_both(frame: pd.DataFrame, y: np.ndarray, min_per_class: int = 1) -> list[str]:
+    """The sources that give at least ``min_per_class`` images of each class, sorted (the sources
+    a remedy can balance, or leave out one at a time).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Rows with a ``source`` column.
+    y : array
+        Their labels (1 positive).
+    min_per_class : int
+
+    Returns
+    -------
+    list of str
+    """
+    table = pd.crosstab(frame["source"].astype(str).to_numpy(), y)
+    if table.shape[1] < 2:
+        return []
+    return sorted(str(s) for s, r in table.iterrows() if r.get(0, 0) >= min_per_class and r.get(1, 0) >= min_per_class)

@@ -14,12 +14,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from cxr_isi import __version__
 from cxr_isi.errors import CxrIsiError
-from cxr_isi.evaluate.text import interval_text
 from cxr_isi.logs import setup_logging
+from cxr_isi.report import terminal
+from cxr_isi.report.terminal import figure_text
 
 app = typer.Typer(
     name="cxr-isi",
@@ -233,61 +233,15 @@ def load_dataset(manifest: Path | None, config: Path | None, positive: list[str]
 
 
 def _fmt(x: float | None, nd: int = 3) -> str:
-    """A figure, or "n/a" where it was not computed (None or NaN)."""
-    return "n/a" if x is None or x != x else f"{x:.{nd}f}"
+    return figure_text(x, nd)
 
 
-# -- the tables every study command prints (run, report, demo) -------------------------------
+# -- the tables every study command prints (run, report, demo): cxr_isi.report.terminal ----------
 def print_verdicts(summary: dict) -> None:
-    """The verdict of each dataset: a table on a wide terminal; under 110 columns one block per
-    dataset, so no figure or interval is ever cut (a table there truncated them with an ellipsis)."""
-    rows = []
-    for name, d in summary["datasets"].items():
-        rows.append((name, str(d.get("audit_verdict") or "-"), d.get("verdict_kind", d["verdict"]),
-                     _with_ci(d["auc_lungs_boxed_out"], d.get("auc_lungs_boxed_out_ci")),
-                     _with_ci(d.get("auc_lungs_boxed_out_fixed_box"), d.get("auc_lungs_boxed_out_fixed_box_ci")),
-                     _fmt(_num(d["auc_original"]), 3), str(d["auc_from"])))
-    if out.width >= 110:
-        table = Table(title="Verdicts: what does a model read?")
-        for c in ("dataset", "audit", "verdict", "AUC boxed-out (95% CI)", "fixed box", "AUC original", "from"):
-            table.add_column(c, no_wrap=c.startswith(("AUC", "fixed")), overflow="fold")
-        for row in rows:
-            table.add_row(*row)
-        out.print(table)
-    else:
-        out.print("[bold]Verdicts: what does a model read?[/]")
-        for name, audit, kind, boxed, fixed, original, where in rows:
-            out.print(f"[bold]{escape(name)}[/]: {escape(kind)} (audit: {escape(audit)})", highlight=False)
-            for label, value in (("AUC boxed out", boxed), ("fixed box", fixed), ("AUC original", original)):
-                out.print(f"  {label:<14}{value}", highlight=False, no_wrap=True, overflow="ignore")
-            out.print(f"  {'from':<14}{where}", highlight=False)
-    from cxr_isi.report.sentences import cross_sentence
-
-    for c in summary.get("cross", []):
-        out.print(cross_sentence(c))
-
-
-def _with_ci(auc, ci) -> str:
-    low, high = ci if ci else (None, None)
-    return interval_text(auc, low, high, digits=3, style="short", absent="-")
-
-
-def _num(x) -> float:
-    return float("nan") if x is None else float(x)
+    """:func:`cxr_isi.report.terminal.print_verdicts` on this app's console."""
+    terminal.print_verdicts(summary, out)
 
 
 def print_results(results) -> None:
-    if results is None or len(results) == 0:
-        out.print("no finished jobs")
-        return
-    from cxr_isi.lungs.hideseek import image_set_title
-
-    split = results[results["protocol"] == "split"]
-    table = Table(title="Test AUC (single split)")
-    for c in ("train", "test", "image set", "model", "AUC (95% CI)", "sens", "spec"):  # figures whole, words wrap
-        table.add_column(c, no_wrap=c in ("AUC (95% CI)", "sens", "spec"), overflow="fold")
-    for _, r in split.iterrows():
-        table.add_row(r["train_dataset"], r["test_dataset"], image_set_title(r["variant"]), r["model"],
-                      f"{r['auc']:.3f} ({r.get('auc_ci_low', float('nan')):.2f}-{r.get('auc_ci_high', float('nan')):.2f})",
-                      _fmt(r.get("sensitivity", float("nan")), 2), _fmt(r.get("specificity", float("nan")), 2))
-    out.print(table)
+    """:func:`cxr_isi.report.terminal.print_results` on this app's console."""
+    terminal.print_results(results, out)

@@ -14,7 +14,6 @@ from cxr_isi.cli.common import (
     friendly,
     out,
     outputs,
-    print_verdicts,
 )
 
 
@@ -33,5 +32,5 @@ def demo(
     training, cross-dataset test, cross-validation, explanations, and the report."""
     from cxr_isi.demo import run_demo
 
-    run_demo(out_dir, real=real, data=data, jobs=jobs, console=out, print_verdicts=print_verdicts,
+    run_demo(out_dir, real=real, data=data, jobs=jobs, console=out,
              progress=sys.stderr.isatty())

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cxr_isi.audit.imbalance import sources_with_both
 from cxr_isi.data.labels import LabelMapping
 from cxr_isi.data.manifest import Manifest
 from cxr_isi.errors import CxrIsiError, ManifestError
 from cxr_isi.remedies import catalogue  # noqa: F401  (registers them)
 from cxr_isi.remedies.base import REMEDIES, Remedy
-from cxr_isi.train.remedies import sources_with_both
 
 
 def get_remedy(name: str) -> Remedy:

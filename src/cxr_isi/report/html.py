@@ -10,6 +10,7 @@ attention, 9 how the run was made.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from math import nan
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from cxr_isi.study.runfolder import (
     read_json,
 )
 from cxr_isi.study.tables import load_run
-from cxr_isi.verdict.kinds import ACQUISITION, CAUSE, GEOMETRY, NONE, SHORTCUT, SOURCE
+from cxr_isi.verdict.kinds import ACQUISITION, CAUSE, GEOMETRY, NONE, SHORTCUT, SOURCE, DatasetVerdict
 
 log = get_logger("report")
 SECTIONS = ("Verdict", "What the model reads", "Audit: sources and labels", "The image sets", "ROC per dataset and image set",
@@ -513,3 +514,32 @@ def write_report(run_dir: str | Path, sweep_dir: str | Path | None = None,
     atomic_write(out, lambda p: p.write_text(page, encoding="utf-8"))
     return {"report": out, "summary": rep.summary, "missing": rep.missing}
 
+
+@dataclass(frozen=True)
+class Report:
+    """The written report and its verdicts.
+
+    Attributes
+    ----------
+    path : Path
+        ``report.html``.
+    summary_path : Path
+        ``summary.json`` (the same numbers as data).
+    verdicts : dict
+        Dataset name -> :class:`DatasetVerdict`.
+    missing : list of str
+        What the run did not have (each a sentence naming the config key that adds it).
+    """
+
+    path: Path
+    summary_path: Path
+    verdicts: dict[str, DatasetVerdict]
+    missing: list[str]
+
+    @classmethod
+    def from_written(cls, written: dict, summary_path: Path) -> Report:
+        """:func:`write_report`'s record as the API returns it."""
+        return cls(path=Path(written["report"]), summary_path=Path(summary_path),
+                   verdicts={name: DatasetVerdict.from_summary(name, d)
+                             for name, d in written["summary"]["datasets"].items()},
+                   missing=list(written["missing"]))

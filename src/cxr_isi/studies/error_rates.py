@@ -401,3 +401,35 @@ def error_rate_tables(out: str | Path, cfg: ErrorRatesConfig) -> dict:
         result["measured"] = datetime.date.today().isoformat()
         write_json(out / "error_rates_summary.json", summary_of(result))
     return result
+
+
+@dataclass
+class ErrorRatesResult:
+    """How often the verdict is wrong (``cxr-isi error-rates``).
+
+    Attributes
+    ----------
+    path : Path
+        The benchmark folder.
+    cases : DataFrame
+        One row per case (phantom, level, seed): the verdict, the right one, every figure.
+    rates : DataFrame
+        Per case kind and level: the rate of the right verdict with its Wilson interval and the
+        count of every other verdict.
+    probes : DataFrame
+        Per probe on the null cases: how often it fires, how often its interval excludes 0.5.
+    targets : list of dict
+        Each target of issue 27: asked, measured, met.
+    thresholds : dict
+        The thresholds the verdict's rule ran with.
+    figure : Path or None
+        Power curves with the null cases' false-alarm rates.
+    """
+
+    path: Path
+    cases: pd.DataFrame
+    rates: pd.DataFrame
+    probes: pd.DataFrame
+    targets: list[dict]
+    thresholds: dict
+    figure: Path | None

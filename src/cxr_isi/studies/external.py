@@ -286,3 +286,27 @@ def external_tables(out: str | Path, cfg: ExternalConfig) -> dict:
     return result
 
 
+@dataclass
+class ExternalResult:
+    """The external-AUC benchmark: per pair the figures at home, this project's estimate (by
+    leave-one-pair-out, with its interval), PEst's, and the AUC measured elsewhere.
+
+    Attributes
+    ----------
+    path : Path
+        The benchmark folder (``pairs/``, ``external_pairs.csv``, ``external.md``, ...).
+    pairs : DataFrame
+        One row per pair.
+    errors : dict
+        Mean absolute error and coverage of each estimator, over all pairs and the real ones.
+    model : dict or None
+        The line fitted on every pair (what ``external_model.json`` ships).
+    targets : list of dict
+        Each target, its measured figure and whether it was met.
+    """
+
+    path: Path
+    pairs: pd.DataFrame
+    errors: dict
+    model: dict | None
+    targets: list[dict]

@@ -14,6 +14,7 @@ source-only AUC per level: what predicts a shortcut before any training).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -229,3 +230,16 @@ def write_sweep_summary(out: str | Path, sweep: pd.DataFrame, audit: pd.DataFram
     summary = sweep_summary(sweep, audit)
     write_csv(Path(out) / "sweep_summary.csv", summary)
     return summary
+
+
+@dataclass
+class SweepResult:
+    """A dose-response sweep: per-fold AUCs, the audit per level, the summary with 95%
+    intervals and verdicts, the figure and where the verdict turns ``shortcut``."""
+
+    path: Path
+    sweep: pd.DataFrame
+    audit: pd.DataFrame
+    summary: pd.DataFrame
+    figure: Path
+    sentences: list[str]

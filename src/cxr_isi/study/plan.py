@@ -213,7 +213,7 @@ def _remedy_jobs(cfg: ExperimentConfig, identities: dict[str, dict], common: dic
 def loso_sources(manifest: Manifest, min_per_class: int) -> list[str]:
     """The sources a leave-one-source-out test can use: each gives ``min_per_class`` images of
     each class."""
-    from cxr_isi.train.remedies import sources_with_both
+    from cxr_isi.audit.imbalance import sources_with_both
 
     return sources_with_both(manifest.frame, manifest.y, min_per_class)
 

@@ -11,6 +11,7 @@ sources (and seeds) with a t interval over sources, the sources being the units 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -221,3 +222,55 @@ def remedy_config(manifest: Path, mapping: LabelMapping, *, external: list[Path]
                      **({"names": remedies} if remedies is not None else {})},
     }
     return parse_model(ExperimentConfig, data, "cxr-isi remedy")
+
+
+@dataclass
+class RemedyResult:
+    """What to do about a shortcut: each remedy against plain training, measured where the model
+    never was.
+
+    Attributes
+    ----------
+    path : Path
+        The run folder (``report.html``, ``summary.json``, ``results.csv``).
+    table : DataFrame
+        One row per remedy (``plain`` first) and measure (``home``, ``boxed_out``, each external
+        set, ``loso``): ``value, ci_low, ci_high`` (AUC, 95%), ``diff, diff_low, diff_high`` (the
+        paired difference to plain training).
+    kind : str
+        ``a remedy helped``, ``no remedy helped`` or ``not measured elsewhere``.
+    best : str or None
+        The remedy that helped most.
+    sentence : str
+        The decision in one sentence, with its figures.
+    verdicts : dict
+        Remedy (``plain`` too) -> what its model reads by the judge's rule on the home test
+        split (``verdict_kind``, ``what``, ``reason``, ``measured``).
+    """
+
+    path: Path
+    table: pd.DataFrame
+    kind: str
+    best: str | None
+    sentence: str
+    verdicts: dict = field(default_factory=dict)
+
+
+def remedy_result(out: str | Path, dataset: str = "home") -> RemedyResult:
+    """A finished remedy run's result, as its ``summary.json`` holds it.
+
+    Parameters
+    ----------
+    out : path
+        The remedy run folder.
+    dataset : str
+        The trained dataset's name (``home`` for ``cxr-isi remedy``).
+
+    Returns
+    -------
+    RemedyResult
+    """
+    folder = RunFolder(out)
+    s = (read_json(folder.summary_path) or {})["datasets"][dataset]["remedies"]
+    return RemedyResult(path=Path(out), table=pd.DataFrame(s["table"]), kind=s["kind"], best=s["best"],
+                        sentence=s["sentence"], verdicts=s.get("verdicts") or {})

@@ -255,9 +255,9 @@ def remedy_loso(cfg: ExperimentConfig, manifests: dict[str, Manifest]) -> dict[s
     dict
         Dataset name -> the sources to leave out (empty where remedies do not run).
     """
+    from cxr_isi.audit.imbalance import sources_with_both
     from cxr_isi.remedies import refuse
     from cxr_isi.study.plan import loso_sources
-    from cxr_isi.train.remedies import sources_with_both
 
     if not cfg.remedies.enabled:
         return {}

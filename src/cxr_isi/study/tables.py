@@ -4,7 +4,10 @@ decides nothing and so reads the folder through here, not through the summary's 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+
+import pandas as pd
 
 from cxr_isi.study.probes import read_probe_results
 from cxr_isi.study.results import checked_results
@@ -26,3 +29,57 @@ def load_run(run_dir: Path) -> dict:
             "attention": run.table(ATTENTION),
             "audits": {d["name"]: run.audit(d["name"]) for d in config.get("datasets", [])},
             "probes": read_probe_results(run.root)}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A run folder and the tables its study wrote.
+
+    Attributes
+    ----------
+    path : Path
+        The run folder.
+    results : DataFrame
+        One row per job and test set (``results.csv``): AUC with its DeLong interval, operating
+        points, the image set, the fold.
+    cv : DataFrame
+        The cross-validation summary (``cv.csv``): AUC mean, standard deviation, t interval.
+    delong : DataFrame
+        Original against lungs-boxed-out on the same images (``delong.csv``).
+    probes : DataFrame
+        One row per probe and dataset (``probes.csv``): estimate, interval, sentence.
+    record : dict
+        ``run.json``: executor, times per stage, versions, hardware.
+    """
+
+    path: Path
+    results: pd.DataFrame
+    cv: pd.DataFrame
+    delong: pd.DataFrame
+    probes: pd.DataFrame
+    record: dict
+
+
+def run_result(path: str | Path) -> RunResult:
+    """The tables of a run folder (finished or not), checked: a path that is no run folder is
+    one line.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    RunResult
+    """
+    from cxr_isi.errors import CxrIsiError
+    from cxr_isi.study.runfolder import PROBES
+
+    run = RunFolder(path)
+    if not run.root.is_dir():
+        what = "is a file, not a run folder" if run.root.exists() else "no such run folder"
+        raise CxrIsiError(f"{run.root}: {what}")
+    if not run.is_run():
+        raise CxrIsiError(f"{run.root}: not a run folder (no config.json; make one with cxr-isi run)")
+    return RunResult(path=run.root, results=checked_results(run), cv=run.table(CV_TABLE),
+                     delong=run.table(DELONG_TABLE), probes=run.table(PROBES), record=run.run_record())

@@ -28,14 +28,6 @@ def group_ids(manifest: Manifest) -> tuple[np.ndarray, list[str]]:
     return np.array([index[n] for n in names], dtype=np.int64), groups
 
 
-def sources_with_both(frame: pd.DataFrame, y: np.ndarray, min_per_class: int = 1) -> list[str]:
-    """The sources that give at least ``min_per_class`` images of each class, sorted."""
-    table = pd.crosstab(frame["source"].astype(str).to_numpy(), y)
-    if table.shape[1] < 2:
-        return []
-    return sorted(str(s) for s, r in table.iterrows() if r.get(0, 0) >= min_per_class and r.get(1, 0) >= min_per_class)
-
-
 def balance_within_sources(manifest: Manifest, seed: int) -> Manifest:
     """Within each source, as many images of each class as the rarer class has (a seeded draw); a
     source that gives one class keeps nothing. The paper's remedy, the audit's balanced subset

@@ -48,3 +48,47 @@ class Decision:
     evidence: list[dict] = field(default_factory=list)
     what: str | None = None
     strength: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetVerdict:
+    """What a model trained on one dataset reads, and the evidence.
+
+    Attributes
+    ----------
+    name, title : str
+    kind : str
+        ``source shortcut``, ``acquisition shortcut``, ``protocol leak: lung geometry``,
+        ``no shortcut found`` or ``inconclusive`` (the rule: ``cxr_isi.verdict.dataset.RULE``).
+    strength : str
+        ``shortcut``, ``partial shortcut``, ``no shortcut found`` or ``incomplete``: the
+        lungs-boxed-out AUC against the fixed cut-offs 0.80 and 0.65.
+    reason : str
+        The kind's reason in one sentence.
+    auc_lungs_boxed_out, auc_original, auc_lungs_boxed_out_fixed_box : float
+        The deciding AUCs (NaN where not run), each with its 95% interval in ``*_ci``.
+    evidence : list of dict
+        Every figure behind the verdict (probe, figure, interval, sentence).
+    """
+
+    name: str
+    title: str
+    kind: str
+    strength: str
+    reason: str
+    auc_lungs_boxed_out: float
+    auc_lungs_boxed_out_ci: tuple[float | None, float | None]
+    auc_lungs_boxed_out_fixed_box: float
+    auc_lungs_boxed_out_fixed_box_ci: tuple[float | None, float | None]
+    auc_original: float
+    evidence: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def from_summary(cls, name: str, d: dict) -> DatasetVerdict:
+        """One dataset's entry of ``summary.json`` (``datasets.NAME``)."""
+        return cls(name=name, title=d["title"], kind=d["verdict_kind"], strength=d["verdict"], reason=d["reason"],
+                   auc_lungs_boxed_out=d["auc_lungs_boxed_out"],
+                   auc_lungs_boxed_out_ci=tuple(d["auc_lungs_boxed_out_ci"]),
+                   auc_lungs_boxed_out_fixed_box=d["auc_lungs_boxed_out_fixed_box"],
+                   auc_lungs_boxed_out_fixed_box_ci=tuple(d["auc_lungs_boxed_out_fixed_box_ci"]),
+                   auc_original=d["auc_original"], evidence=d["evidence"])
