@@ -146,6 +146,6 @@ def gather_model_evidence(scorer, images: np.ndarray, masks: np.ndarray, y: np.n
     auc = image_set_aucs(y, log_odds) if log_odds else {}
     found = (swap_test(scorer.score, images, masks, y, seed=seed, n_pairs=swap_pairs,
                        sources=src if n_sources > 1 else None) if swap else None)
-    v = cramers_v(src, y) if n_sources > 1 else None
+    v = cramers_v(src, y) if src is not None and n_sources > 1 else None
     return ModelEvidence(y=y, log_odds=log_odds, auc=auc, swap=found, sources=src, n_sources=n_sources,
                          cramers_v=None if v is None else float(v), box=box, features=feats)

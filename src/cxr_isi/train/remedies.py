@@ -223,7 +223,9 @@ class GroupRobust(TrainingRemedy):
     reweights = True
 
     def __init__(self, mode: str, step: float):
-        self.mode, self.step, self.dro, self.device = mode, step, None, None
+        self.mode, self.step = mode, step
+        self.dro: GroupDRO | None = None
+        self.device = None
 
     def sampling_weights(self, part: Manifest) -> np.ndarray | None:
         return balance_weights(part, "group") if self.mode == "sampling" else None

@@ -377,7 +377,7 @@ class TorchScorer(Scorer):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                torch.jit.save(torch.jit.trace(self.model.eval(), example), str(path))  # type: ignore[attr-defined]
+                torch.jit.save(torch.jit.trace(self.model.eval(), example), str(path))
         except Exception as exc:  # noqa: BLE001 - a model tracing cannot follow keeps its weights instead
             path = out / "model_dfr_state_dict.pt"
             torch.save(self.model.state_dict(), path)
