@@ -68,7 +68,7 @@ def test_an_installed_package_finds_its_configs_and_templates(tmp_path):
 
 PUBLIC = ["cxr_isi.evaluate.metrics", "cxr_isi.audit.imbalance", "cxr_isi.audit.acquisition", "cxr_isi.audit.balance",
           "cxr_isi.audit.duplicates", "cxr_isi.lungs.hideseek", "cxr_isi.study.runner",
-          "cxr_isi.study.config", "cxr_isi.api"]
+          "cxr_isi.study.config", "cxr_isi.api", "cxr_isi.monitor", "cxr_isi.probes.evidence", "cxr_isi.evaluate.text"]
 
 
 @pytest.mark.parametrize("module", PUBLIC)

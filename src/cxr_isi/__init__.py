@@ -2,7 +2,8 @@
 
 The package follows the protocol's flow, one subpackage per stage, imports in one direction:
 ``data -> synth -> audit -> lungs -> models -> train -> evaluate -> explain -> probes -> verdict ->
-remedies -> study -> studies -> report``, with ``cli`` and the API on top. The study gathers
+remedies -> study -> studies -> report``, with the training-loop monitor (``monitor``, its
+adapters ``lightning``, ``ignite``, ``keras``), ``cli`` and the API on top. The study gathers
 evidence, the verdict decides, the report renders.
 """
 
@@ -12,7 +13,7 @@ from cxr_isi._version import __version__
 _API = ("audit_dataset", "audit", "phantoms", "import_dataset", "read_manifest", "run_experiment", "load_run",
         "write_report", "sweep", "error_rates", "judge", "RunResult", "Report", "DatasetVerdict", "SweepResult",
         "ErrorRatesResult", "external", "ExternalResult", "remedy", "RemedyResult", "model_card", "fails_gate")
-__all__ = ["__version__", "AuditResult", "ModelVerdict", *_API]
+__all__ = ["__version__", "AuditResult", "ModelVerdict", "ShortcutMonitor", *_API]
 
 
 def __getattr__(name: str):
@@ -28,6 +29,10 @@ def __getattr__(name: str):
         from cxr_isi.study.judge import ModelVerdict
 
         return ModelVerdict
+    if name == "ShortcutMonitor":  # what a model reads while it trains (adapters: cxr_isi.lightning, ...)
+        from cxr_isi.monitor import ShortcutMonitor
+
+        return ShortcutMonitor
     if name == "AuditResult":
         from cxr_isi.audit import AuditResult
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit
 
 from cxr_isi.audit.imbalance import cramers_v
 from cxr_isi.evaluate.metrics import auc_ci, delong_test
@@ -144,8 +145,9 @@ def gather_model_evidence(scorer, images: np.ndarray, masks: np.ndarray, y: np.n
         else:
             log_odds[name] = scorer.log_odds(make_test_time_set(name, images, masks, box))
     auc = image_set_aucs(y, log_odds) if log_odds else {}
+    scored = expit(log_odds["original"]) if "original" in log_odds else None  # the swap's own scores, not again
     found = (swap_test(scorer.score, images, masks, y, seed=seed, n_pairs=swap_pairs,
-                       sources=src if n_sources > 1 else None) if swap else None)
+                       sources=src if n_sources > 1 else None, base=scored) if swap else None)
     v = cramers_v(src, y) if src is not None and n_sources > 1 else None
     return ModelEvidence(y=y, log_odds=log_odds, auc=auc, swap=found, sources=src, n_sources=n_sources,
                          cramers_v=None if v is None else float(v), box=box, features=feats)

@@ -119,7 +119,7 @@ def _clustered_rate(hits: np.ndarray, swaps: list[tuple[int, int]]) -> dict:
 
 
 def swap_test(score, images: np.ndarray, masks: np.ndarray, y: np.ndarray, *, seed: int = 0,
-              n_pairs: int = 48, sources: np.ndarray | None = None) -> dict | None:
+              n_pairs: int = 48, sources: np.ndarray | None = None, base: np.ndarray | None = None) -> dict | None:
     """The lung swap on any model: ``score`` maps gray images ``(N, H, W)`` to positive-class
     probabilities (a :class:`~cxr_isi.models.scorer.Scorer`'s ``score``, whatever made the model).
 
@@ -131,9 +131,10 @@ def swap_test(score, images: np.ndarray, masks: np.ndarray, y: np.ndarray, *, se
     follow the source inside them; then the score moves toward the lung donor's source (the shift
     signed by that source's lead, with a t interval). None where no two sources of a label differ
     by :data:`SOURCE_GAP` (each source single-class, or all alike): there the source inside the lungs
-    cannot be told from the label.
+    cannot be told from the label. ``base``: the images' own probabilities where the caller has
+    them already (they are not scored again).
     """
-    base = np.asarray(score(images), dtype=float)
+    base = np.asarray(score(images) if base is None else base, dtype=float)  # given: the caller scored them
     rng = np.random.default_rng(seed)
     pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     told_apart = [(i, j) for i, j in _pairs(pos, neg, 4 * n_pairs, rng) if base[i] - base[j] >= MARGIN][:n_pairs]
