@@ -133,18 +133,7 @@ def phantoms(preset: str = "isi", *, n: int = 240, size: int = 128, seed: int = 
     return generate(SynthConfig(preset=preset, n=n, size=size, seed=seed, **settings), Path(out))
 
 
-def load_run(path: str | Path) -> RunResult:
-    """The tables of a run folder (finished or not).
-
-    Parameters
-    ----------
-    path : str or Path
-
-    Returns
-    -------
-    RunResult
-    """
-    return run_result(path)
+load_run = run_result  # ci.load_run(path): a run folder's tables, made beside them (cxr_isi.study.tables)
 
 
 @_checked
