@@ -32,7 +32,8 @@ VOLATILE = {"missing", "environment", "seconds", "started", "finished", "time", 
 
 
 def machine() -> dict:
-    """What decides whether two trainings agree to the last digit."""
+    """What decides whether two trainings agree to the last digit (the CPU, its kernel class, the
+    libraries, the threads that sum in parallel)."""
     import numpy as np
     import torch
 
@@ -43,7 +44,8 @@ def machine() -> dict:
     except OSError:
         pass
     return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-            "capability": torch.backends.cpu.get_cpu_capability(), "cpu": cpu or platform.processor()}
+            "capability": torch.backends.cpu.get_cpu_capability(), "cpu": cpu or platform.processor(),
+            "threads": torch.get_num_threads()}
 
 
 def _clean(value, root: str):

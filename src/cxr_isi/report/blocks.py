@@ -30,8 +30,9 @@ def parts():
     return env().get_template("parts.html.j2").module
 
 
-def join(parts) -> Markup:
-    return Markup("").join(parts)  # Markup.join escapes anything that is not already markup
+def join(pieces) -> Markup:
+    """Pieces of a page in one: markup kept, anything else escaped (Markup.join)."""
+    return Markup("").join(pieces)
 
 
 def image(path: Path, alt: str, caption: str = "") -> Markup:
