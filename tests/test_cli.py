@@ -191,3 +191,16 @@ def test_the_demo_says_where_its_time_went():
     line = time_spent({"prepare": 12, "jobs": 300, "explain": 100, "probes": 20}, 8.0, 450.0, results)
     assert line.startswith("time: 7.5 min (preparation 12 s, training and testing 300 s, explanations 100 s")
     assert "lungs_boxed_out (cv) 12 s, original (split) 10 s" in line  # jobs counted once, summed per set
+
+
+def test_the_command_line_starts_without_the_heavy_libraries():
+    """``cxr-isi --help`` answers at once: the app imports no numerical library before a command
+    needs one (a terminal table's import of the interval formatter once pulled scikit-learn in,
+    and ``--help`` took 1.3 s)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, cxr_isi.cli.main; "
+            "print([m for m in ('torch', 'sklearn', 'pandas', 'scipy', 'matplotlib', 'numpy') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]", out

@@ -1,16 +1,13 @@
 """What the study commands print on a terminal (``run``, ``report``, ``demo``): the verdicts and
 the single-split results, rendered from the summary and the results table, on any console (the
-command line's, or a notebook's ``rich.console.Console``)."""
+command line's, or a notebook's ``rich.console.Console``). What it needs beyond rich is imported
+when it prints: ``cxr-isi --help`` stays fast."""
 
 from __future__ import annotations
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-
-from cxr_isi.evaluate.text import interval_text
-from cxr_isi.lungs.hideseek import image_set_title
-from cxr_isi.report.sentences import cross_sentence
 
 
 def figure_text(x: float | None, nd: int = 3) -> str:
@@ -19,6 +16,8 @@ def figure_text(x: float | None, nd: int = 3) -> str:
 
 
 def _with_ci(auc, ci) -> str:
+    from cxr_isi.evaluate.text import interval_text
+
     low, high = ci if ci else (None, None)
     return interval_text(auc, low, high, digits=3, style="short", absent="-")
 
@@ -55,6 +54,8 @@ def print_verdicts(summary: dict, console: Console) -> None:
             for label, value in (("AUC boxed out", boxed), ("fixed box", fixed), ("AUC original", original)):
                 console.print(f"  {label:<14}{value}", highlight=False, no_wrap=True, overflow="ignore")
             console.print(f"  {'from':<14}{where}", highlight=False)
+    from cxr_isi.report.sentences import cross_sentence
+
     for c in summary.get("cross", []):
         console.print(cross_sentence(c))
 
@@ -71,6 +72,8 @@ def print_results(results, console: Console) -> None:
     if results is None or len(results) == 0:
         console.print("no finished jobs")
         return
+    from cxr_isi.evaluate.text import interval_text
+    from cxr_isi.lungs.hideseek import image_set_title
     split = results[results["protocol"] == "split"]
     table = Table(title="Test AUC (single split)")
     for c in ("train", "test", "image set", "model", "AUC (95% CI)", "sens", "spec"):  # figures whole, words wrap
