@@ -254,3 +254,18 @@ def test_the_ignite_handler_puts_its_figures_in_the_engine_and_ends_it(data, tmp
     state = trainer.run(loader, max_epochs=12)
     assert handler.monitor.first_outside() is not None and state.epoch < 12
     assert "shortcut/auc_lungs_boxed_out" in state.metrics
+
+
+def test_with_too_few_held_out_images_it_says_unknown_not_chance(data, tmp_path):
+    """Below 10 images of a class the boxed-out AUC has no interval: the sentence says the answer
+    is unknown, never "not above chance" beside a figure that may be far above it."""
+    x, y, heldout = data["isi"]
+    frame = pd.read_csv(heldout)
+    test = frame[frame["split"] == "test"]
+    small = pd.concat([test[test["label"] == "covid"].head(6), test[test["label"] != "covid"].head(6)])
+    small.to_csv(tmp_path / "small.csv", index=False)
+    monitor = ShortcutMonitor(tmp_path / "small.csv", out=tmp_path / "s", positive="covid", spec=SPEC)
+    train_plain(x, y, 2, monitor)
+    assert monitor.history[-1].auc["lungs_boxed_out"]["ci_low"] is None
+    assert "unknown whether the model scores without the lungs" in monitor.sentence()
+    assert "not score above chance" not in monitor.sentence()

@@ -310,6 +310,9 @@ class ShortcutMonitor:
         first = self.first_outside()
         if first is None:
             last = self.history[-1].auc["lungs_boxed_out"]
+            if last["ci_low"] is None:  # too few held-out images of a class for an interval: not "at chance"
+                return (f"up to epoch {self.history[-1].epoch} unknown whether the model scores without the lungs: "
+                        f"boxed out {last['auc']:.2f} with no interval (fewer than 10 held-out images of a class)")
             return (f"up to epoch {self.history[-1].epoch} the model does not score above chance without the lungs "
                     f"(boxed out {interval_text(last['auc'], last['ci_low'], last['ci_high'])})")
         b = first.auc["lungs_boxed_out"]
